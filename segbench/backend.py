@@ -1,0 +1,177 @@
+"""What differs between Keras backends: device discovery, placement, synchronisation, determinism.
+
+Everything else in segbench goes through keras.layers / keras.ops. Backend libraries are
+imported lazily, inside the function that needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+class DeviceError(RuntimeError):
+    """The requested device is not available; the message says what was found and what to do."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """The device a benchmark runs on: Keras's device string and a readable name."""
+
+    kind: str  # "cpu" or "gpu"
+    keras_name: str  # for keras.device(): "cpu" or "gpu" (the first GPU)
+    description: str
+
+
+def select_backend(name: str) -> None:
+    """Choose the Keras backend; must run before keras is first imported."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    os.environ["KERAS_BACKEND"] = name
+    # TensorFlow's C++ start-up messages (CUDA plugin registration etc.) drown the output;
+    # `segbench doctor` reports the device state instead. Setting TF_CPP_MIN_LOG_LEVEL
+    # below 3 brings them back.
+    quiet = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") == "3"
+    if quiet and "keras" not in sys.modules:
+        # Some of those messages are written before absl's logging starts, straight to fd 2.
+        with _stderr_silenced():
+            import keras  # noqa: F401
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            # Retracing notices are expected: the epoch protocol's last batch is smaller.
+            tf.get_logger().setLevel("ERROR")
+
+
+@contextmanager
+def _stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the duration (Python exceptions still surface)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def backend_name() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs the current backend can use (empty when none)."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        names = []
+        for gpu in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        return names
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.backends.mps.is_available():
+            return ["Apple MPS"]
+        return []
+    import jax
+
+    return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+
+
+def gpu_install_hint() -> str:
+    """What to install or run so that the current backend sees a GPU."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        return (
+            "on Linux with an NVIDIA GPU run `uv sync --extra cuda` (or the segbench-cuda image "
+            "with --gpus all); on macOS arm64 `uv sync` installs tensorflow-metal 1.2.0"
+        )
+    if backend == "torch":
+        return "install a CUDA build of PyTorch (or use macOS arm64 for MPS)"
+    return "install jax with its CUDA plugin (pip install 'jax[cuda12]')"
+
+
+def choose_device(requested: str) -> Device:
+    """The device for `--device auto|cpu|gpu`; DeviceError when a GPU is required but absent."""
+    gpus = gpu_names()
+    if requested == "gpu" and not gpus:
+        raise DeviceError(
+            f"--device gpu: the {backend_name()} backend sees no GPU (found only the CPU); "
+            f"{gpu_install_hint()}"
+        )
+    if requested == "cpu" or not gpus:
+        if backend_name() == "tensorflow":
+            # Hidden GPUs guarantee nothing is placed there behind our back.
+            import tensorflow as tf
+
+            tf.config.set_visible_devices([], "GPU")
+        return Device("cpu", "cpu", "CPU")
+    return Device("gpu", "gpu", gpus[0])
+
+
+def configure_determinism(seed: int, deterministic: bool) -> None:
+    """Seed every random generator; with `deterministic`, also ask for deterministic kernels."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if not deterministic:
+        return
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def synchronize() -> None:
+    """Block until every kernel queued on the device has finished."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.test.experimental.sync_devices()
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        elif torch.backends.mps.is_available():
+            torch.mps.synchronize()
+    else:
+        import jax
+
+        jax.effects_barrier()
+
+
+def to_device(array):
+    """A backend tensor holding `array`, placed on the device of the current keras.device scope."""
+    from keras import ops
+
+    tensor = ops.convert_to_tensor(array)
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        # An eager constant lives in host memory and is copied at every use; identity under
+        # the device scope makes the copy once, before timing starts.
+        tensor = tf.identity(tensor)
+    return tensor

@@ -1,0 +1,102 @@
+"""Benchmark configuration: the presets and the values a run is made with."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DEVICES = ("auto", "cpu", "gpu")
+
+# SPEC §3: SGD with Nesterov momentum 0.95; learning rate 0.25 × (1 − e/E)^0.9 for epoch e of E.
+BASE_LEARNING_RATE = 0.25
+MOMENTUM = 0.95
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a benchmark run measures."""
+
+    preset: str
+    width: float
+    batch_size: int
+    warmup: int  # steps after the first (compile) step, excluded from the statistics
+    steps: int  # timed steps; ignored when epochs > 0
+    epochs: int  # > 0: the published protocol (epochs over the training set, with validation)
+    repeats: int
+    cooldown: float  # seconds between repeats
+    precision: str = "float32"
+    xla: bool = False
+    device: str = "auto"
+    backend: str = "tensorflow"
+    seed: int = 42
+    deterministic: bool = False
+    image_size: int = 512
+
+    def with_overrides(self, **values: Any) -> RunConfig:
+        """A copy with every value that is not None replaced."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def validate(self) -> None:
+        """Raise ValueError naming the option whose value cannot work."""
+        checks = [
+            (self.width > 0, "--width must be greater than 0"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.warmup >= 0, "--warmup must be 0 or more"),
+            (self.epochs >= 0, "--epochs must be 0 or more"),
+            (self.epochs > 0 or self.steps >= 1, "--steps must be at least 1 (or use --epochs)"),
+            (self.repeats >= 1, "--repeats must be at least 1"),
+            (self.cooldown >= 0, "--cooldown must be 0 or more seconds"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, RunConfig] = {
+    # Narrow model, small batch, a few steps: seconds on a laptop CPU. The tests use it.
+    "smoke": RunConfig(
+        preset="smoke",
+        width=1 / 16,
+        batch_size=2,
+        warmup=1,
+        steps=4,
+        epochs=0,
+        repeats=1,
+        cooldown=0,
+    ),
+    # The published model and batch; short warm-up, enough timed steps for a stable median.
+    "quick": RunConfig(
+        preset="quick",
+        width=1.0,
+        batch_size=16,
+        warmup=2,
+        steps=20,
+        epochs=0,
+        repeats=1,
+        cooldown=0,
+    ),
+    # The published protocol (SPEC §4): 2 epochs with validation, 5 repeats, 5-minute cool-down.
+    "article": RunConfig(
+        preset="article",
+        width=1.0,
+        batch_size=16,
+        warmup=0,
+        steps=0,
+        epochs=2,
+        repeats=5,
+        cooldown=300,
+    ),
+}
+
+
+def learning_rate(epoch: int, epochs: int) -> float:
+    """SPEC §3 learning rate of epoch `epoch` (0-based) of `epochs`; the base rate if no epochs."""
+    if epochs <= 0:
+        return BASE_LEARNING_RATE
+    return BASE_LEARNING_RATE * (1 - epoch / epochs) ** 0.9

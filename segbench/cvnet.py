@@ -1,0 +1,161 @@
+"""The CV-net BENCHMARK model (SPEC §1), built from keras.layers alone.
+
+Width 1 is the published model: 20,886,706 parameters, 512×512×1 input. A narrower model
+scales every channel count by `width` and keeps the image size, because the bottleneck's
+valid 5×5 convolutions need 512×512 input at full depth.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+IMAGE_SIZE = 512
+PUBLISHED_PARAMETERS = 20_886_706
+ENCODER = (8, 16, 32, 128, 512)
+BOTTLENECK = (1024, 2048)
+DECODER = (512, 384, 160, 56, 24)
+STEM = 8
+LAST_UP = 24
+HEAD = (32, 16)
+
+_BN_MOMENTUM = 0.95
+_LEAK = 0.2
+
+
+def channels(n: int, width: float) -> int:
+    """Channel count `n` scaled by the width multiplier (at least one channel)."""
+    return max(1, round(n * width))
+
+
+def _unit(x, filters: int, k: int, kind: str, dropout: float, name: str):
+    """Unit of SPEC §1: [upsample] → convolution → BN(0.95) → LeakyReLU(0.2) → Dropout."""
+    if kind == "up":
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_upsample")(x)
+        x = layers.Conv2DTranspose(
+            filters,
+            k,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_uniform",
+            name=f"{name}_convt",
+        )(x)
+    elif kind == "down":
+        x = layers.Conv2D(
+            filters,
+            k,
+            strides=2,
+            padding="valid",
+            use_bias=False,
+            kernel_initializer="he_uniform",
+            name=f"{name}_conv",
+        )(x)
+        x = layers.ZeroPadding2D(((1, 0), (1, 0)), name=f"{name}_pad")(x)
+    elif kind == "point":
+        x = layers.Conv2D(
+            filters,
+            k,
+            padding="valid",
+            use_bias=False,
+            kernel_initializer="he_uniform",
+            name=f"{name}_conv",
+        )(x)
+    elif kind in ("sep", "sepv"):
+        x = layers.SeparableConv2D(
+            filters,
+            k,
+            padding="same" if kind == "sep" else "valid",
+            use_bias=False,
+            depthwise_initializer="he_uniform",
+            pointwise_initializer="he_uniform",
+            name=f"{name}_sepconv",
+        )(x)
+    else:
+        raise ValueError(f"unknown unit kind {kind!r}")
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = layers.LeakyReLU(negative_slope=_LEAK, name=f"{name}_lrelu")(x)
+    return layers.Dropout(dropout, name=f"{name}_drop")(x)
+
+
+def build_cvnet(width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model:
+    """The CV-net model at the given width multiplier; width 1 is the published model."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
+    inputs = keras.Input((image_size, image_size, 1), name="input")
+
+    stem = layers.Conv2D(
+        c(STEM),
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="glorot_uniform",
+        name="stem_conv",
+    )(inputs)
+    stem = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="stem_bn")(stem)
+    stem = layers.Activation("sigmoid", name="stem_sigmoid")(stem)
+
+    x = stem
+    skips = []
+    for i, n in enumerate(ENCODER, start=1):
+        d = _unit(x, c(n), 3, "down", 0.25, f"enc{i}_down")
+        x = layers.Concatenate(name=f"enc{i}_concat")(
+            [
+                _unit(d, c(n), 1, "point", 0.5, f"enc{i}_point"),
+                _unit(d, c(n), 5, "sep", 0.5, f"enc{i}_sep"),
+            ]
+        )
+        skips.append(x)
+
+    for i, n in enumerate(BOTTLENECK, start=1):
+        x = _unit(x, c(n), 5, "sepv", 0.25, f"mid{i}")
+
+    for i, (n, skip) in enumerate(zip(DECODER, reversed(skips), strict=True), start=1):
+        x = layers.Concatenate(name=f"dec{i}_concat")(
+            [_unit(x, c(n), 3, "up", 0.25, f"dec{i}"), skip]
+        )
+    x = layers.Concatenate(name="dec_last_concat")(
+        [_unit(x, c(LAST_UP), 3, "up", 0.25, "dec_last"), stem]
+    )
+
+    x = layers.Conv2D(c(HEAD[0]), 3, padding="valid", use_bias=False, name="head_conv")(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="head_conv_bn")(x)
+    x = layers.LeakyReLU(negative_slope=_LEAK, name="head_conv_lrelu")(x)
+    x = layers.Conv2DTranspose(c(HEAD[1]), 3, padding="valid", use_bias=False, name="head_convt")(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="head_convt_bn")(x)
+    x = layers.LeakyReLU(negative_slope=_LEAK, name="head_convt_lrelu")(x)
+    x = layers.Concatenate(name="head_concat")([x, inputs])
+    x = layers.Conv2D(1, 1, kernel_initializer="glorot_uniform", name="head_out")(x)
+    # Sigmoid in float32 so mixed-precision policies still produce a float32 probability map.
+    outputs = layers.Activation("sigmoid", dtype="float32", name="output")(x)
+    return keras.Model(inputs, outputs, name="cvnet")
+
+
+def forward_flops_per_image(model: keras.Model) -> float:
+    """Forward convolution FLOPs (2 × multiply-adds) of one image; BN and activations excluded."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.SeparableConv2D):
+            _, h, w, cout = layer.output.shape
+            cin = layer.input.shape[-1]
+            kh, kw = layer.kernel_size
+            # Depthwise pass then 1×1 pointwise, both at the output resolution.
+            total += (
+                h
+                * w
+                * (kh * kw * cin * layer.depth_multiplier + cin * layer.depth_multiplier * cout)
+            )
+        elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1]
+            if isinstance(layer, layers.Conv2DTranspose):
+                _, h, w, _ = layer.input.shape  # each input pixel scatters a k×k×cout patch
+            else:
+                _, h, w, _ = layer.output.shape
+            total += h * w * kh * kw * cin * layer.filters
+    return 2.0 * total
+
+
+def training_flops_per_image(model: keras.Model) -> float:
+    """Training cost of one image: forward, plus backward for inputs and weights (3 × forward)."""
+    return 3.0 * forward_flops_per_image(model)

@@ -1,0 +1,135 @@
+"""The environment fingerprint stored with every result: read-only facts about this machine."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCK_FILE = PROJECT_ROOT / "uv.lock"
+
+
+def package_version(name: str) -> str | None:
+    """Installed version of a distribution, or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, as the OS reports it."""
+    if sys.platform == "darwin":
+        out = _command(["sysctl", "-n", "machdep.cpu.brand_string"])
+        if out:
+            return out
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def lock_sha256() -> str | None:
+    """sha256 of the uv.lock this install came from: the project's file, or SEGBENCH_LOCK_SHA256."""
+    if LOCK_FILE.is_file():
+        return hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()
+    return os.environ.get("SEGBENCH_LOCK_SHA256")
+
+
+def git_commit() -> str | None:
+    """The commit segbench runs from, when known (a git checkout, or SEGBENCH_GIT_COMMIT)."""
+    if (PROJECT_ROOT / ".git").exists():
+        out = _command(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"])
+        if out:
+            dirty = _command(
+                ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"]
+            )
+            return out + ("-dirty" if dirty else "")
+    return os.environ.get("SEGBENCH_GIT_COMMIT")
+
+
+def nvidia_driver() -> dict[str, str] | None:
+    """Driver version and GPU names from nvidia-smi, when an NVIDIA driver is installed."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    out = _command(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"])
+    if not out:
+        return None
+    name, _, driver = out.splitlines()[0].partition(",")
+    return {"name": name.strip(), "driver_version": driver.strip()}
+
+
+def gpu_stack() -> dict[str, Any]:
+    """CUDA/cuDNN of the backend build, the NVIDIA driver, and tensorflow-metal, if present."""
+    import keras
+
+    info: dict[str, Any] = {}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        build = tf.sysconfig.get_build_info()
+        if build.get("is_cuda_build"):
+            info["cuda_version"] = build.get("cuda_version")
+            info["cudnn_version"] = build.get("cudnn_version")
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        info["cuda_version"] = torch.version.cuda
+        if torch.backends.cudnn.is_available():
+            info["cudnn_version"] = str(torch.backends.cudnn.version())
+    driver = nvidia_driver()
+    if driver:
+        info["nvidia_driver"] = driver["driver_version"]
+    metal = package_version("tensorflow-metal")
+    if metal:
+        info["tensorflow_metal"] = metal
+    return info
+
+
+def fingerprint(device_names: list[str]) -> dict[str, Any]:
+    """Everything needed to tell what machine and software produced a result."""
+    import keras
+    import psutil
+
+    return {
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+        },
+        "cpu": {
+            "model": cpu_model(),
+            "logical_cores": os.cpu_count(),
+            "physical_cores": psutil.cpu_count(logical=False),
+        },
+        "ram_bytes": psutil.virtual_memory().total,
+        "python": platform.python_version(),
+        "packages": {
+            name: package_version(name)
+            for name in ("tensorflow", "keras", "numpy", "tensorflow-metal", "jax", "torch")
+            if package_version(name)
+        },
+        "keras_backend": keras.backend.backend(),
+        "devices": device_names,
+        "gpu_stack": gpu_stack(),
+        "uv_lock_sha256": lock_sha256(),
+    }
+
+
+def _command(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None

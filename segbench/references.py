@@ -1,0 +1,51 @@
+"""The published reference figures (SPEC §5), the only ones there are, with their conditions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+M1_GPU_MS_PER_IMAGE = 328.0
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published figure as a range of ms per image (low == high for a single value)."""
+
+    label: str
+    ms_per_image_low: float
+    ms_per_image_high: float
+    conditions: str
+    estimate: bool = False
+
+    def speedup(self, ms_per_image: float) -> tuple[float, float]:
+        """(low, high) speedup of a result at `ms_per_image` over this reference (> 1: faster)."""
+        return self.ms_per_image_low / ms_per_image, self.ms_per_image_high / ms_per_image
+
+
+REFERENCES = (
+    Reference(
+        "Apple M1 GPU (8-core)",
+        M1_GPU_MS_PER_IMAGE,
+        M1_GPU_MS_PER_IMAGE,
+        "published: macOS 12, TensorFlow 2.6 + tensorflow-metal, 2 epochs, FP32",
+    ),
+    Reference(
+        "Apple M1 CPU",
+        2 * M1_GPU_MS_PER_IMAGE,
+        2 * M1_GPU_MS_PER_IMAGE,
+        "published: about 2× slower than the M1 GPU",
+    ),
+    Reference(
+        "NVIDIA Quadro RTX 6000",
+        M1_GPU_MS_PER_IMAGE / 20,
+        M1_GPU_MS_PER_IMAGE / 10,
+        "published: Windows, 10–20× faster than the M1 GPU (FP32 and AMP)",
+    ),
+    Reference(
+        "Apple M1 Max GPU (32-core)",
+        M1_GPU_MS_PER_IMAGE / 4,
+        M1_GPU_MS_PER_IMAGE / 4,
+        "author's estimate (M1 time ÷ 4), not a measurement",
+        estimate=True,
+    ),
+)

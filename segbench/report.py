@@ -1,0 +1,166 @@
+"""Rendering of results as rich tables. Takes result dictionaries; never trains or measures."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from segbench.references import REFERENCES
+
+# A spread above this share of the median makes the numbers hard to compare.
+NOISY_SPREAD = 0.10
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as h:mm (for long extrapolations) or as seconds."""
+    if seconds >= 3600:
+        minutes = round(seconds / 60)
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def _value_range(values: list[float], unit: str) -> str:
+    """One value, or "median (min … max)" of several."""
+    if len(values) == 1:
+        return f"{values[0]:.1f} {unit}"
+    return f"{statistics.median(values):.1f} {unit} ({min(values):.1f} … {max(values):.1f})"
+
+
+def format_speedup(low: float, high: float) -> str:
+    if abs(high - low) < 1e-9 * max(1.0, high):
+        return f"{low:.2f}×"
+    return f"{low:.2f}–{high:.2f}×"
+
+
+def device_label(result: dict[str, Any]) -> str:
+    """A readable name for the machine a result came from."""
+    device = result["device"]
+    if device["kind"] == "gpu":
+        return device["description"]
+    cpu = result["environment"]["cpu"]
+    return f"CPU: {cpu['model']} × {cpu['logical_cores']}"
+
+
+def summary_table(result: dict[str, Any]) -> Table:
+    """The run's statistics: step time with its spread, throughput and extrapolations."""
+    s = result["summary"]
+    config = result["config"]
+    backend = result["environment"]["keras_backend"]
+    title = (
+        f"segbench {config['preset']} — {device_label(result)} — {backend}, "
+        f"{config['precision']}, batch {config['batch_size']}, width {config['width']:g}"
+    )
+    table = Table(title=title, title_justify="left", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("spread", justify="right")
+    if not s.get("steps"):
+        table.add_row("timed steps", "0", "no timed step finished")
+        return table
+    table.add_row(
+        "time per step (median)",
+        f"{s['median_ms']:.1f} ms",
+        f"p10 {s['p10_ms']:.1f} … p90 {s['p90_ms']:.1f} ms",
+    )
+    table.add_row("time per step (mean ± σ)", f"{s['mean_ms']:.1f} ms", f"± {s['stdev_ms']:.1f} ms")
+    table.add_row("range", f"{s['min_ms']:.1f} … {s['max_ms']:.1f} ms", f"{s['steps']} timed steps")
+    table.add_row("time per image", f"{s['ms_per_image']:.2f} ms", "median step ÷ batch")
+    table.add_row("throughput", f"{s['images_per_s']:.1f} images/s", "")
+    table.add_row("100,000 images", format_duration(s["seconds_per_100k_images"]), "extrapolated")
+    table.add_row(
+        "achieved compute",
+        f"{s['tflops']:.3g} TFLOP/s",
+        f"{result['model']['training_gflop_per_image']:.1f} GFLOP/image",
+    )
+    compile_s = [ms / 1000 for ms in s["compile_ms"]]
+    table.add_row(
+        "first step of each shape (compile)",
+        _value_range(compile_s, "s"),
+        f"{len(compile_s)} step{'s' if len(compile_s) != 1 else ''}, excluded",
+    )
+    if s["warmup_ms"]:
+        table.add_row("warm-up", f"{len(s['warmup_ms'])} steps", "excluded")
+    if "epoch_train_s" in s:
+        table.add_row(
+            "epoch (training)",
+            _value_range(s["epoch_train_s"], "s"),
+            f"{len(s['epoch_train_s'])} epochs; {s['epoch_ms_per_image_median']:.1f} ms/image",
+        )
+        table.add_row("validation", _value_range(s["epoch_validation_s"], "s"), "per epoch")
+    losses = result["loss_trajectory"]
+    if losses:
+        table.add_row(
+            "loss (first → last)",
+            f"{losses[0]:.4f} → {losses[-1]:.4f}",
+            f"IoU {result['iou_trajectory'][-1]:.3f}",
+        )
+    return table
+
+
+def references_table(result: dict[str, Any]) -> Table:
+    """This result against the published figures of SPEC §5, with the speedup over each."""
+    ms_per_image = result["summary"]["ms_per_image"]
+    table = Table(
+        title="Against the published references (speedup > 1: this run is faster)",
+        title_justify="left",
+    )
+    table.add_column("device")
+    table.add_column("ms/image", justify="right")
+    table.add_column("speedup", justify="right")
+    table.add_column("conditions")
+    table.add_row(
+        Text(f"this run: {device_label(result)}", style="bold"),
+        f"{ms_per_image:.2f}",
+        "1.00×",
+        "measured, median step ÷ batch",
+    )
+    for ref in REFERENCES:
+        ms = (
+            f"{ref.ms_per_image_low:.1f}"
+            if ref.ms_per_image_low == ref.ms_per_image_high
+            else f"{ref.ms_per_image_low:.1f}–{ref.ms_per_image_high:.1f}"
+        )
+        label = Text(
+            ref.label + (" (estimate)" if ref.estimate else " (published)"),
+            style="italic" if ref.estimate else "",
+        )
+        table.add_row(label, ms, format_speedup(*ref.speedup(ms_per_image)), ref.conditions)
+    return table
+
+
+def warnings(result: dict[str, Any]) -> list[str]:
+    """Things that make the figures less trustworthy, each with what to do."""
+    notes = []
+    s = result["summary"]
+    config = result["config"]
+    if result["status"] == "interrupted":
+        notes.append("The run was interrupted: the figures cover only the steps that finished.")
+    spread = (s["p90_ms"] - s["p10_ms"]) / s["median_ms"] if s.get("steps") else 0.0
+    if spread > NOISY_SPREAD:
+        notes.append(
+            f"Step times spread by {100 * spread:.0f} % of the "
+            "median (p10–p90): close other programs, plug in the power, or raise --steps."
+        )
+    if s.get("steps", 0) and s["steps"] < 10:
+        notes.append(f"Only {s['steps']} timed steps: raise --steps for a stable median.")
+    if config["width"] != 1 or config["batch_size"] != 16:
+        notes.append(
+            "Width or batch size differ from the published model (width 1, batch 16): "
+            "the references are not like-for-like."
+        )
+    return notes
+
+
+def run_report(result: dict[str, Any]) -> Group:
+    """Everything `segbench run` shows at the end."""
+    parts: list[Any] = [summary_table(result)]
+    if result["summary"].get("steps"):
+        parts.append(references_table(result))
+    parts.extend(Text(f"warning: {note}", style="yellow") for note in warnings(result))
+    return Group(*parts)

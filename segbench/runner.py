@@ -1,0 +1,283 @@
+"""The timed training loop. It measures and returns data; it never prints.
+
+Timing rules: every batch is a device tensor before the clock starts; each step is timed
+from the call to the end of a device synchronisation, so asynchronous dispatch cannot
+hide work; the first step of each batch shape (graph tracing and compilation) and the
+warm-up steps are recorded apart from the timed ones.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from segbench import backend
+from segbench.config import MOMENTUM, RunConfig, learning_rate
+from segbench.triangles import Split
+
+# Step phases. "compile" is the first step of each batch shape in a repeat.
+COMPILE, WARMUP, TIMED, TRAIN, VALIDATION = "compile", "warmup", "timed", "train", "validation"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    repeat: int
+    phase: str
+    index: int  # 0-based within the repeat (and the epoch, in epoch mode)
+    epoch: int | None
+    training: bool  # False for validation steps
+    images: int
+    ms: float
+    loss: float
+    iou: float
+    dice: float
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    repeat: int
+    epoch: int
+    learning_rate: float
+    train_s: float
+    train_images: int
+    validation_s: float
+    validation_images: int
+    validation_loss: float
+    validation_iou: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress news for whoever displays it: a phase starts, a step ends, a cool-down ticks."""
+
+    kind: str  # "phase" | "step" | "cooldown"
+    repeat: int
+    phase: str = ""
+    total: int = 0
+    completed: int = 0
+    step: StepRecord | None = None
+
+
+@dataclass
+class Measurement:
+    """What a run measured. `status` is "interrupted" when Ctrl-C stopped it."""
+
+    config: RunConfig
+    device: backend.Device
+    parameters: int
+    training_flops_per_image: float
+    steps: list[StepRecord] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    stage_s: list[float] = field(default_factory=list)
+    status: str = "complete"
+
+
+def compile_model(config: RunConfig, lr: float):
+    """The CV-net model at `config.width`, compiled with SPEC §3's optimizer, loss and metrics."""
+    import keras
+
+    from segbench.cvnet import build_cvnet
+    from segbench.losses import dice, iou, iou_mse_loss
+
+    model = build_cvnet(config.width, config.image_size)
+    optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM, nesterov=True)
+    model.compile(
+        optimizer=optimizer, loss=iou_mse_loss, metrics=[iou, dice], jit_compile=config.xla
+    )
+    return model
+
+
+def batch_rows(start: int, batch_size: int, count: int) -> np.ndarray:
+    """Row indices of a batch starting at `start`, wrapping around a split of `count` rows."""
+    return (start + np.arange(batch_size)) % count
+
+
+def _stage(split: Split, rows_list: list[np.ndarray]) -> list[tuple[object, object]]:
+    """Device tensors for each batch, made once before any timing."""
+    staged = [
+        (backend.to_device(split.x[rows]), backend.to_device(split.y[rows])) for rows in rows_list
+    ]
+    backend.synchronize()
+    return staged
+
+
+def _timed(fn: Callable[[], dict]) -> tuple[float, dict]:
+    start = time.perf_counter_ns()
+    logs = fn()
+    backend.synchronize()
+    return (time.perf_counter_ns() - start) / 1e6, logs
+
+
+class _Run:
+    """One benchmark run: state shared by the step and epoch protocols."""
+
+    def __init__(
+        self, config: RunConfig, measurement: Measurement, notify: Callable[[Event], None]
+    ):
+        self.config = config
+        self.measurement = measurement
+        self.notify = notify
+
+    def step(
+        self, model, batch, repeat: int, phase: str, index: int, epoch: int | None, train: bool
+    ) -> StepRecord:
+        x, y = batch
+        model.reset_metrics()  # logs then hold this step's values, not a running mean
+        if train:
+            ms, logs = _timed(lambda: model.train_on_batch(x, y, return_dict=True))
+        else:
+            ms, logs = _timed(lambda: model.test_on_batch(x, y, return_dict=True))
+        record = StepRecord(
+            repeat=repeat,
+            phase=phase,
+            index=index,
+            epoch=epoch,
+            training=train,
+            images=int(x.shape[0]),
+            ms=ms,
+            loss=float(logs["loss"]),
+            iou=float(logs["iou"]),
+            dice=float(logs["dice"]),
+        )
+        self.measurement.steps.append(record)
+        return record
+
+    def steps_protocol(self, repeat: int, train: Split) -> None:
+        """First step (compile), warm-up, then timed steps, cycling over the training set."""
+        config = self.config
+        total = 1 + config.warmup + config.steps
+        distinct = min(total, math.ceil(len(train) / config.batch_size))
+        with_staging = time.perf_counter()
+        batches = _stage(
+            train,
+            [
+                batch_rows(i * config.batch_size, config.batch_size, len(train))
+                for i in range(distinct)
+            ],
+        )
+        self.measurement.stage_s.append(time.perf_counter() - with_staging)
+        model = compile_model(config, learning_rate(0, 0))
+        phases = [(COMPILE, 1), (WARMUP, config.warmup), (TIMED, config.steps)]
+        index = 0
+        for phase, count in phases:
+            if count == 0:
+                continue
+            self.notify(Event("phase", repeat, phase, total=count))
+            for done in range(1, count + 1):
+                record = self.step(
+                    model, batches[index % distinct], repeat, phase, index, None, True
+                )
+                self.notify(Event("step", repeat, phase, total=count, completed=done, step=record))
+                index += 1
+
+    def epochs_protocol(self, repeat: int, train: Split, validation: Split) -> None:
+        """SPEC §4: epochs over the whole training set, each followed by validation."""
+        config = self.config
+        size = config.batch_size
+        started = time.perf_counter()
+        train_batches = _stage(
+            train, [np.arange(s, min(s + size, len(train))) for s in range(0, len(train), size)]
+        )
+        val_batches = _stage(
+            validation,
+            [np.arange(s, min(s + size, len(validation))) for s in range(0, len(validation), size)],
+        )
+        self.measurement.stage_s.append(time.perf_counter() - started)
+        model = compile_model(config, learning_rate(0, config.epochs))
+        seen: set[tuple[bool, int]] = set()  # (training?, batch size): shapes already compiled
+        for epoch in range(config.epochs):
+            lr = learning_rate(epoch, config.epochs)
+            model.optimizer.learning_rate.assign(lr)
+            train_s = self._epoch_pass(model, train_batches, repeat, epoch, True, seen)
+            val_s = self._epoch_pass(model, val_batches, repeat, epoch, False, seen)
+            val_steps = [
+                s
+                for s in self.measurement.steps
+                if s.repeat == repeat and s.epoch == epoch and not s.training
+            ]
+            images = sum(s.images for s in val_steps)
+            self.measurement.epochs.append(
+                EpochRecord(
+                    repeat=repeat,
+                    epoch=epoch,
+                    learning_rate=lr,
+                    train_s=train_s,
+                    train_images=len(train),
+                    validation_s=val_s,
+                    validation_images=len(validation),
+                    validation_loss=sum(s.loss * s.images for s in val_steps) / images,
+                    validation_iou=sum(s.iou * s.images for s in val_steps) / images,
+                )
+            )
+
+    def _epoch_pass(
+        self, model, batches, repeat: int, epoch: int, train: bool, seen: set[tuple[bool, int]]
+    ) -> float:
+        name = TRAIN if train else VALIDATION
+        self.notify(Event("phase", repeat, f"epoch {epoch + 1} {name}", total=len(batches)))
+        started = time.perf_counter()
+        for i, batch in enumerate(batches):
+            key = (train, int(batch[0].shape[0]))
+            phase = name if key in seen else COMPILE
+            seen.add(key)
+            record = self.step(model, batch, repeat, phase, i, epoch, train)
+            self.notify(
+                Event("step", repeat, name, total=len(batches), completed=i + 1, step=record)
+            )
+        return time.perf_counter() - started
+
+
+def run_benchmark(
+    config: RunConfig,
+    device: backend.Device,
+    train: Split,
+    validation: Split | None = None,
+    notify: Callable[[Event], None] = lambda event: None,
+) -> Measurement:
+    """Run the benchmark `config.repeats` times on `device`; Ctrl-C returns what was measured."""
+    import keras
+
+    from segbench.cvnet import build_cvnet, training_flops_per_image
+
+    config.validate()
+    if config.epochs > 0 and validation is None:
+        raise ValueError("the epoch protocol needs a validation split")
+    keras.mixed_precision.set_global_policy(config.precision)
+    backend.configure_determinism(config.seed, config.deterministic)
+    with keras.device(device.keras_name):
+        probe = build_cvnet(config.width, config.image_size)
+        measurement = Measurement(
+            config=config,
+            device=device,
+            parameters=probe.count_params(),
+            training_flops_per_image=training_flops_per_image(probe),
+        )
+        del probe
+        run = _Run(config, measurement, notify)
+        try:
+            for repeat in range(config.repeats):
+                if repeat:
+                    _cool_down(config.cooldown, repeat, notify)
+                keras.backend.clear_session()
+                backend.configure_determinism(config.seed, config.deterministic)
+                if config.epochs > 0:
+                    run.epochs_protocol(repeat, train, validation)
+                else:
+                    run.steps_protocol(repeat, train)
+        except KeyboardInterrupt:
+            measurement.status = "interrupted"
+    return measurement
+
+
+def _cool_down(seconds: float, repeat: int, notify: Callable[[Event], None]) -> None:
+    """Sleep between repeats so every repeat starts from a similar thermal state."""
+    total = math.ceil(seconds)
+    notify(Event("phase", repeat, "cool-down", total=total))
+    end = time.monotonic() + seconds
+    for done in range(1, total + 1):
+        time.sleep(max(0.0, min(1.0, end - time.monotonic())))
+        notify(Event("cooldown", repeat, "cool-down", total=total, completed=done))

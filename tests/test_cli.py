@@ -1,0 +1,134 @@
+"""End-to-end runs of the real command line, in a subprocess as a user would start it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from segbench.cli import app
+
+SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--deterministic"]
+
+
+def segbench(*args, tmp_path, timeout=300):
+    env = {**os.environ, "SEGBENCH_CACHE": str(tmp_path / "cache"), "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "segbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
+    done = segbench(
+        *SMOKE, "--data", str(small_dataset), "--out", "res", "--json", tmp_path=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    files = list((tmp_path / "res").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("segbench-smoke-cpu-")
+    stored = json.loads(files[0].read_text())
+    assert stored == printed
+    assert stored["schema_version"] == 1 and stored["status"] == "complete"
+    assert stored["config"]["width"] == 1 / 16 and stored["config"]["batch_size"] == 2
+    assert stored["model"]["parameters"] == 87_311
+    assert [s["phase"] for s in stored["steps"]] == ["compile", "warmup"] + ["timed"] * 4
+    summary = stored["summary"]
+    assert summary["steps"] == 4 and len(summary["compile_ms"]) == 1
+    assert summary["p10_ms"] <= summary["median_ms"] <= summary["p90_ms"]
+    assert summary["images_per_s"] == pytest.approx(2000 / summary["median_ms"])
+    assert len(stored["loss_trajectory"]) == 6
+    env = stored["environment"]
+    assert env["keras_backend"] == "tensorflow" and env["packages"]["tensorflow"] == "2.19.1"
+    assert env["ram_bytes"] > 0 and env["cpu"]["logical_cores"] >= 1
+    assert stored["device"]["kind"] == "cpu"
+    assert "Against the published references" in done.stderr
+
+
+def test_invalid_option_value_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--precision", "float64"])
+    assert result.exit_code == 2
+    assert "float64" in result.output
+    assert CliRunner().invoke(app, ["run", "--steps", "0"]).exit_code == 2
+
+
+def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
+    done = segbench(
+        "run", "--preset", "smoke", "--device", "gpu", "--out", "res", tmp_path=tmp_path
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sees no GPU" in lines[0] and "uv sync --extra cuda" in lines[0]
+    assert not any((tmp_path / "res").iterdir())
+
+
+def test_bad_data_folder_names_the_file(tmp_path):
+    (tmp_path / "train.csv").write_text("x,y\nmissing.png,missing-mask.png\n")
+    done = segbench(
+        "run", "--preset", "smoke", "--data", str(tmp_path), "--out", "res", tmp_path=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: --data: {tmp_path}/missing.png: file not found"
+    ]
+    assert not any((tmp_path / "res").iterdir())
+
+
+def test_ctrl_c_during_timing_writes_partial_result_and_exits_130(small_dataset, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "segbench",
+            *SMOKE,
+            "--steps",
+            "100000",
+            "--data",
+            str(small_dataset),
+            "--out",
+            "res",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    for line in proc.stderr:  # one line per phase when stderr is not a terminal
+        if "timed" in line or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    assert proc.returncode == 130
+    files = list((tmp_path / "res").glob("*.json"))
+    assert len(files) == 1
+    stored = json.loads(files[0].read_text())
+    assert stored["status"] == "interrupted"
+    assert 0 < stored["summary"]["steps"] < 100000
+
+
+def test_data_command_writes_the_data_set_and_refuses_a_full_folder(tmp_path):
+    out = tmp_path / "d"
+    first = CliRunner().invoke(app, ["data", "--out", str(out)])
+    assert first.exit_code == 0 and "600" in first.output
+    assert (out / "train.csv").is_file() and len(list((out / "images").iterdir())) == 600
+    second = CliRunner().invoke(app, ["data", "--out", str(out)])
+    assert second.exit_code == 2 and "not empty" in second.output
+
+
+def test_help_lists_the_commands():
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "run" in result.output and "data" in result.output
