@@ -1,0 +1,78 @@
+# segbench tasks. `uv run just --list` shows them; rust-just comes with the dev dependencies.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# A container engine that can run here: docker with a reachable daemon, else podman.
+engine := `if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; else echo none; fi`
+
+# List the recipes
+default:
+    @just --list
+
+# macOS arm64: sync the Metal environment, check it, run the quick preset on the Apple GPU
+bench-mac: _need-macos
+    uv sync --locked
+    uv run --locked segbench doctor --expect gpu
+    uv run --locked segbench run --preset quick --device gpu
+
+# Run the quick preset in the segbench-cpu container, results in ./results
+bench-cpu: _need-engine docker-build-cpu
+    mkdir -p results
+    {{engine}} run --rm -v "$PWD/results:/results" segbench-cpu run --preset quick
+
+# Run the quick preset on the NVIDIA GPU in the segbench-cuda container, results in ./results
+bench-cuda: _need-engine _need-nvidia docker-build-cuda
+    mkdir -p results
+    {{engine}} run --rm --gpus all -v "$PWD/results:/results" segbench-cuda run --preset quick
+
+# Check this environment and say what to fix
+doctor *ARGS:
+    uv run --locked segbench doctor {{ARGS}}
+
+# Write the triangles data set (default: into the cache)
+data *ARGS:
+    uv run --locked segbench data {{ARGS}}
+
+# Compare result files side by side
+compare +FILES:
+    uv run --locked segbench compare {{FILES}}
+
+# Run the tests
+test *ARGS:
+    uv run --locked pytest {{ARGS}}
+
+# Lint Python (ruff) and the Dockerfiles (hadolint)
+lint:
+    uv run --locked ruff check .
+    uv run --locked ruff format --check .
+    if compgen -G "docker/Dockerfile.*" >/dev/null; then uv run --locked hadolint docker/Dockerfile.*; fi
+
+# Re-lock: uv.lock, the envs/ exports, then conda-lock where conda-forge is reachable
+lock:
+    uv lock
+    uv run --locked python envs/export.py
+    uv run --locked python envs/conda_lock.py
+
+# Build the segbench-cpu image
+docker-build-cpu: _need-engine (_need-file "docker/Dockerfile.cpu")
+    {{engine}} build -f docker/Dockerfile.cpu -t segbench-cpu .
+
+# Build the segbench-cuda image
+docker-build-cuda: _need-engine (_need-file "docker/Dockerfile.cuda")
+    {{engine}} build -f docker/Dockerfile.cuda -t segbench-cuda .
+
+[no-exit-message]
+_need-macos:
+    @if [ "$(uname -s)-$(uname -m)" != "Darwin-arm64" ]; then echo "error: bench-mac needs macOS on Apple silicon (this is $(uname -s) $(uname -m)); try: just bench-cpu" >&2; exit 1; fi
+
+[no-exit-message]
+_need-engine:
+    @if [ "{{engine}}" = none ]; then echo "error: no container engine: install Docker (with a running daemon) or podman" >&2; exit 1; fi
+
+[no-exit-message]
+_need-nvidia:
+    @if ! nvidia-smi -L >/dev/null 2>&1; then echo "error: no NVIDIA GPU visible (nvidia-smi finds none): bench-cuda needs one, plus the NVIDIA Container Toolkit" >&2; exit 1; fi
+
+[no-exit-message]
+_need-file path:
+    @if [ ! -f "{{path}}" ]; then echo "error: {{path}} is missing; it is needed for this recipe" >&2; exit 1; fi
