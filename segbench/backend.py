@@ -38,7 +38,7 @@ def select_backend(name: str) -> None:
     quiet = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") == "3"
     if quiet and "keras" not in sys.modules:
         # Some of those messages are written before absl's logging starts, straight to fd 2.
-        with _stderr_silenced():
+        with stderr_silenced():
             import keras  # noqa: F401
         if name == "tensorflow":
             import tensorflow as tf
@@ -48,7 +48,7 @@ def select_backend(name: str) -> None:
 
 
 @contextmanager
-def _stderr_silenced():
+def stderr_silenced():
     """Point file descriptor 2 at /dev/null for the duration (Python exceptions still surface)."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -90,6 +90,33 @@ def gpu_names() -> list[str]:
     import jax
 
     return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+
+
+def gpu_details() -> dict[str, object]:
+    """Compute capability ("9.0") and free memory (bytes) of the first GPU, where known."""
+    backend = backend_name()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            cc = (
+                tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+                if gpus
+                else None
+            )
+            return {"compute_cap": f"{cc[0]}.{cc[1]}"} if cc else {}
+        if backend == "torch":
+            import torch
+
+            if not torch.cuda.is_available():
+                return {}
+            major, minor = torch.cuda.get_device_capability(0)
+            free, _ = torch.cuda.mem_get_info(0)
+            return {"compute_cap": f"{major}.{minor}", "memory_free": int(free)}
+    except (RuntimeError, ValueError, IndexError):
+        return {}
+    return {}
 
 
 def gpu_install_hint() -> str:
@@ -161,6 +188,16 @@ def synchronize() -> None:
         import jax
 
         jax.effects_barrier()
+
+
+def placement(tensor) -> str:
+    """Where a backend tensor lives, e.g. '/job:localhost/.../device:GPU:0', 'cuda:0', 'cpu'."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        return tensor.device.rpartition("device:")[2]  # e.g. "GPU:0"
+    if backend == "torch":
+        return str(tensor.device)
+    return ", ".join(str(d) for d in tensor.devices())
 
 
 def to_device(array):

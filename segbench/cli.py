@@ -110,6 +110,73 @@ def _check_writable(folder: Path) -> None:
         )
 
 
+def _environment_checks(context: Any) -> list[dict[str, str]]:
+    from segbench import doctor
+
+    with stderr.status("checking the environment"):
+        return doctor.checks_to_dicts(doctor.run_checks(doctor.gather(context), context))
+
+
+class Expect(str, Enum):
+    gpu = "gpu"
+    cpu = "cpu"
+
+
+@app.command("doctor")
+def doctor_command(
+    expect: Annotated[
+        Expect | None,
+        typer.Option(help="gpu: a missing GPU is a FAIL; cpu: a visible GPU is a FAIL."),
+    ] = None,
+    preset: Annotated[
+        Preset, typer.Option(help="Preset whose memory need is checked.")
+    ] = Preset.quick,
+    device: Annotated[
+        DeviceChoice, typer.Option(help="Device the run will use.")
+    ] = DeviceChoice.auto,
+    precision: Annotated[
+        Precision, typer.Option(help="Precision the run will use.")
+    ] = Precision.float32,
+    xla: Annotated[
+        bool, typer.Option("--xla/--no-xla", help="Whether the run will use XLA.")
+    ] = False,
+    backend: Annotated[
+        Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")
+    ] = Backend.tensorflow,
+    out: Annotated[Path, typer.Option(help="Results folder whose free disk is checked.")] = Path(
+        "results"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check the environment and say exactly what to fix (exit 1 when a check FAILs)."""
+    from segbench import backend as backends
+
+    backends.select_backend(backend.value)
+    from segbench import doctor, triangles
+    from segbench.report import doctor_table
+
+    context = doctor.Context(
+        preset=preset.value,
+        device=device.value,
+        precision=precision.value,
+        xla=xla,
+        expect=expect.value if expect else None,
+        folders=(str(triangles.default_data_dir()), str(out)),
+    )
+    checks = _environment_checks(context)
+    if as_json:
+        sys.stdout.write(json.dumps({"checks": checks}, indent=2) + "\n")
+    else:
+        stdout.print(doctor_table(checks))
+    failures = [c for c in checks if c["status"] == doctor.FAIL]
+    if failures:
+        stderr.print(
+            f"[red]{len(failures)} check(s) failed:[/red] {', '.join(c['id'] for c in failures)}",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_UNAVAILABLE)
+
+
 class _ProgressView:
     """Shows runner events as a live progress bar on stderr."""
 
@@ -204,6 +271,9 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even when an environment check FAILs (marked).")
+    ] = False,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
     config = PRESETS[preset.value].with_overrides(
@@ -231,8 +301,8 @@ def run(
     from segbench import backend as backends
 
     backends.select_backend(config.backend)
-    from segbench import environment, triangles
-    from segbench.report import run_report
+    from segbench import doctor, environment, triangles
+    from segbench.report import doctor_table, run_report
     from segbench.result import build_result, result_filename, write_json_atomic
     from segbench.runner import run_benchmark
 
@@ -240,6 +310,24 @@ def run(
         chosen = backends.choose_device(config.device)
     except backends.DeviceError as e:
         fail(str(e), EXIT_UNAVAILABLE)
+
+    context = doctor.Context(
+        preset=config.preset,
+        device=chosen.kind,
+        precision=config.precision,
+        xla=config.xla,
+        folders=(str(data_dir or triangles.default_data_dir()), str(out)),
+    )
+    checks = _environment_checks(context)
+    failures = [c for c in checks if c["status"] == doctor.FAIL]
+    if failures and not force:
+        stderr.print(doctor_table(failures, title="failed environment checks"))
+        names = ", ".join(c["id"] for c in failures)
+        fail(
+            f"{len(failures)} environment check(s) failed ({names}); "
+            "fix them (segbench doctor shows all checks) or pass --force",
+            EXIT_UNAVAILABLE,
+        )
 
     try:
         if data_dir is None and not (triangles.default_data_dir() / triangles.TRAIN_CSV).is_file():
@@ -278,6 +366,8 @@ def run(
             "generated": data_dir is None,
         },
         git_commit=environment.git_commit(),
+        doctor=checks,
+        forced=bool(failures),
     )
     path = write_json_atomic(out / result_filename(result), result)
     report_console.print(run_report(result))

@@ -27,7 +27,7 @@ def package_version(name: str) -> str | None:
 def cpu_model() -> str:
     """The CPU's marketing name, as the OS reports it."""
     if sys.platform == "darwin":
-        out = _command(["sysctl", "-n", "machdep.cpu.brand_string"])
+        out = command_output(["sysctl", "-n", "machdep.cpu.brand_string"])
         if out:
             return out
     cpuinfo = Path("/proc/cpuinfo")
@@ -49,24 +49,42 @@ def lock_sha256() -> str | None:
 def git_commit() -> str | None:
     """The commit segbench runs from, when known (a git checkout, or SEGBENCH_GIT_COMMIT)."""
     if (PROJECT_ROOT / ".git").exists():
-        out = _command(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"])
+        out = command_output(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"])
         if out:
-            dirty = _command(
+            dirty = command_output(
                 ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"]
             )
             return out + ("-dirty" if dirty else "")
     return os.environ.get("SEGBENCH_GIT_COMMIT")
 
 
-def nvidia_driver() -> dict[str, str] | None:
-    """Driver version and GPU names from nvidia-smi, when an NVIDIA driver is installed."""
+NVIDIA_FIELDS = ("name", "driver_version", "compute_cap", "memory_total_mib", "memory_free_mib")
+
+
+def nvidia_smi() -> dict[str, str] | None:
+    """The first NVIDIA GPU as nvidia-smi reports it (NVIDIA_FIELDS), or None without a driver.
+
+    Fields a driver or virtual machine does not report are left out: one query per field
+    then, because nvidia-smi fails a whole query for one unknown field.
+    """
     if not shutil.which("nvidia-smi"):
         return None
-    out = _command(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"])
-    if not out:
-        return None
-    name, _, driver = out.splitlines()[0].partition(",")
-    return {"name": name.strip(), "driver_version": driver.strip()}
+
+    def query(fields: tuple[str, ...]) -> list[str] | None:
+        out = command_output(
+            ["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"]
+        )
+        return [f.strip() for f in out.splitlines()[0].split(",")] if out else None
+
+    values = query(NVIDIA_FIELDS)
+    if values and len(values) == len(NVIDIA_FIELDS):
+        return dict(zip(NVIDIA_FIELDS, values, strict=True))
+    found = {}
+    for field in NVIDIA_FIELDS:
+        value = query((field,))
+        if value and value[0] and "N/A" not in value[0]:
+            found[field] = value[0]
+    return found or None
 
 
 def gpu_stack() -> dict[str, Any]:
@@ -87,8 +105,8 @@ def gpu_stack() -> dict[str, Any]:
         info["cuda_version"] = torch.version.cuda
         if torch.backends.cudnn.is_available():
             info["cudnn_version"] = str(torch.backends.cudnn.version())
-    driver = nvidia_driver()
-    if driver:
+    driver = nvidia_smi()
+    if driver and "driver_version" in driver:
         info["nvidia_driver"] = driver["driver_version"]
     metal = package_version("tensorflow-metal")
     if metal:
@@ -127,7 +145,8 @@ def fingerprint(device_names: list[str]) -> dict[str, Any]:
     }
 
 
-def _command(argv: list[str]) -> str | None:
+def command_output(argv: list[str]) -> str | None:
+    """A command's stripped stdout, or None when it is missing, fails or hangs (10 s)."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):

@@ -85,7 +85,8 @@ def summary_table(result: dict[str, Any]) -> Table:
         f"{len(compile_s)} step{'s' if len(compile_s) != 1 else ''}, excluded",
     )
     if s["warmup_ms"]:
-        table.add_row("warm-up", f"{len(s['warmup_ms'])} steps", "excluded")
+        n = len(s["warmup_ms"])
+        table.add_row("warm-up", f"{n} step{'s' if n != 1 else ''}", "excluded")
     if "epoch_train_s" in s:
         table.add_row(
             "epoch (training)",
@@ -139,6 +140,12 @@ def warnings(result: dict[str, Any]) -> list[str]:
     notes = []
     s = result["summary"]
     config = result["config"]
+    if result.get("forced"):
+        failing = [c["id"] for c in result.get("doctor", []) if c["status"] == "FAIL"]
+        notes.append(
+            f"Run with --force despite failed checks ({', '.join(failing)}): "
+            "the figures may not be comparable."
+        )
     if result["status"] == "interrupted":
         notes.append("The run was interrupted: the figures cover only the steps that finished.")
     spread = (s["p90_ms"] - s["p10_ms"]) / s["median_ms"] if s.get("steps") else 0.0
@@ -155,6 +162,28 @@ def warnings(result: dict[str, Any]) -> list[str]:
             "the references are not like-for-like."
         )
     return notes
+
+
+_STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
+
+
+def doctor_table(checks: list[dict[str, str]], title: str = "segbench doctor") -> Table:
+    """One row per check: status, what was found, what was expected, the fix."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("found")
+    table.add_column("expected")
+    table.add_column("fix")
+    for c in checks:
+        table.add_row(
+            c["id"],
+            Text(c["status"], style=_STATUS_STYLE[c["status"]]),
+            c["found"],
+            c["expected"],
+            c["fix"],
+        )
+    return table
 
 
 def run_report(result: dict[str, Any]) -> Group:

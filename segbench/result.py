@@ -80,8 +80,10 @@ def build_result(
     started_at: datetime,
     data: dict[str, Any],
     git_commit: str | None,
+    doctor: list[dict[str, str]] | None = None,
+    forced: bool = False,
 ) -> dict[str, Any]:
-    """The complete, versioned record of one run."""
+    """The complete, versioned record of one run; `forced` when it ran despite failed checks."""
     config = measurement.config
     training = [s for s in measurement.steps if s.training]
     return {
@@ -89,6 +91,7 @@ def build_result(
         "segbench_version": __version__,
         "git_commit": git_commit,
         "status": measurement.status,
+        "forced": forced,
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": config.seed,
@@ -102,6 +105,7 @@ def build_result(
         "device": asdict(measurement.device),
         "data": data,
         "environment": environment,
+        "doctor": doctor or [],
         "summary": summarize(measurement),
         "loss_trajectory": [s.loss for s in training],
         "iou_trajectory": [s.iou for s in training],

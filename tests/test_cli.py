@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,8 +16,8 @@ from segbench.cli import app
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--deterministic"]
 
 
-def segbench(*args, tmp_path, timeout=300):
-    env = {**os.environ, "SEGBENCH_CACHE": str(tmp_path / "cache"), "COLUMNS": "120"}
+def segbench(*args, tmp_path, timeout=300, env=None):
+    env = {**os.environ, "SEGBENCH_CACHE": str(tmp_path / "cache"), "COLUMNS": "120", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "segbench", *args],
         capture_output=True,
@@ -51,7 +52,30 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert env["keras_backend"] == "tensorflow" and env["packages"]["tensorflow"] == "2.19.1"
     assert env["ram_bytes"] > 0 and env["cpu"]["logical_cores"] >= 1
     assert stored["device"]["kind"] == "cpu"
+    assert stored["forced"] is False
+    assert {c["id"] for c in stored["doctor"]} >= {"python", "tensorflow", "packages", "compute"}
     assert "Against the published references" in done.stderr
+
+
+def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    export = (root / "envs" / "linux-x86_64-cpu" / "requirements.txt").read_text()
+    stale = tmp_path / "stale-export.txt"
+    stale.write_text(export.replace("keras==3.12.4", "keras==3.5.0"))
+    env = {"SEGBENCH_LOCK_EXPORT": str(stale)}
+    args = [*SMOKE, "--data", str(small_dataset), "--out", "res"]
+    refused = segbench(*args, tmp_path=tmp_path, env=env)
+    assert refused.returncode == 1
+    assert "environment check(s) failed (keras, packages)" in refused.stderr
+    assert "--force" in refused.stderr
+    assert not any((tmp_path / "res").iterdir())
+    forced = segbench(*args, "--force", "--json", tmp_path=tmp_path, env=env)
+    assert forced.returncode == 0, forced.stderr
+    result = json.loads(forced.stdout)
+    assert result["forced"] is True
+    keras_check = next(c for c in result["doctor"] if c["id"] == "keras")
+    assert (keras_check["status"], keras_check["expected"]) == ("FAIL", "3.5.0")
+    assert "Run with --force despite failed checks (keras, packages)" in forced.stderr
 
 
 def test_invalid_option_value_is_a_usage_error(tmp_path):

@@ -1,0 +1,273 @@
+"""Doctor checks judged on supplied facts, then a real `segbench doctor --json` on this machine."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segbench import doctor
+from segbench.doctor import FAIL, PASS, SKIP, WARN
+
+ROOT = Path(__file__).resolve().parents[1]
+PINS = {"tensorflow": "2.19.1", "keras": "3.12.4", "numpy": "2.1.3", "tensorflow-metal": "1.2.0"}
+H100 = {
+    "name": "NVIDIA H100 80GB HBM3",
+    "driver_version": "580.159.04",
+    "compute_cap": "9.0",
+    "memory_total_mib": "81559",
+    "memory_free_mib": "80000",
+}
+
+
+def test_python_range():
+    assert doctor.check_python((3, 11, 7)).status == PASS
+    assert doctor.check_python((3, 10, 0)).status == PASS
+    old = doctor.check_python((3, 9, 18))
+    assert old.status == FAIL and old.found == "3.9.18" and "uv python install" in old.fix
+    assert doctor.check_python((3, 13, 0)).status == FAIL
+
+
+def test_framework_versions_against_the_lock():
+    ok = doctor.check_framework("tensorflow", {"tensorflow": "2.19.1"}, PINS, {}, "tensorflow")
+    assert (ok.status, ok.found, ok.expected) == (PASS, "2.19.1", "2.19.1")
+    drifted = doctor.check_framework("keras", {"keras": "3.15.1"}, PINS, {}, "tensorflow")
+    assert (
+        drifted.status == FAIL and drifted.expected == "3.12.4" and "keras==3.12.4" in drifted.fix
+    )
+    broken = doctor.check_framework(
+        "tensorflow",
+        {"tensorflow": "2.19.1"},
+        PINS,
+        {"tensorflow": "ImportError: libcudart.so.12"},
+        "tensorflow",
+    )
+    assert broken.status == FAIL and "libcudart" in broken.found
+    # The torch backend does not need TensorFlow: its absence only warns.
+    absent = doctor.check_framework("tensorflow", {}, PINS, {}, "torch")
+    assert absent.status == WARN and "not needed" in absent.fix
+
+
+def test_drift_fails_on_critical_packages_and_warns_on_the_rest():
+    exact = {
+        "tensorflow": "2.19.1",
+        "keras": "3.12.4",
+        "numpy": "2.1.3",
+        "tensorflow-metal": "1.2.0",
+        "pytest": "8.0",
+    }
+    assert doctor.check_drift(exact, PINS, "envs/x.txt", None, "tensorflow").status == PASS
+    minor = {**exact, "numpy": "2.0.0", "requests": "2.0"}
+    del minor["tensorflow-metal"]
+    pins = {k: v for k, v in PINS.items() if k != "tensorflow-metal"}
+    warned = doctor.check_drift(minor, pins, "envs/x.txt", None, "tensorflow")
+    assert warned.status == WARN
+    assert warned.found == "drifted: numpy 2.0.0 (locked 2.1.3); extra: requests"
+    critical = doctor.check_drift(
+        {**exact, "keras": "3.15.1"}, PINS, "envs/x.txt", None, "tensorflow"
+    )
+    assert critical.status == FAIL and "keras 3.15.1 (locked 3.12.4)" in critical.found
+    missing = doctor.check_drift({"keras": "3.12.4"}, PINS, "envs/x.txt", None, "tensorflow")
+    assert (
+        missing.status == FAIL and "missing: numpy, tensorflow, tensorflow-metal" in missing.found
+    )
+
+
+def test_unreadable_export_is_named_and_not_fatal():
+    check = doctor.check_drift(
+        {}, None, "envs/x.txt", "envs/x.txt: cannot read (PermissionError)", "tensorflow"
+    )
+    assert check.status == WARN and check.found.startswith("envs/x.txt")
+    assert doctor.check_drift({}, None, None, None, "tensorflow").status == SKIP
+
+
+def test_read_export_parses_pins_and_rejects_garbage(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text(
+        "# header\nKeras==3.12.4 ; python_full_version >= '3.10' \\\n    --hash=sha256:ab\n"
+        "old-only==1.0 ; python_full_version < '3.0' \\\n    --hash=sha256:cd\n"
+    )
+    assert doctor.read_export(good) == {"keras": "3.12.4"}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("this is not a requirements file\n")
+    with pytest.raises(ValueError, match=r"bad\.txt: not a hash-locked export"):
+        doctor.read_export(bad)
+    with pytest.raises(ValueError, match="cannot read"):
+        doctor.read_export(tmp_path / "absent.txt")
+
+
+def test_expected_device():
+    assert doctor.check_devices([], "tensorflow", None).status == PASS
+    assert doctor.check_devices([], "tensorflow", "gpu").status == FAIL
+    assert doctor.check_devices(["NVIDIA H100"], "tensorflow", "cpu").status == FAIL
+    assert doctor.check_devices(["NVIDIA H100"], "tensorflow", "gpu").status == PASS
+
+
+def test_metal_plugin_and_legacy_tensorflow_macos():
+    mac = ("darwin", "arm64")
+    assert doctor.check_metal("linux", "x86_64", {}, [], PINS, "tensorflow").status == SKIP
+    legacy = doctor.check_metal(*mac, {"tensorflow-macos": "2.16.2"}, [], PINS, "tensorflow")
+    assert legacy.status == FAIL and "pip uninstall -y tensorflow-macos" in legacy.fix
+    assert doctor.check_metal(*mac, {"tensorflow": "2.19.1"}, [], PINS, "tensorflow").status == FAIL
+    unloaded = doctor.check_metal(*mac, {"tensorflow-metal": "1.2.0"}, [], PINS, "tensorflow")
+    assert unloaded.status == FAIL and "no GPU" in unloaded.found
+    ok = doctor.check_metal(*mac, {"tensorflow-metal": "1.2.0"}, ["METAL"], PINS, "tensorflow")
+    assert ok.status == PASS
+
+
+def test_nvidia_driver_without_tensorflow_gpu_names_the_cause():
+    assert doctor.check_nvidia(None, [], {}, "tensorflow", "float32").status == SKIP
+    no_extra = doctor.check_nvidia(H100, [], {"tensorflow": "2.19.1"}, "tensorflow", "float32")
+    assert (
+        no_extra.status == FAIL and no_extra.fix == "install the CUDA wheels: uv sync --extra cuda"
+    )
+    old = {**H100, "driver_version": "470.57.02"}
+    too_old = doctor.check_nvidia(
+        old, [], {"nvidia-cudnn-cu12": "9.3.0.75"}, "tensorflow", "float32"
+    )
+    assert too_old.status == FAIL and "too old for CUDA 12" in too_old.fix
+    ok = doctor.check_nvidia(H100, ["H100"], {}, "tensorflow", "mixed_bfloat16")
+    assert ok.status == PASS and "compute capability 9.0 (fp16+bf16 tensor cores)" in ok.found
+
+
+def test_precision_needs_matching_tensor_cores():
+    t4 = {**H100, "name": "Tesla T4", "compute_cap": "7.5"}
+    assert doctor.check_nvidia(t4, ["T4"], {}, "tensorflow", "mixed_bfloat16").status == WARN
+    assert doctor.check_nvidia(t4, ["T4"], {}, "tensorflow", "mixed_float16").status == PASS
+    p100 = {**H100, "compute_cap": "6.0"}
+    assert doctor.check_nvidia(p100, ["P100"], {}, "tensorflow", "mixed_float16").status == WARN
+    mid = {**H100, "driver_version": "535.104.05"}
+    assert doctor.check_nvidia(mid, ["H100"], {}, "tensorflow", "float32").status == WARN
+
+
+def test_computation_placement_and_result():
+    assert doctor.check_computation({"placed_on": "GPU:0", "correct": True}, "gpu").status == PASS
+    assert doctor.check_computation({"placed_on": "cuda:0", "correct": True}, "gpu").status == PASS
+    wrong_place = doctor.check_computation({"placed_on": "CPU:0", "correct": True}, "gpu")
+    assert wrong_place.status == FAIL and wrong_place.found == "ran on CPU:0"
+    assert doctor.check_computation({"placed_on": "CPU:0", "correct": False}, "cpu").status == FAIL
+    assert doctor.check_computation({"error": "RuntimeError: x"}, "cpu").status == FAIL
+
+
+def test_memory_need_per_preset():
+    assert doctor.check_memory("smoke", int(4e9), None, on_gpu=False).status == PASS
+    short = doctor.check_memory("quick", int(8e9), None, on_gpu=False)
+    assert short.status == FAIL and short.expected == "≥ 14.6 GB for quick"
+    assert doctor.check_memory("quick", int(1e9), int(70e9), on_gpu=True).status == PASS
+    assert doctor.check_memory("quick", int(64e9), int(4e9), on_gpu=True).status == WARN
+    assert doctor.check_memory("quick", int(64e9), None, on_gpu=True).status == SKIP
+
+
+def test_conditions_that_skew_timings():
+    assert doctor.check_power(None, None).status == PASS
+    assert doctor.check_power({"percent": 80, "power_plugged": False}, None).status == WARN
+    assert doctor.check_power({"percent": 80, "power_plugged": True}, True).status == WARN
+    assert doctor.check_load(0.4, 2).status == PASS
+    busy = doctor.check_load(3.5, 4)
+    assert busy.status == WARN and busy.found == "1-minute load 3.50 on 4 CPUs"
+    assert doctor.check_thermal(None).status == SKIP
+    assert doctor.check_thermal("CPU_Scheduler_Limit = 100\nCPU_Speed_Limit = 100").status == PASS
+    hot = doctor.check_thermal("CPU_Speed_Limit = 70")
+    assert hot.status == WARN and "70 %" in hot.found
+
+
+def test_xla_on_metal_fails():
+    threads = {"OMP_NUM_THREADS": "unset"}
+    assert doctor.check_threads(threads, True, True, False, is_metal=False).status == PASS
+    metal = doctor.check_threads(threads, None, False, True, is_metal=True)
+    assert metal.status == FAIL and "drop --xla" in metal.fix
+    assert doctor.check_threads(threads, True, False, True, is_metal=False).status == FAIL
+
+
+def test_disk_space():
+    assert doctor.check_disk({"/a": int(5e9)}).status == PASS
+    low = doctor.check_disk({"/a": int(5e9), "/b": int(10e6)})
+    assert low.status == FAIL and "/b: 0.0 GB free" in low.found
+
+
+def _doctor(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "segbench", "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def test_real_doctor_on_this_machine_reports_every_check():
+    done = _doctor("--json", "--preset", "smoke")
+    assert done.returncode == 0, done.stderr
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    assert list(checks) == [
+        "python",
+        "tensorflow",
+        "keras",
+        "packages",
+        "devices",
+        "metal",
+        "nvidia",
+        "compute",
+        "memory",
+        "power",
+        "load",
+        "thermal",
+        "threads-xla",
+        "disk",
+    ]
+    assert checks["python"]["status"] == PASS
+    assert checks["tensorflow"]["found"] == "2.19.1" == checks["tensorflow"]["expected"]
+    assert checks["packages"]["status"] == PASS, checks["packages"]["found"]
+    assert checks["compute"]["status"] == PASS
+    assert all(c["status"] in (PASS, WARN, SKIP) for c in checks.values())
+
+
+def test_expect_gpu_on_a_cpu_machine_fails(tmp_path):
+    done = _doctor("--json", "--expect", "gpu")
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    if checks["devices"]["found"] != "tensorflow: CPU only":
+        pytest.skip("this machine has a GPU")
+    assert done.returncode == 1
+    assert checks["devices"]["status"] == FAIL
+    assert "1 check(s) failed: devices" in done.stderr
+
+
+def test_corrupt_export_is_named_and_other_checks_still_run(tmp_path):
+    corrupt = tmp_path / "requirements.txt"
+    corrupt.write_bytes(b"\xff\xfe\x00garbage")
+    done = _doctor("--json", env={"SEGBENCH_LOCK_EXPORT": str(corrupt)})
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["packages"]["status"] == WARN
+    assert checks["packages"]["found"].startswith(str(corrupt))
+    assert len(checks) == 14 and checks["compute"]["status"] == PASS
+
+
+def test_environment_that_drifted_from_the_lock_is_reported(tmp_path):
+    export = (ROOT / "envs" / "linux-x86_64-cpu" / "requirements.txt").read_text()
+    # As if this environment were a user's own venv: numpy is not the locked one, one more package.
+    drifted = (
+        export.replace("numpy==2.1.3", "numpy==1.26.4")
+        + "somepackage==1.0 \\\n    --hash=sha256:00\n"
+    )
+    path = tmp_path / "requirements.txt"
+    path.write_text(drifted)
+    done = _doctor("--json", env={"SEGBENCH_LOCK_EXPORT": str(path)})
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["packages"]["status"] == WARN
+    assert "numpy 2.1.3 (locked 1.26.4)" in checks["packages"]["found"]
+    assert "missing: somepackage" in checks["packages"]["found"]
+    assert done.returncode == 0
+
+
+def test_long_drift_lists_are_shortened():
+    installed = {f"pkg{i:02d}": "1" for i in range(20)}
+    check = doctor.check_drift(installed, {"pkg00": "1"}, "envs/x.txt", None, "tensorflow")
+    assert check.found.startswith("extra: pkg01, pkg02") and check.found.endswith("and 11 more")
+
+
+def test_unreported_driver_version_is_not_called_too_old():
+    partial = {"name": "NVIDIA H100 80GB HBM3", "compute_cap": "9.0"}
+    assert doctor.check_nvidia(partial, ["H100"], {}, "torch", "float32").status == PASS
