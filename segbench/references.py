@@ -17,10 +17,6 @@ class Reference:
     conditions: str
     estimate: bool = False
 
-    def speedup(self, ms_per_image: float) -> tuple[float, float]:
-        """(low, high) speedup of a result at `ms_per_image` over this reference (> 1: faster)."""
-        return self.ms_per_image_low / ms_per_image, self.ms_per_image_high / ms_per_image
-
 
 REFERENCES = (
     Reference(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import statistics
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from segbench.references import REFERENCES
+from segbench.compare import Comparison, compare, device_label
 
 # A spread above this share of the median makes the numbers hard to compare.
 NOISY_SPREAD = 0.10
@@ -30,21 +34,6 @@ def _value_range(values: list[float], unit: str) -> str:
     if len(values) == 1:
         return f"{values[0]:.1f} {unit}"
     return f"{statistics.median(values):.1f} {unit} ({min(values):.1f} … {max(values):.1f})"
-
-
-def format_speedup(low: float, high: float) -> str:
-    if abs(high - low) < 1e-9 * max(1.0, high):
-        return f"{low:.2f}×"
-    return f"{low:.2f}–{high:.2f}×"
-
-
-def device_label(result: dict[str, Any]) -> str:
-    """A readable name for the machine a result came from."""
-    device = result["device"]
-    if device["kind"] == "gpu":
-        return device["description"]
-    cpu = result["environment"]["cpu"]
-    return f"CPU: {cpu['model']} × {cpu['logical_cores']}"
 
 
 def summary_table(result: dict[str, Any]) -> Table:
@@ -104,35 +93,116 @@ def summary_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def references_table(result: dict[str, Any]) -> Table:
-    """This result against the published figures of SPEC §5, with the speedup over each."""
-    ms_per_image = result["summary"]["ms_per_image"]
-    table = Table(
-        title="Against the published references (speedup > 1: this run is faster)",
-        title_justify="left",
-    )
-    table.add_column("device")
-    table.add_column("ms/image", justify="right")
-    table.add_column("speedup", justify="right")
-    table.add_column("conditions")
-    table.add_row(
-        Text(f"this run: {device_label(result)}", style="bold"),
-        f"{ms_per_image:.2f}",
-        "1.00×",
-        "measured, median step ÷ batch",
-    )
-    for ref in REFERENCES:
-        ms = (
-            f"{ref.ms_per_image_low:.1f}"
-            if ref.ms_per_image_low == ref.ms_per_image_high
-            else f"{ref.ms_per_image_low:.1f}–{ref.ms_per_image_high:.1f}"
+COMPARE_COLUMNS = (
+    "#",
+    "device",
+    "source",
+    "backend · precision",
+    "ms/step (p10–p90)",
+    "ms/image",
+    "images/s",
+    "100k images (h:mm)",
+    "TFLOP/s",
+    "speedup (range)",
+)
+
+
+def format_hmm(seconds: float) -> str:
+    """Seconds as h:mm (minutes truncated, as the article's 9 h 06 min)."""
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def compare_cells(comparison: Comparison) -> list[list[str]]:
+    """The comparison as rows of text cells, in COMPARE_COLUMNS order."""
+    cells = []
+    for i, row in enumerate(comparison.rows, start=1):
+        if row.ms_per_step is None:
+            step = "—"
+        else:
+            step = f"{row.ms_per_step:.1f} ({row.p10_ms:.1f}–{row.p90_ms:.1f})"
+        fast, slow = row.ms_per_image_range
+        per_image = (
+            f"{row.ms_per_image:.2f}"
+            if fast == slow or row.kind == "measured"
+            else (f"{fast:.1f}–{slow:.1f}")
         )
-        label = Text(
-            ref.label + (" (estimate)" if ref.estimate else " (published)"),
-            style="italic" if ref.estimate else "",
+        low, typical, high = row.speedup
+        if i - 1 == comparison.baseline:
+            speedup = "1.00× (baseline)"
+        elif row.kind != "measured" and fast != slow:
+            speedup = f"{low:.2f}–{high:.2f}×"
+        else:
+            speedup = f"{typical:.2f}× ({low:.2f}–{high:.2f})"
+        source = {"measured": "measured", "published": "published", "estimate": "estimate"}[
+            row.kind
+        ]
+        cells.append(
+            [
+                str(i),
+                row.label,
+                source,
+                f"{row.backend} · {row.precision}",
+                step,
+                per_image,
+                f"{row.images_per_s:.1f}",
+                format_hmm(row.seconds_per_100k),
+                "—" if row.tflops is None else f"{row.tflops:.2f}",
+                speedup,
+            ]
         )
-        table.add_row(label, ms, format_speedup(*ref.speedup(ms_per_image)), ref.conditions)
+    return cells
+
+
+def compare_table(comparison: Comparison, title: str = "segbench compare") -> Table:
+    """The comparison as a rich table; published rows dimmed, the estimate in italics."""
+    table = Table(title=f"{title} (speedup > 1: faster than the baseline)", title_justify="left")
+    for name in COMPARE_COLUMNS:
+        table.add_column(name, justify="left" if name in ("device", "source") else "right")
+    for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
+        style = {"measured": "", "published": "dim", "estimate": "dim italic"}[row.kind]
+        table.add_row(*cells, style=style)
     return table
+
+
+def compare_markdown(comparison: Comparison) -> str:
+    lines = ["| " + " | ".join(COMPARE_COLUMNS) + " |", "|" + "---|" * len(COMPARE_COLUMNS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in compare_cells(comparison)]
+    lines += [""] + [f"- {row.label}: {row.conditions}" for row in comparison.rows]
+    lines += [f"\n> warning: {w}" for w in comparison.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def compare_csv(comparison: Comparison) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*COMPARE_COLUMNS, "conditions"])
+    for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
+        writer.writerow([*cells, row.conditions])
+    return buffer.getvalue()
+
+
+def compare_json(comparison: Comparison) -> str:
+    rows = []
+    for i, row in enumerate(comparison.rows):
+        data = {
+            **asdict(row),
+            "images_per_s": row.images_per_s,
+            "seconds_per_100k_images": row.seconds_per_100k,
+            "baseline": i == comparison.baseline,
+        }
+        rows.append(data)
+    return (
+        json.dumps(
+            {
+                "rows": rows,
+                "warnings": comparison.warnings,
+                "forced_fields": comparison.forced_fields,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def warnings(result: dict[str, Any]) -> list[str]:
@@ -190,6 +260,8 @@ def run_report(result: dict[str, Any]) -> Group:
     """Everything `segbench run` shows at the end."""
     parts: list[Any] = [summary_table(result)]
     if result["summary"].get("steps"):
-        parts.append(references_table(result))
+        # The M1 GPU, the article's measurement, is the baseline: speedups read "× the M1".
+        against = compare([result], baseline="Apple M1 GPU")
+        parts.append(compare_table(against, title="This run against the published references"))
     parts.extend(Text(f"warning: {note}", style="yellow") for note in warnings(result))
     return Group(*parts)

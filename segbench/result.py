@@ -132,6 +132,9 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> Path:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; a result is for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -74,6 +74,7 @@ def generate(out: Path, count: int = COUNT, train_count: int = TRAIN_COUNT) -> P
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a data set is not
         (staging / "images").mkdir()
         (staging / "masks").mkdir()
         vertices, colours = triangle_recipe(count)
@@ -93,6 +94,12 @@ def generate(out: Path, count: int = COUNT, train_count: int = TRAIN_COUNT) -> P
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:

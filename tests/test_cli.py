@@ -54,7 +54,7 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert stored["device"]["kind"] == "cpu"
     assert stored["forced"] is False
     assert {c["id"] for c in stored["doctor"]} >= {"python", "tensorflow", "packages", "compute"}
-    assert "Against the published references" in done.stderr
+    assert "This run against the published references" in done.stderr
 
 
 def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp_path):

@@ -56,7 +56,7 @@ def test_drift_fails_on_critical_packages_and_warns_on_the_rest():
         "keras": "3.12.4",
         "numpy": "2.1.3",
         "tensorflow-metal": "1.2.0",
-        "pytest": "8.0",
+        "pip": "24.0",
     }
     assert doctor.check_drift(exact, PINS, "envs/x.txt", None, "tensorflow").status == PASS
     minor = {**exact, "numpy": "2.0.0", "requests": "2.0"}
@@ -271,3 +271,19 @@ def test_long_drift_lists_are_shortened():
 def test_unreported_driver_version_is_not_called_too_old():
     partial = {"name": "NVIDIA H100 80GB HBM3", "compute_cap": "9.0"}
     assert doctor.check_nvidia(partial, ["H100"], {}, "torch", "float32").status == PASS
+
+
+def test_packages_from_elsewhere_in_uv_lock_are_not_extra(tmp_path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text(
+        'version = 1\n\n[[package]]\nname = "pytest"\nversion = "8.4.2"\n'
+        'source = { registry = "https://pypi.org/simple" }\n\n'
+        '[[package]]\nname = "Matplotlib"\nversion = "3.10.0"\n'
+    )
+    locked = doctor.lock_versions(lock)
+    assert locked == {"pytest": {"8.4.2"}, "matplotlib": {"3.10.0"}}
+    installed = {"keras": "3.12.4", "pytest": "8.4.2", "matplotlib": "3.9.0", "pip": "25.0"}
+    check = doctor.check_drift(
+        installed, {"keras": "3.12.4"}, "envs/x.txt", None, "tensorflow", locked
+    )
+    assert (check.status, check.found) == (WARN, "extra: matplotlib")

@@ -147,3 +147,7 @@ def test_loader_rejects_csv_without_header(tmp_path):
 def test_loader_names_missing_csv(tmp_path):
     with pytest.raises(triangles.DataError, match=r"train\.csv: file not found"):
         triangles.load_dataset(tmp_path)
+
+
+def test_generated_folder_is_readable_by_other_users(triangles_dir):
+    assert triangles_dir.stat().st_mode & 0o055 == 0o055  # others can list and read it

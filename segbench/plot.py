@@ -1,0 +1,93 @@
+"""Bar chart of a comparison: images/s per row, p10–p90 error bars, the speedup on each bar.
+
+matplotlib is the optional extra `plot` (uv sync --extra plot).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+
+from segbench.compare import Comparison
+
+MEASURED, PUBLISHED = "#2a6fbb", "#b8b8b8"
+
+
+def plot_comparison(comparison: Comparison, path: Path, title: str = "segbench compare") -> Path:
+    """Write the chart as a PNG, atomically. ImportError when matplotlib is missing."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    rows = comparison.rows
+    values = [row.images_per_s for row in rows]
+    # images/s from the slow and fast ends of the per-image range: p90 and p10 steps.
+    lower = [
+        max(0.0, v - 1000.0 / r.ms_per_image_range[1]) for v, r in zip(values, rows, strict=True)
+    ]
+    upper = [
+        max(0.0, 1000.0 / r.ms_per_image_range[0] - v) for v, r in zip(values, rows, strict=True)
+    ]
+    labels = [
+        "\n".join(textwrap.wrap(row.label, 16))
+        + (f"\n{row.backend} · {row.precision}" if row.kind == "measured" else f"\n({row.kind})")
+        for row in rows
+    ]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.7 * len(rows)), 5.2), dpi=120)
+    bars = ax.bar(
+        range(len(rows)),
+        values,
+        yerr=[lower, upper],
+        capsize=4,
+        color=[MEASURED if row.kind == "measured" else PUBLISHED for row in rows],
+        hatch=None,
+        edgecolor="black",
+        linewidth=0.6,
+    )
+    for bar, row in zip(bars, rows, strict=True):
+        if row.kind == "estimate":
+            bar.set_hatch("//")
+        elif row.kind == "published":
+            bar.set_hatch("..")
+    top = max(v + u for v, u in zip(values, upper, strict=True))
+    for i, (bar, row) in enumerate(zip(bars, rows, strict=True)):
+        low, typical, high = row.speedup
+        if i == comparison.baseline:
+            text = "baseline"
+        elif row.kind != "measured" and row.ms_per_image_range[0] != row.ms_per_image_range[1]:
+            text = f"{low:.1f}–{high:.1f}×"
+        else:
+            text = f"{typical:.2f}×"
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            bar.get_height() + upper[i] + 0.02 * top,
+            text,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+        )
+    ax.set_xticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylabel("images/s (higher is faster)")
+    ax.set_ylim(0, top * 1.15)
+    ax.set_title(f"{title}: training throughput, error bars p10–p90", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path

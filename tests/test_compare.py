@@ -1,0 +1,239 @@
+"""`segbench compare`: speedups from constructed result files, formats, refusals."""
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from segbench.cli import app
+from segbench.compare import CompareError, compare, load_result
+from segbench.report import compare_markdown
+
+GOLDEN = Path(__file__).parent / "golden" / "compare.md"
+
+
+def result(
+    model="Test CPU",
+    cores=8,
+    median=1000.0,
+    p10=900.0,
+    p90=1200.0,
+    batch=16,
+    width=1.0,
+    precision="float32",
+    backend="tensorflow",
+    tf="2.19.1",
+    gpu=None,
+    schema=1,
+):
+    """A minimal result file as segbench run writes it."""
+    return {
+        "schema_version": schema,
+        "status": "complete",
+        "forced": False,
+        "config": {
+            "preset": "quick",
+            "batch_size": batch,
+            "width": width,
+            "image_size": 512,
+            "precision": precision,
+        },
+        "device": {
+            "kind": "gpu" if gpu else "cpu",
+            "keras_name": "gpu" if gpu else "cpu",
+            "description": gpu or "CPU",
+        },
+        "model": {"width": width, "parameters": 20_886_706, "training_gflop_per_image": 129.4},
+        "environment": {
+            "cpu": {"model": model, "logical_cores": cores},
+            "keras_backend": backend,
+            "packages": {"tensorflow": tf, "keras": "3.12.4", "torch": "2.11.0"},
+        },
+        "summary": {
+            "steps": 20,
+            "median_ms": median,
+            "p10_ms": p10,
+            "p90_ms": p90,
+            "ms_per_image": median / batch,
+            "tflops": 129.4e9 * batch / (median / 1000) / 1e12,
+        },
+    }
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_speedups_match_hand_computation():
+    slow = result(median=1000.0, p10=900.0, p90=1200.0)
+    fast = result(gpu="Test GPU", median=250.0, p10=240.0, p90=300.0)
+    c = compare([slow, fast], references=False)
+    base, gpu = c.rows
+    assert base.speedup == (1.0, 1.0, 1.0)
+    low, typical, high = gpu.speedup
+    assert typical == pytest.approx(4.0)  # 1000 / 250
+    assert low == pytest.approx(900 / 300)  # baseline's fastest over this one's slowest
+    assert high == pytest.approx(1200 / 240)
+    assert gpu.images_per_s == pytest.approx(16 / 0.25)
+    assert gpu.seconds_per_100k == pytest.approx(250 / 16 * 100)
+
+
+def test_baseline_by_number_or_label_and_references():
+    rows = compare(
+        [result(median=1000.0), result(gpu="Test GPU", median=250.0, p10=240.0, p90=300.0)],
+        baseline="Test GPU",
+    )
+    assert rows.baseline == 1
+    assert rows.rows[0].speedup[1] == pytest.approx(0.25)
+    m1 = next(r for r in rows.rows if r.label.startswith("Apple M1 GPU"))
+    assert m1.kind == "published"
+    # The M1's 328 ms/image against the GPU's 250/16 = 15.625 ms/image.
+    assert m1.speedup[1] == pytest.approx(15.625 / 328)
+    by_number = compare(
+        [result(median=1000.0), result(gpu="Test GPU", median=250.0, p10=240.0, p90=300.0)],
+        baseline="2",
+    )
+    assert by_number.baseline == 1
+    with pytest.raises(CompareError, match="--baseline 9: choose 1 to 5"):
+        compare([result()], baseline="9")
+
+
+def test_single_file_is_compared_with_the_published_references():
+    c = compare([result(median=16 * 32.8)])  # 32.8 ms/image: the slow end of the Quadro range
+    labels = [r.label for r in c.rows]
+    assert labels == [
+        "CPU: Test CPU × 8",
+        "Apple M1 GPU (8-core)",
+        "Apple M1 CPU",
+        "NVIDIA Quadro RTX 6000",
+        "Apple M1 Max GPU (32-core)",
+    ]
+    assert c.rows[1].speedup[1] == pytest.approx(32.8 / 328)
+    assert c.rows[4].kind == "estimate"
+
+
+def test_differing_model_or_batch_is_refused_unless_forced():
+    with pytest.raises(CompareError) as err:
+        compare([result(), result(width=0.5, batch=8)])
+    assert str(err.value) == (
+        "results differ in width (0.5 vs 1.0), batch_size (16 vs 8): not comparable "
+        "(--force compares anyway)"
+    )
+    forced = compare([result(), result(width=0.5, batch=8)], force=True)
+    assert forced.forced_fields == ["width", "batch_size"]
+    assert "Forced: results differ in width, batch_size." in forced.warnings
+
+
+def test_differing_versions_precision_or_backend_only_warn():
+    c = compare(
+        [result(), result(precision="mixed_bfloat16", backend="torch", tf=None)], references=False
+    )
+    assert c.warnings == [
+        "Results differ in tensorflow, precision, backend: comparable work, but not like for like."
+    ]
+
+
+def test_markdown_matches_golden_file():
+    c = compare(
+        [
+            result(model="AMD EPYC", cores=2, median=13946.2, p10=13693.9, p90=14219.9),
+            result(
+                gpu="NVIDIA H100 80GB HBM3",
+                median=115.6,
+                p10=115.0,
+                p90=119.1,
+                backend="torch",
+                tf=None,
+            ),
+        ]
+    )
+    assert compare_markdown(c) == GOLDEN.read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"schema_version": 1, "config": {', "not valid JSON (truncated or corrupt at line 1)"),
+        ("[1, 2, 3]", "not a segbench result (no schema_version)"),
+        ('{"hello": "world"}', "not a segbench result (no schema_version)"),
+        (
+            json.dumps(result(schema=99)),
+            "schema_version 99 is newer than this segbench reads (1); upgrade segbench",
+        ),
+    ],
+    ids=["truncated", "list", "foreign", "newer"],
+)
+def test_bad_file_exits_2_naming_it_and_prints_no_table(tmp_path, content, message):
+    good = write(tmp_path, "good.json", result())
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    done = CliRunner().invoke(app, ["compare", str(good), str(bad)])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [f"error: {bad}: {message}"]
+
+
+def test_load_result_rejects_a_run_without_timed_steps(tmp_path):
+    data = result()
+    data["summary"] = {"steps": 0}
+    with pytest.raises(CompareError, match="holds no timed step"):
+        load_result(write(tmp_path, "r.json", data))
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
+def test_every_format_lists_every_row(tmp_path, fmt):
+    files = [
+        write(tmp_path, "a.json", result()),
+        write(tmp_path, "b.json", result(gpu="Test GPU", median=250.0, p10=240.0, p90=300.0)),
+    ]
+    done = CliRunner().invoke(
+        app,
+        ["compare", *map(str, files), "--format", fmt, "--no-references"],
+        env={"COLUMNS": "200"},
+    )
+    assert done.exit_code == 0, done.output
+    if fmt == "json":
+        rows = json.loads(done.output)["rows"]
+        assert [r["speedup"][1] for r in rows] == [1.0, 4.0]
+    else:
+        assert "CPU: Test CPU × 8" in done.output and "Test GPU" in done.output
+        assert "4.00×" in done.output
+
+
+def test_plot_is_a_valid_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    files = [
+        write(tmp_path, "a.json", result()),
+        write(tmp_path, "b.json", result(gpu="Test GPU", median=250.0, p10=240.0, p90=300.0)),
+    ]
+    out = tmp_path / "plots" / "compare.png"
+    done = CliRunner().invoke(app, ["compare", *map(str, files), "--plot", str(out)])
+    assert done.exit_code == 0, done.output
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 600 and height > 400
+    # Every chunk's CRC holds and the image data inflates: a complete, valid PNG.
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(
+            kind + body
+        )
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    assert kind == b"IEND" and len(zlib.decompress(idat)) > 0
+
+
+def test_committed_example_results_compare():
+    files = sorted((Path(__file__).parents[1] / "docs" / "results").glob("segbench-quick-*.json"))
+    c = compare([load_result(f) for f in files])
+    cpu, h100, h100_bf16 = c.rows[:3]
+    assert cpu.label == "CPU: AMD EPYC × 2" and h100.label == "NVIDIA H100 80GB HBM3"
+    assert h100.speedup[1] == pytest.approx(13946.2 / 115.6, rel=1e-3)
+    assert h100_bf16.precision == "mixed_bfloat16"
