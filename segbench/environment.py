@@ -58,32 +58,41 @@ def git_commit() -> str | None:
     return os.environ.get("SEGBENCH_GIT_COMMIT")
 
 
-NVIDIA_FIELDS = ("name", "driver_version", "compute_cap", "memory_total_mib", "memory_free_mib")
+# nvidia-smi --query-gpu field → key in the returned facts.
+NVIDIA_FIELDS = {
+    "name": "name",
+    "driver_version": "driver_version",
+    "compute_cap": "compute_cap",
+    "memory.total": "memory_total_mib",
+    "memory.free": "memory_free_mib",
+}
 
 
 def nvidia_smi() -> dict[str, str] | None:
     """The first NVIDIA GPU as nvidia-smi reports it (NVIDIA_FIELDS), or None without a driver.
 
     Fields a driver or virtual machine does not report are left out: one query per field
-    then, because nvidia-smi fails a whole query for one unknown field.
+    then, because nvidia-smi fails a whole query for one unknown field. The first call after
+    boot can take many seconds while the driver initialises, hence the long timeout.
     """
     if not shutil.which("nvidia-smi"):
         return None
 
     def query(fields: tuple[str, ...]) -> list[str] | None:
         out = command_output(
-            ["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"]
+            ["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
+            timeout=60,
         )
         return [f.strip() for f in out.splitlines()[0].split(",")] if out else None
 
-    values = query(NVIDIA_FIELDS)
+    values = query(tuple(NVIDIA_FIELDS))
     if values and len(values) == len(NVIDIA_FIELDS):
-        return dict(zip(NVIDIA_FIELDS, values, strict=True))
+        return dict(zip(NVIDIA_FIELDS.values(), values, strict=True))
     found = {}
-    for field in NVIDIA_FIELDS:
+    for field, key in NVIDIA_FIELDS.items():
         value = query((field,))
         if value and value[0] and "N/A" not in value[0]:
-            found[field] = value[0]
+            found[key] = value[0]
     return found or None
 
 
@@ -145,10 +154,10 @@ def fingerprint(device_names: list[str]) -> dict[str, Any]:
     }
 
 
-def command_output(argv: list[str]) -> str | None:
-    """A command's stripped stdout, or None when it is missing, fails or hangs (10 s)."""
+def command_output(argv: list[str], timeout: float = 10) -> str | None:
+    """A command's stripped stdout, or None when it is missing, fails or outlasts `timeout` s."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None

@@ -287,3 +287,41 @@ def test_packages_from_elsewhere_in_uv_lock_are_not_extra(tmp_path):
         installed, {"keras": "3.12.4"}, "envs/x.txt", None, "tensorflow", locked
     )
     assert (check.status, check.found) == (WARN, "extra: matplotlib")
+
+
+def _fake_nvidia_smi(folder: Path, known_fields: set[str]) -> None:
+    """An nvidia-smi stand-in on PATH that answers like driver 580 on an H100 and, like the
+    real one, fails a whole query that names a field it does not know."""
+    values = {
+        "name": "NVIDIA H100 80GB HBM3",
+        "driver_version": "580.159.04",
+        "compute_cap": "9.0",
+        "memory.total": "81559",
+        "memory.free": "81079",
+    }
+    script = folder / "nvidia-smi"
+    script.write_text(
+        "#!/usr/bin/env python3\nimport sys\n"
+        f"values = {values!r}\nknown = {sorted(known_fields)!r}\n"
+        "fields = sys.argv[1].split('=', 1)[1].split(',')\n"
+        "if any(f not in known for f in fields):\n    sys.exit(2)\n"
+        "print(', '.join(values[f] for f in fields))\n"
+    )
+    script.chmod(0o755)
+
+
+def test_nvidia_smi_query_fields_and_fallback(tmp_path, monkeypatch):
+    from segbench.environment import nvidia_smi
+
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    every = {"name", "driver_version", "compute_cap", "memory.total", "memory.free"}
+    _fake_nvidia_smi(tmp_path, every)
+    assert nvidia_smi() == {
+        "name": "NVIDIA H100 80GB HBM3",
+        "driver_version": "580.159.04",
+        "compute_cap": "9.0",
+        "memory_total_mib": "81559",
+        "memory_free_mib": "81079",
+    }
+    _fake_nvidia_smi(tmp_path, every - {"compute_cap"})  # drivers before 510
+    assert "compute_cap" not in nvidia_smi() and nvidia_smi()["memory_free_mib"] == "81079"
