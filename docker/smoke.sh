@@ -69,6 +69,17 @@ if ! podman image exists "$BASE"; then
   podman import --quiet "$ROOTFS_CACHE" "$BASE" >/dev/null
 fi
 
+say "a build without the lock export fails at once, naming the file"
+context=$work/no-export
+mkdir -p "$context/docker"
+cp "docker/Dockerfile.$FLAVOUR" "$context/docker/"
+if podman build --layers=false --isolation chroot --pull=never -f "docker/Dockerfile.$FLAVOUR" \
+     "$context" >"$work/no-export.log" 2>&1; then
+  echo "expected the build to fail without envs/" >&2; exit 1
+fi
+grep -q "envs/linux-x86_64-$FLAVOUR/requirements.txt" "$work/no-export.log" \
+  || { cat "$work/no-export.log" >&2; exit 1; }
+
 say "building $IMAGE from docker/Dockerfile.$FLAVOUR"
 build=(podman build --layers=false --isolation chroot --network host --pull=never
        -f "docker/Dockerfile.$FLAVOUR" -t "$IMAGE"

@@ -24,6 +24,15 @@ ENVS = Path(__file__).resolve().parent
 ROOT = ENVS.parent
 PYTHONS = ("3.10", "3.11", "3.12")
 CONDA_PYTHON = "3.11"
+# The conda side of every spec: conda-forge's interpreter and pip, nothing else.
+CONDA_BASE = (
+    "channels:",
+    "  - conda-forge",
+    "  - nodefaults",
+    "dependencies:",
+    f"  - python={CONDA_PYTHON}",
+    "  - pip",
+)
 
 
 @dataclass(frozen=True)
@@ -155,12 +164,7 @@ def conda_text(target: Target) -> str:
             + f"segbench-{target.name}",
             "#   pip install --no-deps <path to the segbench checkout>",
             f"name: segbench-{target.name}",
-            "channels:",
-            "  - conda-forge",
-            "  - nodefaults",
-            "dependencies:",
-            f"  - python={CONDA_PYTHON}",
-            "  - pip",
+            *CONDA_BASE,
             "  - pip:",
             "      - --require-hashes",
             "      - -r requirements.txt",
@@ -177,12 +181,7 @@ def conda_lock_spec() -> str:
             "# conda-lock input: the conda-forge interpreter shared by every envs/ target.",
             "# Python packages come from each target's hash-locked requirements.txt, not conda.",
             "#   conda-lock lock -f envs/conda/python.yml --lockfile envs/conda/conda-lock.yml",
-            "channels:",
-            "  - conda-forge",
-            "  - nodefaults",
-            "dependencies:",
-            f"  - python={CONDA_PYTHON}",
-            "  - pip",
+            *CONDA_BASE,
             "platforms:",
             *[f"  - {p}" for p in platforms],
             "",

@@ -8,7 +8,7 @@ from typing import Any
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEVICES = ("auto", "cpu", "gpu")
 
-# SPEC §3: SGD with Nesterov momentum 0.95; learning rate 0.25 × (1 − e/E)^0.9 for epoch e of E.
+# benchmark §3: SGD, Nesterov momentum 0.95; learning rate 0.25 × (1 − e/E)^0.9 for epoch e of E.
 BASE_LEARNING_RATE = 0.25
 MOMENTUM = 0.95
 
@@ -81,7 +81,7 @@ PRESETS: dict[str, RunConfig] = {
         repeats=1,
         cooldown=0,
     ),
-    # The published protocol (SPEC §4): 2 epochs with validation, 5 repeats, 5-minute cool-down.
+    # The published protocol (benchmark §4): 2 epochs with validation, 5 repeats, 5 min cool-down.
     "article": RunConfig(
         preset="article",
         width=1.0,
@@ -96,7 +96,7 @@ PRESETS: dict[str, RunConfig] = {
 
 
 def learning_rate(epoch: int, epochs: int) -> float:
-    """SPEC §3 learning rate of epoch `epoch` (0-based) of `epochs`; the base rate if no epochs."""
+    """Learning rate of epoch `epoch` (0-based) of `epochs` (benchmark §3); base rate if none."""
     if epochs <= 0:
         return BASE_LEARNING_RATE
     return BASE_LEARNING_RATE * (1 - epoch / epochs) ** 0.9

@@ -1,4 +1,4 @@
-"""The CV-net BENCHMARK model (SPEC §1), built from keras.layers alone.
+"""The CV-net BENCHMARK model (benchmark §1), built from keras.layers alone.
 
 Width 1 is the published model: 20,886,706 parameters, 512×512×1 input. A narrower model
 scales every channel count by `width` and keeps the image size, because the bottleneck's
@@ -29,7 +29,7 @@ def channels(n: int, width: float) -> int:
 
 
 def _unit(x, filters: int, k: int, kind: str, dropout: float, name: str):
-    """Unit of SPEC §1: [upsample] → convolution → BN(0.95) → LeakyReLU(0.2) → Dropout."""
+    """Unit of benchmark §1: [upsample] → convolution → BN(0.95) → LeakyReLU(0.2) → Dropout."""
     if kind == "up":
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_upsample")(x)
         x = layers.Conv2DTranspose(

@@ -1,4 +1,4 @@
-"""Loss and metrics of SPEC §3, with keras.ops only (every Keras backend runs them).
+"""Loss and metrics of benchmark §3, with keras.ops only (every Keras backend runs them).
 
 All work per image: sums over height and width with the channel axis kept, then a
 channel average weighted by w = max(t), so an image whose mask is empty counts zero.
@@ -18,7 +18,7 @@ def _safe_divide(num, den):
 
 
 def _terms(y_true, y_pred):
-    """(T, P, U, w) of SPEC §3, each (batch, channels), computed in float32."""
+    """(T, P, U, w) of benchmark §3, each (batch, channels), computed in float32."""
     t = ops.clip(ops.cast(y_true, "float32"), 0.0, 1.0)
     p = ops.clip(ops.cast(y_pred, "float32"), 0.0, 1.0)
     u = ops.clip(t + p, 0.0, 1.0)

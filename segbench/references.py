@@ -1,4 +1,4 @@
-"""The published reference figures (SPEC §5), the only ones there are, with their conditions."""
+"""The published reference figures (benchmark §5), the only ones there are, with conditions."""
 
 from __future__ import annotations
 

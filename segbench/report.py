@@ -22,7 +22,7 @@ NOISY_SPREAD = 0.10
 def format_duration(seconds: float) -> str:
     """Seconds as h:mm (for long extrapolations) or as seconds."""
     if seconds >= 3600:
-        minutes = round(seconds / 60)
+        minutes = int(seconds // 60)  # truncated, as format_hmm and the article's 9 h 06 min
         return f"{minutes // 60} h {minutes % 60:02d} min"
     if seconds >= 60:
         return f"{seconds / 60:.1f} min"
@@ -132,6 +132,8 @@ def compare_cells(comparison: Comparison) -> list[list[str]]:
             speedup = "1.00× (baseline)"
         elif row.kind != "measured" and fast != slow:
             speedup = f"{low:.2f}–{high:.2f}×"
+        elif f"{low:.2f}" == f"{high:.2f}":
+            speedup = f"{typical:.2f}×"
         else:
             speedup = f"{typical:.2f}× ({low:.2f}–{high:.2f})"
         source = {"measured": "measured", "published": "published", "estimate": "estimate"}[
@@ -154,14 +156,22 @@ def compare_cells(comparison: Comparison) -> list[list[str]]:
     return cells
 
 
-def compare_table(comparison: Comparison, title: str = "segbench compare") -> Table:
+# Left out of the compact table that ends `segbench run`: one result, and its summary above.
+COMPACT_DROPS = ("#", "backend · precision", "ms/step (p10–p90)")
+
+
+def compare_table(
+    comparison: Comparison, title: str = "segbench compare", compact: bool = False
+) -> Table:
     """The comparison as a rich table; published rows dimmed, the estimate in italics."""
     table = Table(title=f"{title} (speedup > 1: faster than the baseline)", title_justify="left")
-    for name in COMPARE_COLUMNS:
+    keep = [i for i, name in enumerate(COMPARE_COLUMNS) if not (compact and name in COMPACT_DROPS)]
+    for i in keep:
+        name = COMPARE_COLUMNS[i]
         table.add_column(name, justify="left" if name in ("device", "source") else "right")
     for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
         style = {"measured": "", "published": "dim", "estimate": "dim italic"}[row.kind]
-        table.add_row(*cells, style=style)
+        table.add_row(*(cells[i] for i in keep), style=style)
     return table
 
 
@@ -262,6 +272,8 @@ def run_report(result: dict[str, Any]) -> Group:
     if result["summary"].get("steps"):
         # The M1 GPU, the article's measurement, is the baseline: speedups read "× the M1".
         against = compare([result], baseline="Apple M1 GPU")
-        parts.append(compare_table(against, title="This run against the published references"))
+        parts.append(
+            compare_table(against, title="This run against the published references", compact=True)
+        )
     parts.extend(Text(f"warning: {note}", style="yellow") for note in warnings(result))
     return Group(*parts)

@@ -77,7 +77,7 @@ class Measurement:
 
 
 def compile_model(config: RunConfig, lr: float):
-    """The CV-net model at `config.width`, compiled with SPEC §3's optimizer, loss and metrics."""
+    """The CV-net model at `config.width`, compiled with the optimizer, loss and metrics of §3."""
     import keras
 
     from segbench.cvnet import build_cvnet
@@ -175,7 +175,7 @@ class _Run:
                 index += 1
 
     def epochs_protocol(self, repeat: int, train: Split, validation: Split) -> None:
-        """SPEC §4: epochs over the whole training set, each followed by validation."""
+        """benchmark §4: epochs over the whole training set, each followed by validation."""
         config = self.config
         size = config.batch_size
         started = time.perf_counter()

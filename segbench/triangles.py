@@ -1,4 +1,4 @@
-"""The triangles data set (SPEC §2): generation, and loading any data set in its CSV layout."""
+"""The triangles data set (benchmark §2): generation, and loading any data set in its CSV layout."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class DataError(ValueError):
 
 
 def triangle_recipe(count: int = COUNT, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (count, 3, 2) as (x, y) and RGB colours (count, 3), drawn as SPEC §2 says."""
+    """Vertices (count, 3, 2) as (x, y) and RGB colours (count, 3), drawn as benchmark §2 says."""
     rng = np.random.RandomState(seed)
     vertices = rng.randint(20, 492, size=(count, 3, 2))
     colours = rng.randint(128, 256, size=(count, 3))
