@@ -68,8 +68,8 @@ class Measurement:
 
     config: RunConfig
     device: backend.Device
-    parameters: int
-    training_flops_per_image: float
+    parameters: int = 0  # filled in from the first compiled model
+    training_flops_per_image: float = 0.0
     steps: list[StepRecord] = field(default_factory=list)
     epochs: list[EpochRecord] = field(default_factory=list)
     stage_s: list[float] = field(default_factory=list)
@@ -122,6 +122,16 @@ class _Run:
         self.measurement = measurement
         self.notify = notify
 
+    def compile(self, lr: float):
+        """A freshly compiled model; the first one also describes the model in the measurement."""
+        from segbench.cvnet import training_flops_per_image
+
+        model = compile_model(self.config, lr)
+        if not self.measurement.parameters:
+            self.measurement.parameters = model.count_params()
+            self.measurement.training_flops_per_image = training_flops_per_image(model)
+        return model
+
     def step(
         self, model, batch, repeat: int, phase: str, index: int, epoch: int | None, train: bool
     ) -> StepRecord:
@@ -160,7 +170,7 @@ class _Run:
             ],
         )
         self.measurement.stage_s.append(time.perf_counter() - with_staging)
-        model = compile_model(config, learning_rate(0, 0))
+        model = self.compile(learning_rate(0, 0))
         phases = [(COMPILE, 1), (WARMUP, config.warmup), (TIMED, config.steps)]
         index = 0
         for phase, count in phases:
@@ -187,7 +197,7 @@ class _Run:
             [np.arange(s, min(s + size, len(validation))) for s in range(0, len(validation), size)],
         )
         self.measurement.stage_s.append(time.perf_counter() - started)
-        model = compile_model(config, learning_rate(0, config.epochs))
+        model = self.compile(learning_rate(0, config.epochs))
         seen: set[tuple[bool, int]] = set()  # (training?, batch size): shapes already compiled
         for epoch in range(config.epochs):
             lr = learning_rate(epoch, config.epochs)
@@ -241,22 +251,13 @@ def run_benchmark(
     """Run the benchmark `config.repeats` times on `device`; Ctrl-C returns what was measured."""
     import keras
 
-    from segbench.cvnet import build_cvnet, training_flops_per_image
-
     config.validate()
     if config.epochs > 0 and validation is None:
         raise ValueError("the epoch protocol needs a validation split")
     keras.mixed_precision.set_global_policy(config.precision)
     backend.configure_determinism(config.seed, config.deterministic)
     with keras.device(device.keras_name):
-        probe = build_cvnet(config.width, config.image_size)
-        measurement = Measurement(
-            config=config,
-            device=device,
-            parameters=probe.count_params(),
-            training_flops_per_image=training_flops_per_image(probe),
-        )
-        del probe
+        measurement = Measurement(config=config, device=device)
         run = _Run(config, measurement, notify)
         try:
             for repeat in range(config.repeats):

@@ -232,6 +232,7 @@ def test_plot_is_a_valid_png(tmp_path):
 
 def test_committed_example_results_compare():
     files = sorted((Path(__file__).parents[1] / "docs" / "results").glob("segbench-quick-*.json"))
+    assert len(files) == 3
     c = compare([load_result(f) for f in files])
     cpu, h100, h100_bf16 = c.rows[:3]
     assert cpu.label == "CPU: AMD EPYC × 2" and h100.label == "NVIDIA H100 80GB HBM3"
