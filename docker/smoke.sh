@@ -105,7 +105,8 @@ podman run --rm --network none "$IMAGE" doctor --json >"$work/doctor.json"
 
 say "segbench run --preset smoke in the container"
 mkdir -p "$work/results" && chmod 0777 "$work/results"
-podman run --rm --network none -v "$work/results:/results" "$IMAGE" run --preset smoke --out /results
+# No --out: the image's SEGBENCH_OUT sends results to /results, as in the README's example.
+podman run --rm --network none -v "$work/results:/results" "$IMAGE" run --preset smoke
 
 say "checking the result read back from the mounted folder"
 python3 - "$work" "$(sha256sum uv.lock | cut -d' ' -f1)" <<'EOF'
@@ -127,7 +128,7 @@ EOF
 say "a read-only /results is refused in one line"
 mkdir -p "$work/readonly"
 if podman run --rm --network none -v "$work/readonly:/results:ro" "$IMAGE" run --preset smoke \
-     --out /results 2>"$work/ro.err"; then
+     2>"$work/ro.err"; then
   echo "expected a failure with a read-only /results" >&2; exit 1
 fi
 grep -q "not writable" "$work/ro.err" || { cat "$work/ro.err" >&2; exit 1; }

@@ -144,9 +144,9 @@ def doctor_command(
     backend: Annotated[
         Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")
     ] = Backend.tensorflow,
-    out: Annotated[Path, typer.Option(help="Results folder whose free disk is checked.")] = Path(
-        "results"
-    ),
+    out: Annotated[
+        Path, typer.Option(envvar="SEGBENCH_OUT", help="Results folder whose free disk is checked.")
+    ] = Path("results"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
     """Check the environment and say exactly what to fix (exit 1 when a check FAILs)."""
@@ -268,7 +268,9 @@ def run(
             "generated once into the cache.",
         ),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the result JSON.")] = Path("results"),
+    out: Annotated[
+        Path, typer.Option(envvar="SEGBENCH_OUT", help="Folder for the result JSON.")
+    ] = Path("results"),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
     ] = False,

@@ -156,3 +156,20 @@ def test_help_lists_the_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "run" in result.output and "data" in result.output
+
+
+def test_out_folder_comes_from_segbench_out_and_is_checked_first(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = segbench(
+        "run",
+        "--preset",
+        "smoke",
+        tmp_path=tmp_path,
+        env={"SEGBENCH_OUT": str(blocker / "results")},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: --out {blocker}/results: not writable (Not a directory); pass a writable folder "
+        '(in a container, mount one: -v "$PWD/results:/results")'
+    ]

@@ -45,6 +45,7 @@ def test_image_installs_only_the_hash_locked_export_then_segbench(flavour):
     assert "--mount=type=secret,id=ca" in text and "PIP_CERT=/run/secrets/ca" in text
     assert re.search(r"^USER 10001$", text, re.M)
     assert 'ENTRYPOINT ["segbench"]' in text
+    assert "SEGBENCH_OUT=/results" in text  # `run --preset smoke` alone still writes to /results
     assert re.search(r'^CMD \["run", "--preset", "quick", .*"--out", "/results"\]$', text, re.M)
     for label in ("source", "version"):
         assert f"org.opencontainers.image.{label}=" in text
