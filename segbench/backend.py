@@ -11,10 +11,12 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from segbench.errors import Unavailable
+
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-class DeviceError(RuntimeError):
+class DeviceError(Unavailable):
     """The requested device is not available; the message says what was found and what to do."""
 
 

@@ -1,65 +1,79 @@
-"""The segbench command line: the only layer that prints."""
+"""The segbench command line: options, progress display and printing — the only layer that prints.
+
+Every error leaves through `_Commands.invoke`, which maps it to its exit code with EXIT_CODES.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import tempfile
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 from segbench import __version__
-from segbench.config import PRESETS
+from segbench.backend import BACKENDS
+from segbench.config import DEVICES, PRECISIONS, PRESETS
+from segbench.errors import BadInput, Interrupted, SegbenchError, Unavailable
+
+# Exit codes, one row per kind of failure (README: "Errors and exit codes"). Usage errors
+# (an invalid option value) exit 2 through click before a command runs.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (BadInput, 2),  # an option, data file or result file that cannot be used
+    (Unavailable, 1),  # environment check, device, output folder, missing optional extra
+    (Interrupted, 130),  # Ctrl-C, with what was kept named
+    (KeyboardInterrupt, 130),  # Ctrl-C anywhere else
+)
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of an error, from EXIT_CODES (1 for a SegbenchError not listed)."""
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
+
+
+class _Commands(TyperGroup):
+    """Runs a command; turns a SegbenchError or Ctrl-C into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SegbenchError, KeyboardInterrupt) as e:
+            message = str(e) if isinstance(e, SegbenchError) else "interrupted"
+            stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exit_code(e)) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Reproducible training-speed benchmark of the CV-net segmentation model.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-stdout = Console()
-stderr = Console(stderr=True)
-
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 1
-EXIT_INTERRUPTED = 130
 
 
-class Preset(str, Enum):
-    smoke = "smoke"
-    quick = "quick"
-    article = "article"
+def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:
+    """A str Enum of `values` for typer, so the CLI choices come from their one definition."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-class Precision(str, Enum):
-    float32 = "float32"
-    mixed_float16 = "mixed_float16"
-    mixed_bfloat16 = "mixed_bfloat16"
-
-
-class DeviceChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    gpu = "gpu"
-
-
-class Backend(str, Enum):
-    tensorflow = "tensorflow"
-    jax = "jax"
-    torch = "torch"
-
-
-def fail(message: str, code: int) -> NoReturn:
-    """One line on stderr, then exit with `code`."""
-    stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+Preset = _choices("Preset", list(PRESETS))
+Precision = _choices("Precision", PRECISIONS)
+DeviceChoice = _choices("DeviceChoice", DEVICES)
+Backend = _choices("Backend", BACKENDS)
+Expect = _choices("Expect", ("gpu", "cpu"))
+Format = _choices("Format", ("table", "markdown", "csv", "json"))
 
 
 def _version(value: bool) -> None:
@@ -91,36 +105,10 @@ def data(
     try:
         triangles.generate(target)
     except FileExistsError as e:
-        fail(f"--out: {e}", EXIT_BAD_INPUT)
+        raise BadInput(f"--out: {e}") from None
     except OSError as e:
-        fail(f"--out {target}: cannot write ({e.strerror or e})", EXIT_UNAVAILABLE)
+        raise Unavailable(f"--out {target}: cannot write ({e.strerror or e})") from None
     stdout.print(f"wrote {triangles.COUNT} image/mask pairs to {target}")
-
-
-def _check_writable(folder: Path) -> None:
-    """Fail now, not after an hour of benchmarking, if results cannot be written to `folder`."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".segbench-write-test-"):
-            pass
-    except OSError as e:
-        fail(
-            f"--out {folder}: not writable ({e.strerror or e}); pass a writable folder "
-            '(in a container, mount one: -v "$PWD/results:/results")',
-            EXIT_UNAVAILABLE,
-        )
-
-
-def _environment_checks(context: Any) -> list[dict[str, str]]:
-    from segbench import doctor
-
-    with stderr.status("checking the environment"):
-        return doctor.checks_to_dicts(doctor.run_checks(doctor.gather(context), context))
-
-
-class Expect(str, Enum):
-    gpu = "gpu"
-    cpu = "cpu"
 
 
 @app.command("doctor")
@@ -129,21 +117,15 @@ def doctor_command(
         Expect | None,
         typer.Option(help="gpu: a missing GPU is a FAIL; cpu: a visible GPU is a FAIL."),
     ] = None,
-    preset: Annotated[
-        Preset, typer.Option(help="Preset whose memory need is checked.")
-    ] = Preset.quick,
-    device: Annotated[
-        DeviceChoice, typer.Option(help="Device the run will use.")
-    ] = DeviceChoice.auto,
-    precision: Annotated[
-        Precision, typer.Option(help="Precision the run will use.")
-    ] = Precision.float32,
+    preset: Annotated[Preset, typer.Option(help="Preset whose memory need is checked.")] = "quick",
+    device: Annotated[DeviceChoice, typer.Option(help="Device the run will use.")] = "auto",
+    precision: Annotated[Precision, typer.Option(help="Precision the run will use.")] = "float32",
     xla: Annotated[
         bool, typer.Option("--xla/--no-xla", help="Whether the run will use XLA.")
     ] = False,
     backend: Annotated[
         Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")
-    ] = Backend.tensorflow,
+    ] = "tensorflow",
     out: Annotated[
         Path, typer.Option(envvar="SEGBENCH_OUT", help="Results folder whose free disk is checked.")
     ] = Path("results"),
@@ -152,30 +134,67 @@ def doctor_command(
     """Check the environment and say exactly what to fix (exit 1 when a check FAILs)."""
     from segbench import backend as backends
 
-    backends.select_backend(backend.value)
+    backends.select_backend(_value(backend))
+    from dataclasses import asdict
+
     from segbench import doctor, triangles
     from segbench.report import doctor_table
 
     context = doctor.Context(
-        preset=preset.value,
-        device=device.value,
-        precision=precision.value,
+        preset=_value(preset),
+        device=_value(device),
+        precision=_value(precision),
         xla=xla,
-        expect=expect.value if expect else None,
+        expect=_value(expect) if expect else None,
         folders=(str(triangles.default_data_dir()), str(out)),
     )
-    checks = _environment_checks(context)
+    with stderr.status("checking the environment"):
+        checks = doctor.run_checks(doctor.gather(context), context)
     if as_json:
-        sys.stdout.write(json.dumps({"checks": checks}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"checks": [asdict(c) for c in checks]}, indent=2) + "\n")
     else:
         stdout.print(doctor_table(checks))
-    failures = [c for c in checks if c["status"] == doctor.FAIL]
+    failures = doctor.failed(checks)
     if failures:
         stderr.print(
-            f"[red]{len(failures)} check(s) failed:[/red] {', '.join(c['id'] for c in failures)}",
+            f"[red]{len(failures)} check(s) failed:[/red] {', '.join(c.id for c in failures)}",
             highlight=False,
         )
-        raise typer.Exit(EXIT_UNAVAILABLE)
+        raise typer.Exit(exit_code(Unavailable()))
+
+
+def _value(choice: Any) -> str:
+    """The string of an Enum choice (typer passes Enum members; defaults are plain strings)."""
+    return choice.value if isinstance(choice, Enum) else choice
+
+
+class _ConsoleDisplay:
+    """The pipeline's Display on stderr: spinners, notes, a live progress bar."""
+
+    def status(self, text: str) -> AbstractContextManager[object]:
+        return stderr.status(text)
+
+    def note(self, text: str) -> None:
+        stderr.print(text, highlight=False)
+
+    @contextmanager
+    def progress(self) -> Iterator[Callable[[Any], None]]:
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=stderr,
+            transient=True,
+        )
+        with bar:
+            yield _ProgressView(bar)
+
+    def failed_checks(self, checks: list) -> None:
+        from segbench.report import doctor_table
+
+        stderr.print(doctor_table(checks, title="failed environment checks"))
 
 
 class _ProgressView:
@@ -205,187 +224,135 @@ class _ProgressView:
             self.progress.update(self.task, completed=event.completed)
 
 
+# The options of `segbench run`, one alias each, so the command reads as its pipeline.
+_PresetOption = Annotated[
+    Preset,
+    typer.Option(
+        help="smoke: seconds on a CPU; quick: the published model, "
+        "short; article: the published protocol."
+    ),
+]
+_BatchSizeOption = Annotated[
+    int | None, typer.Option(min=1, help="Images per step (default: preset).")
+]
+_StepsOption = Annotated[int | None, typer.Option(min=1, help="Timed steps (default: preset).")]
+_WarmupOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0, help="Warm-up steps after the first (compile) step, excluded (default: preset)."
+    ),
+]
+_EpochsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Epochs of the published protocol instead of timed steps; 0: steps (default: preset).",
+    ),
+]
+_WidthOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001, help="Channel-width multiplier; 1 is the published model (default: preset)."
+    ),
+]
+_PrecisionOption = Annotated[Precision | None, typer.Option(help="Keras dtype policy.")]
+_XlaOption = Annotated[
+    bool | None, typer.Option("--xla/--no-xla", help="Compile the step with XLA (default: no).")
+]
+_DeviceOption = Annotated[
+    DeviceChoice | None, typer.Option(help="auto: the GPU when one is visible, else the CPU.")
+]
+_BackendOption = Annotated[Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")]
+_SeedOption = Annotated[
+    int | None, typer.Option(help="Seed of weights, dropout and data order (default 42).")
+]
+_DeterministicOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--deterministic/--no-deterministic", help="Ask the backend for deterministic kernels."
+    ),
+]
+_RepeatsOption = Annotated[
+    int | None, typer.Option(min=1, help="Whole-run repetitions (default: preset).")
+]
+_CooldownOption = Annotated[
+    float | None,
+    typer.Option(min=0, help="Seconds of pause between repeats (default: preset)."),
+]
+_DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Data folder with train.csv and validation.csv. Default: the triangles, "
+        "generated once into the cache.",
+    ),
+]
+_OutOption = Annotated[
+    Path, typer.Option(envvar="SEGBENCH_OUT", help="Folder for the result JSON.")
+]
+_AsJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
+]
+_ForceOption = Annotated[
+    bool, typer.Option("--force", help="Run even when an environment check FAILs (marked).")
+]
+
+
 @app.command()
 def run(
-    preset: Annotated[
-        Preset,
-        typer.Option(
-            help="smoke: seconds on a CPU; quick: the published model, "
-            "short; article: the published protocol."
-        ),
-    ] = Preset.quick,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per step [preset].")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="Timed steps [preset].")] = None,
-    warmup: Annotated[
-        int | None,
-        typer.Option(
-            min=0, help="Warm-up steps after the first (compile) step, excluded [preset]."
-        ),
-    ] = None,
-    epochs: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="Epochs of the published protocol instead of timed steps; 0: steps [preset].",
-        ),
-    ] = None,
-    width: Annotated[
-        float | None,
-        typer.Option(
-            min=0.001, help="Channel-width multiplier; 1 is the published model [preset]."
-        ),
-    ] = None,
-    precision: Annotated[Precision | None, typer.Option(help="Keras dtype policy.")] = None,
-    xla: Annotated[
-        bool | None, typer.Option("--xla/--no-xla", help="Compile the step with XLA [no-xla].")
-    ] = None,
-    device: Annotated[
-        DeviceChoice | None, typer.Option(help="auto: the GPU when one is visible, else the CPU.")
-    ] = None,
-    backend: Annotated[
-        Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")
-    ] = Backend.tensorflow,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of weights, dropout and data order [42].")
-    ] = None,
-    deterministic: Annotated[
-        bool | None,
-        typer.Option(
-            "--deterministic/--no-deterministic", help="Ask the backend for deterministic kernels."
-        ),
-    ] = None,
-    repeats: Annotated[
-        int | None, typer.Option(min=1, help="Whole-run repetitions [preset].")
-    ] = None,
-    cooldown: Annotated[
-        float | None, typer.Option(min=0, help="Seconds of pause between repeats [preset].")
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            help="Data folder with train.csv and validation.csv. Default: the triangles, "
-            "generated once into the cache.",
-        ),
-    ] = None,
-    out: Annotated[
-        Path, typer.Option(envvar="SEGBENCH_OUT", help="Folder for the result JSON.")
-    ] = Path("results"),
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Run even when an environment check FAILs (marked).")
-    ] = False,
+    preset: _PresetOption = "quick",
+    batch_size: _BatchSizeOption = None,
+    steps: _StepsOption = None,
+    warmup: _WarmupOption = None,
+    epochs: _EpochsOption = None,
+    width: _WidthOption = None,
+    precision: _PrecisionOption = None,
+    xla: _XlaOption = None,
+    device: _DeviceOption = None,
+    backend: _BackendOption = "tensorflow",
+    seed: _SeedOption = None,
+    deterministic: _DeterministicOption = None,
+    repeats: _RepeatsOption = None,
+    cooldown: _CooldownOption = None,
+    data_dir: _DataDirOption = None,
+    out: _OutOption = Path("results"),
+    as_json: _AsJsonOption = False,
+    force: _ForceOption = False,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
-    config = PRESETS[preset.value].with_overrides(
+    from segbench import pipeline
+
+    config = PRESETS[_value(preset)].with_overrides(
         batch_size=batch_size,
         steps=steps,
         warmup=warmup,
         epochs=epochs,
         width=width,
-        precision=precision.value if precision else None,
+        precision=_value(precision) if precision else None,
         xla=xla,
-        device=device.value if device else None,
-        backend=backend.value,
+        device=_value(device) if device else None,
+        backend=_value(backend),
         seed=seed,
         deterministic=deterministic,
         repeats=repeats,
         cooldown=cooldown,
     )
-    try:
-        config.validate()
-    except ValueError as e:
-        fail(str(e), EXIT_BAD_INPUT)
-    _check_writable(out)
+    outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay())
+
+    from segbench.compare import against_references, run_caveats
+    from segbench.report import run_report
+
+    result = outcome.result
+    comparison = against_references(result) if result.summary.steps else None
     report_console = stderr if as_json else stdout
-
-    from segbench import backend as backends
-
-    backends.select_backend(config.backend)
-    from segbench import doctor, environment, triangles
-    from segbench.report import doctor_table, run_report
-    from segbench.result import build_result, result_filename, write_json_atomic
-    from segbench.runner import run_benchmark
-
-    try:
-        chosen = backends.choose_device(config.device)
-    except backends.DeviceError as e:
-        fail(str(e), EXIT_UNAVAILABLE)
-
-    context = doctor.Context(
-        preset=config.preset,
-        device=chosen.kind,
-        precision=config.precision,
-        xla=config.xla,
-        folders=(str(data_dir or triangles.default_data_dir()), str(out)),
-    )
-    checks = _environment_checks(context)
-    failures = [c for c in checks if c["status"] == doctor.FAIL]
-    if failures and not force:
-        stderr.print(doctor_table(failures, title="failed environment checks"))
-        names = ", ".join(c["id"] for c in failures)
-        fail(
-            f"{len(failures)} environment check(s) failed ({names}); "
-            "fix them (segbench doctor shows all checks) or pass --force",
-            EXIT_UNAVAILABLE,
-        )
-
-    try:
-        if data_dir is None and not (triangles.default_data_dir() / triangles.TRAIN_CSV).is_file():
-            stderr.print(
-                f"generating the triangles data set into {triangles.default_data_dir()} (once)"
-            )
-        folder = triangles.ensure_data(data_dir)
-        with stderr.status(f"loading {folder} into memory"):
-            train, validation = triangles.load_dataset(folder, config.image_size)
-    except triangles.DataError as e:
-        fail(f"--data: {e}", EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        fail("interrupted before timing started; no result written", EXIT_INTERRUPTED)
-
-    started_at = datetime.now(timezone.utc)
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=stderr,
-        transient=True,
-    )
-    with progress:
-        measurement = run_benchmark(config, chosen, train, validation, _ProgressView(progress))
-
-    result = build_result(
-        measurement,
-        environment.fingerprint([chosen.description]),
-        started_at,
-        data={
-            "folder": str(folder),
-            "train_images": len(train),
-            "validation_images": len(validation),
-            "generated": data_dir is None,
-        },
-        git_commit=environment.git_commit(),
-        doctor=checks,
-        forced=bool(failures),
-    )
-    path = write_json_atomic(out / result_filename(result), result)
-    report_console.print(run_report(result))
-    report_console.print(f"result written to {path}", highlight=False)
+    report_console.print(run_report(result, comparison, run_caveats(result)))
+    report_console.print(f"result written to {outcome.path}", highlight=False)
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    if measurement.status == "interrupted":
-        raise typer.Exit(EXIT_INTERRUPTED)
+        from segbench.result import to_json_text
 
-
-class Format(str, Enum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
+        sys.stdout.write(to_json_text(result))
+    if result.status == "interrupted":
+        raise Interrupted(f"interrupted: the partial result is in {outcome.path}")
 
 
 @app.command("compare")
@@ -400,7 +367,7 @@ def compare_command(
     references: Annotated[
         bool, typer.Option("--references/--no-references", help="Add the published figures.")
     ] = True,
-    output: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    output: Annotated[Format, typer.Option("--format", help="Output format.")] = "table",
     plot: Annotated[
         Path | None, typer.Option(help="Also write a PNG bar chart (needs the plot extra).")
     ] = None,
@@ -409,33 +376,30 @@ def compare_command(
     ] = False,
 ) -> None:
     """Put result files from different machines side by side, with speedups."""
-    from segbench.compare import CompareError, compare, load_result
+    from segbench.compare import compare
     from segbench.report import compare_csv, compare_json, compare_markdown, compare_table
+    from segbench.result import load_result
 
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            fail("--plot needs matplotlib: uv sync --extra plot (or pip install matplotlib)", 1)
-    try:
-        results = [load_result(path) for path in files]  # all read before anything is printed
-        comparison = compare(results, baseline=baseline, references=references, force=force)
-    except CompareError as e:
-        fail(str(e), EXIT_BAD_INPUT)
-    if output is Format.table:
+            raise Unavailable(
+                "--plot needs matplotlib: uv sync --extra plot (or pip install matplotlib)"
+            ) from None
+    results = [load_result(path) for path in files]  # all read before anything is printed
+    comparison = compare(results, baseline=baseline, references=references, force=force)
+    output = _value(output)
+    if output == "table":
         stdout.print(compare_table(comparison))
         for row in comparison.rows:
             stdout.print(f"  {row.label}: {row.conditions}", highlight=False, style="dim")
         for warning in comparison.warnings:
             stdout.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     else:
-        render = {
-            Format.markdown: compare_markdown,
-            Format.csv: compare_csv,
-            Format.json: compare_json,
-        }
+        render = {"markdown": compare_markdown, "csv": compare_csv, "json": compare_json}
         sys.stdout.write(render[output](comparison))
-        for warning in comparison.warnings if output is Format.csv else []:
+        for warning in comparison.warnings if output == "csv" else []:
             stderr.print(f"warning: {warning}", highlight=False)
     if plot is not None:
         from segbench.plot import plot_comparison

@@ -1,24 +1,38 @@
-"""Comparison of result files from any machines: rows, speedups, comparability. Never prints."""
+"""Comparison of results from any machines: rows, speedups, comparability, and the caveats
+that make a figure less trustworthy, each with what to do. Judges; never prints."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
-from segbench.references import REFERENCES, Reference
-from segbench.result import IMAGES_PER_EXTRAPOLATION, SCHEMA_VERSION
+from segbench.config import PUBLISHED_SETUP, is_published_setup
+from segbench.cvnet import published_training_gflop_per_image
+from segbench.errors import BadInput
+from segbench.references import M1_GPU_LABEL, REFERENCES, Reference
+from segbench.result import Result
+from segbench.stats import IMAGES_PER_EXTRAPOLATION
 
 # Results that differ in these measure different work: refused unless --force.
-MUST_MATCH = ("width", "image_size", "batch_size")
+MUST_MATCH: dict[str, Callable[[Result], Any]] = {
+    "width": lambda r: r.config.width,
+    "image_size": lambda r: r.config.image_size,
+    "batch_size": lambda r: r.config.batch_size,
+}
 # Results that differ in these are comparable but not like for like: a warning.
-SHOULD_MATCH = ("tensorflow", "precision", "backend")
-PUBLISHED_GFLOP_PER_IMAGE = 129.3979104  # the published model (width 1)
+SHOULD_MATCH: dict[str, Callable[[Result], Any]] = {
+    "tensorflow": lambda r: r.environment.packages.get("tensorflow"),
+    "precision": lambda r: r.config.precision,
+    "backend": lambda r: r.environment.keras_backend,
+}
+# A spread above this share of the median makes the numbers hard to compare.
+NOISY_SPREAD = 0.10
+FEW_STEPS = 10
 
 
-class CompareError(ValueError):
-    """A result file cannot be compared; the message names the file and the problem."""
+class CompareError(BadInput):
+    """Results cannot be compared as asked; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -47,71 +61,40 @@ class Row:
         return self.ms_per_image * IMAGES_PER_EXTRAPOLATION / 1000.0
 
 
-def load_result(path: Path) -> dict[str, Any]:
-    """A segbench result file, checked enough to compare; CompareError naming the problem."""
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise CompareError(f"{path}: cannot read ({e.__class__.__name__})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CompareError(
-            f"{path}: not valid JSON (truncated or corrupt at line {e.lineno})"
-        ) from None
-    if not isinstance(data, dict) or "schema_version" not in data:
-        raise CompareError(f"{path}: not a segbench result (no schema_version)")
-    version = data["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise CompareError(
-            f"{path}: schema_version {version} is newer than this segbench reads "
-            f"({SCHEMA_VERSION}); upgrade segbench"
-        )
-    for key in ("config", "summary", "environment", "device", "model"):
-        if not isinstance(data.get(key), dict):
-            raise CompareError(f"{path}: not a segbench result (no {key!r} section)")
-    if not data["summary"].get("steps"):
-        raise CompareError(f"{path}: holds no timed step (the run was stopped before timing)")
-    return data
-
-
-def device_label(result: dict[str, Any]) -> str:
+def device_label(result: Result) -> str:
     """A readable name for the machine a result came from."""
-    device = result["device"]
-    if device["kind"] == "gpu":
-        return device["description"]
-    cpu = result["environment"]["cpu"]
-    return f"CPU: {cpu['model']} × {cpu['logical_cores']}"
+    if result.device.kind == "gpu":
+        return result.device.description
+    cpu = result.environment.cpu
+    return f"CPU: {cpu.model} × {cpu.logical_cores}"
 
 
-def measured_row(result: dict[str, Any]) -> Row:
-    s = result["summary"]
-    config = result["config"]
-    per_image = s["ms_per_image"]
-    batch = config["batch_size"]
+def measured_row(result: Result) -> Row:
+    s = result.summary
+    batch = result.config.batch_size
     return Row(
         label=device_label(result),
         kind="measured",
-        backend=result["environment"]["keras_backend"],
-        precision=config["precision"],
-        ms_per_step=s["median_ms"],
-        p10_ms=s["p10_ms"],
-        p90_ms=s["p90_ms"],
-        ms_per_image=per_image,
-        ms_per_image_range=(s["p10_ms"] / batch, s["p90_ms"] / batch),
-        tflops=s["tflops"],
+        backend=result.environment.keras_backend,
+        precision=result.config.precision,
+        ms_per_step=s.median_ms,
+        p10_ms=s.p10_ms,
+        p90_ms=s.p90_ms,
+        ms_per_image=s.ms_per_image,
+        ms_per_image_range=(s.p10_ms / batch, s.p90_ms / batch),
+        tflops=s.tflops,
         conditions=", ".join(
-            [config["preset"], _framework(result)]
-            + (["interrupted"] if result.get("status") == "interrupted" else [])
-            + (["forced"] if result.get("forced") else [])
+            [result.config.preset, _framework(result)]
+            + (["interrupted"] if result.status == "interrupted" else [])
+            + (["forced"] if result.forced else [])
         ),
     )
 
 
-def _framework(result: dict[str, Any]) -> str:
+def _framework(result: Result) -> str:
     """e.g. "TensorFlow 2.19.1", or "torch 2.11.0, Keras 3.12.4" for another backend."""
-    packages = result["environment"]["packages"]
-    backend = result["environment"]["keras_backend"]
+    packages = result.environment.packages
+    backend = result.environment.keras_backend
     if backend == "tensorflow":
         return f"TensorFlow {packages.get('tensorflow', '?')}"
     return f"{backend} {packages.get(backend, '?')}, Keras {packages.get('keras', '?')}"
@@ -129,7 +112,7 @@ def reference_row(ref: Reference) -> Row:
         p90_ms=None,
         ms_per_image=middle,
         ms_per_image_range=(ref.ms_per_image_low, ref.ms_per_image_high),
-        tflops=PUBLISHED_GFLOP_PER_IMAGE / middle,
+        tflops=published_training_gflop_per_image() / middle,
         conditions=ref.conditions,
     )
 
@@ -140,21 +123,13 @@ def with_speedup(row: Row, baseline: Row) -> Row:
     base_fast, base_slow = baseline.ms_per_image_range
     typical = baseline.ms_per_image / row.ms_per_image
     low, high = base_fast / slow, base_slow / fast
-    return Row(**{**row.__dict__, "speedup": (min(low, typical), typical, max(high, typical))})
+    return replace(row, speedup=(min(low, typical), typical, max(high, typical)))
 
 
-def differences(results: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+def differences(results: list[Result]) -> tuple[list[str], list[str]]:
     """(fields that must match but differ, fields that should match but differ)."""
-
-    def values(field: str) -> set[Any]:
-        if field == "tensorflow":
-            return {r["environment"]["packages"].get("tensorflow") for r in results}
-        if field == "backend":
-            return {r["environment"]["keras_backend"] for r in results}
-        return {r["config"].get(field) for r in results}
-
-    must = [f for f in MUST_MATCH if len(values(f)) > 1]
-    should = [f for f in SHOULD_MATCH if len(values(f)) > 1]
+    must = [f for f, value in MUST_MATCH.items() if len({value(r) for r in results}) > 1]
+    should = [f for f, value in SHOULD_MATCH.items() if len({value(r) for r in results}) > 1]
     return must, should
 
 
@@ -184,7 +159,7 @@ class Comparison:
 
 
 def compare(
-    results: list[dict[str, Any]],
+    results: list[Result],
     baseline: str | None = None,
     references: bool = True,
     force: bool = False,
@@ -193,7 +168,7 @@ def compare(
     must, should = differences(results)
     if must and not force:
         detail = ", ".join(
-            f"{f} ({' vs '.join(sorted({str(r['config'].get(f)) for r in results}))})" for f in must
+            f"{f} ({' vs '.join(sorted({str(MUST_MATCH[f](r)) for r in results}))})" for f in must
         )
         raise CompareError(f"results differ in {detail}: not comparable (--force compares anyway)")
     rows = [measured_row(r) for r in results]
@@ -206,12 +181,42 @@ def compare(
         warnings.append(
             "Results differ in " + ", ".join(should) + ": comparable work, but not like for like."
         )
-    if references and any(
-        r["config"]["width"] != 1 or r["config"]["batch_size"] != 16 for r in results
-    ):
+    if references and not all(is_published_setup(r.config) for r in results):
         warnings.append(
-            "The published references are for width 1, batch 16; these results are not."
+            f"The published references are for {PUBLISHED_SETUP}; these results are not."
         )
     if must:
         warnings.append("Forced: results differ in " + ", ".join(must) + ".")
     return Comparison(rows, base, must, warnings)
+
+
+def against_references(result: Result) -> Comparison:
+    """One run against the published figures, the M1 GPU (the article's measurement) as the
+    baseline, so speedups read "× the M1"."""
+    return compare([result], baseline=M1_GPU_LABEL)
+
+
+def run_caveats(result: Result) -> list[str]:
+    """Things that make a run's figures less trustworthy, each with what to do."""
+    notes = []
+    s = result.summary
+    if result.forced:
+        notes.append(
+            f"Run with --force despite failed checks ({', '.join(result.failed_checks)}): "
+            "the figures may not be comparable."
+        )
+    if result.status == "interrupted":
+        notes.append("The run was interrupted: the figures cover only the steps that finished.")
+    if s.spread > NOISY_SPREAD:
+        notes.append(
+            f"Step times spread by {100 * s.spread:.0f} % of the "
+            "median (p10–p90): close other programs, plug in the power, or raise --steps."
+        )
+    if 0 < s.steps < FEW_STEPS:
+        notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
+    if not is_published_setup(result.config):
+        notes.append(
+            f"Width or batch size differ from the published model ({PUBLISHED_SETUP}): "
+            "the references are not like-for-like."
+        )
+    return notes

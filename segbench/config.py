@@ -95,6 +95,15 @@ PRESETS: dict[str, RunConfig] = {
 }
 
 
+# The model and batch the published figures were measured with (benchmark §1, §3).
+PUBLISHED_SETUP = "width 1, batch 16"
+
+
+def is_published_setup(config: RunConfig) -> bool:
+    """Whether a run measured the published model at the published batch size."""
+    return config.width == 1 and config.batch_size == 16
+
+
 def learning_rate(epoch: int, epochs: int) -> float:
     """Learning rate of epoch `epoch` (0-based) of `epochs` (benchmark §3); base rate if none."""
     if epochs <= 0:

@@ -7,8 +7,10 @@ valid 5×5 convolutions need 512×512 input at full depth.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # keras is imported where a model is built: the FLOP count needs none
+    import keras
 
 IMAGE_SIZE = 512
 PUBLISHED_PARAMETERS = 20_886_706
@@ -30,6 +32,8 @@ def channels(n: int, width: float) -> int:
 
 def _unit(x, filters: int, k: int, kind: str, dropout: float, name: str):
     """Unit of benchmark §1: [upsample] → convolution → BN(0.95) → LeakyReLU(0.2) → Dropout."""
+    from keras import layers
+
     if kind == "up":
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_upsample")(x)
         x = layers.Conv2DTranspose(
@@ -79,6 +83,9 @@ def _unit(x, filters: int, k: int, kind: str, dropout: float, name: str):
 
 def build_cvnet(width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model:
     """The CV-net model at the given width multiplier; width 1 is the published model."""
+    import keras
+    from keras import layers
+
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
@@ -132,7 +139,9 @@ def build_cvnet(width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model
 
 
 def forward_flops_per_image(model: keras.Model) -> float:
-    """Forward convolution FLOPs (2 × multiply-adds) of one image; BN and activations excluded."""
+    """Forward convolution FLOPs (2 × multiply-adds) of one image, read off a built model."""
+    from keras import layers
+
     total = 0
     for layer in model.layers:
         if isinstance(layer, layers.SeparableConv2D):
@@ -159,3 +168,50 @@ def forward_flops_per_image(model: keras.Model) -> float:
 def training_flops_per_image(model: keras.Model) -> float:
     """Training cost of one image: forward, plus backward for inputs and weights (3 × forward)."""
     return 3.0 * forward_flops_per_image(model)
+
+
+def architecture_forward_flops(width: float = 1.0, image_size: int = IMAGE_SIZE) -> float:
+    """Forward convolution FLOPs of one image from the architecture alone, without Keras.
+
+    The same count as `forward_flops_per_image` of the built model (a test holds them equal);
+    `compare` uses it for the published figures, which have no model to read.
+    """
+    c = lambda n: channels(n, width)  # noqa: E731
+    macs = 0
+
+    def conv(size: int, k: int, cin: int, cout: int) -> None:  # per output (or input) pixel
+        nonlocal macs
+        macs += size * size * k * k * cin * cout
+
+    def separable(size: int, k: int, cin: int, cout: int) -> None:
+        nonlocal macs
+        macs += size * size * (k * k * cin + cin * cout)
+
+    s, x = image_size, c(STEM)
+    conv(s, 3, 1, x)
+    skips = []
+    for n in ENCODER:
+        s_out = (s - 3) // 2 + 1  # valid stride-2 convolution, then padded by one
+        conv(s_out, 3, x, c(n))
+        s = s_out + 1
+        conv(s, 1, c(n), c(n))
+        separable(s, 5, c(n), c(n))
+        x = 2 * c(n)
+        skips.append(x)
+    for n in BOTTLENECK:
+        s -= 4  # valid 5×5
+        separable(s, 5, x, c(n))
+        x = c(n)
+    for n, skip in zip((*DECODER, LAST_UP), (*reversed(skips), c(STEM)), strict=True):
+        s *= 2  # upsampling, then a transposed convolution counted at its input size
+        conv(s, 3, x, c(n))
+        x = c(n) + skip
+    conv(s - 2, 3, x, c(HEAD[0]))  # valid 3×3
+    conv(s - 2, 3, c(HEAD[0]), c(HEAD[1]))  # transposed valid 3×3 back to s
+    conv(s, 1, c(HEAD[1]) + 1, 1)
+    return 2.0 * macs
+
+
+def published_training_gflop_per_image() -> float:
+    """Training GFLOP of one image of the published model (width 1): 3 × forward."""
+    return 3.0 * architecture_forward_flops(1.0) / 1e9

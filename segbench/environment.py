@@ -8,12 +8,44 @@ import platform
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+
+from segbench.schema import POSITIVE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OsInfo:
+    system: str
+    release: str
+    platform: str
+    machine: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuInfo:
+    model: str
+    logical_cores: int = field(metadata=POSITIVE)
+    physical_cores: int | None = field(metadata=POSITIVE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """The machine and software fingerprint a result was made with."""
+
+    os: OsInfo
+    cpu: CpuInfo
+    ram_bytes: int = field(metadata=POSITIVE)
+    python: str
+    packages: dict[str, str]  # distribution → version, for the frameworks that matter
+    keras_backend: str
+    devices: list[str]
+    gpu_stack: dict[str, str]  # CUDA/cuDNN, NVIDIA driver, tensorflow-metal where present
+    uv_lock_sha256: str | None
 
 
 def package_version(name: str) -> str | None:
@@ -58,6 +90,9 @@ def git_commit() -> str | None:
     return os.environ.get("SEGBENCH_GIT_COMMIT")
 
 
+# Versions recorded in every result (tf-keras: the Keras 2 generation, `--keras 2`).
+FINGERPRINT_PACKAGES = ("tensorflow", "keras", "numpy", "tensorflow-metal", "jax", "torch")
+
 # nvidia-smi --query-gpu field → key in the returned facts.
 NVIDIA_FIELDS = {
     "name": "name",
@@ -89,18 +124,19 @@ def nvidia_smi() -> dict[str, str] | None:
     if values and len(values) == len(NVIDIA_FIELDS):
         return dict(zip(NVIDIA_FIELDS.values(), values, strict=True))
     found = {}
-    for field, key in NVIDIA_FIELDS.items():
-        value = query((field,))
+    for name, key in NVIDIA_FIELDS.items():
+        value = query((name,))
         if value and value[0] and "N/A" not in value[0]:
             found[key] = value[0]
     return found or None
 
 
-def gpu_stack() -> dict[str, Any]:
-    """CUDA/cuDNN of the backend build, the NVIDIA driver, and tensorflow-metal, if present."""
+def gpu_stack(nvidia: dict[str, str] | None) -> dict[str, str]:
+    """CUDA/cuDNN of the backend build, the NVIDIA driver (from `nvidia`, nvidia-smi's facts
+    already read by doctor), and tensorflow-metal, if present."""
     import keras
 
-    info: dict[str, Any] = {}
+    info: dict[str, str] = {}
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -114,44 +150,43 @@ def gpu_stack() -> dict[str, Any]:
         info["cuda_version"] = torch.version.cuda
         if torch.backends.cudnn.is_available():
             info["cudnn_version"] = str(torch.backends.cudnn.version())
-    driver = nvidia_smi()
-    if driver and "driver_version" in driver:
-        info["nvidia_driver"] = driver["driver_version"]
+    if nvidia and "driver_version" in nvidia:
+        info["nvidia_driver"] = nvidia["driver_version"]
     metal = package_version("tensorflow-metal")
     if metal:
         info["tensorflow_metal"] = metal
     return info
 
 
-def fingerprint(device_names: list[str]) -> dict[str, Any]:
+def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Environment:
     """Everything needed to tell what machine and software produced a result."""
     import keras
     import psutil
 
-    return {
-        "os": {
-            "system": platform.system(),
-            "release": platform.release(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
+    return Environment(
+        os=OsInfo(
+            system=platform.system(),
+            release=platform.release(),
+            platform=platform.platform(),
+            machine=platform.machine(),
+        ),
+        cpu=CpuInfo(
+            model=cpu_model(),
+            logical_cores=os.cpu_count() or 1,
+            physical_cores=psutil.cpu_count(logical=False),
+        ),
+        ram_bytes=psutil.virtual_memory().total,
+        python=platform.python_version(),
+        packages={
+            name: version
+            for name in FINGERPRINT_PACKAGES
+            if (version := package_version(name)) is not None
         },
-        "cpu": {
-            "model": cpu_model(),
-            "logical_cores": os.cpu_count(),
-            "physical_cores": psutil.cpu_count(logical=False),
-        },
-        "ram_bytes": psutil.virtual_memory().total,
-        "python": platform.python_version(),
-        "packages": {
-            name: package_version(name)
-            for name in ("tensorflow", "keras", "numpy", "tensorflow-metal", "jax", "torch")
-            if package_version(name)
-        },
-        "keras_backend": keras.backend.backend(),
-        "devices": device_names,
-        "gpu_stack": gpu_stack(),
-        "uv_lock_sha256": lock_sha256(),
-    }
+        keras_backend=keras.backend.backend(),
+        devices=device_names,
+        gpu_stack=gpu_stack(nvidia),
+        uv_lock_sha256=lock_sha256(),
+    )
 
 
 def command_output(argv: list[str], timeout: float = 10) -> str | None:

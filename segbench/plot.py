@@ -5,11 +5,10 @@ matplotlib is the optional extra `plot` (uv sync --extra plot).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
+from segbench.atomic import atomic_path
 from segbench.compare import Comparison
 
 MEASURED, PUBLISHED = "#2a6fbb", "#b8b8b8"
@@ -77,17 +76,9 @@ def plot_comparison(comparison: Comparison, path: Path, title: str = "segbench c
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-    return path
+    return Path(path)

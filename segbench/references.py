@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 M1_GPU_MS_PER_IMAGE = 328.0
+M1_GPU_LABEL = "Apple M1 GPU (8-core)"
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Reference:
 
 REFERENCES = (
     Reference(
-        "Apple M1 GPU (8-core)",
+        M1_GPU_LABEL,
         M1_GPU_MS_PER_IMAGE,
         M1_GPU_MS_PER_IMAGE,
         "published: macOS 12, TensorFlow 2.6 + tensorflow-metal, 2 epochs, FP32",

@@ -17,6 +17,7 @@ import numpy as np
 
 from segbench import backend
 from segbench.config import MOMENTUM, RunConfig, learning_rate
+from segbench.schema import NAN_OK, NON_NEGATIVE
 from segbench.triangles import Split
 
 # Step phases. "compile" is the first step of each batch shape in a repeat.
@@ -31,10 +32,10 @@ class StepRecord:
     epoch: int | None
     training: bool  # False for validation steps
     images: int
-    ms: float
-    loss: float
-    iou: float
-    dice: float
+    ms: float = field(metadata=NON_NEGATIVE)
+    loss: float = field(metadata=NAN_OK)
+    iou: float = field(metadata=NAN_OK)
+    dice: float = field(metadata=NAN_OK)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class EpochRecord:
     train_images: int
     validation_s: float
     validation_images: int
-    validation_loss: float
-    validation_iou: float
+    validation_loss: float = field(metadata=NAN_OK)
+    validation_iou: float = field(metadata=NAN_OK)
 
 
 @dataclass(frozen=True)

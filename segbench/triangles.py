@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from segbench.atomic import atomic_path
+from segbench.errors import BadInput
 from segbench.png import write_gray_png
 
 COUNT = 600
@@ -22,7 +22,7 @@ VALIDATION_CSV = "validation.csv"
 DATASET_VERSION = "triangles-v1"
 
 
-class DataError(ValueError):
+class DataError(BadInput):
     """A data set file is missing, unreadable or of the wrong kind; the message names the file."""
 
 
@@ -71,10 +71,7 @@ def generate(out: Path, count: int = COUNT, train_count: int = TRAIN_COUNT) -> P
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; choose an empty or new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a data set is not
+    with atomic_path(out, folder=True) as staging:
         (staging / "images").mkdir()
         (staging / "masks").mkdir()
         vertices, colours = triangle_recipe(count)
@@ -87,19 +84,7 @@ def generate(out: Path, count: int = COUNT, train_count: int = TRAIN_COUNT) -> P
             rows.append((f"images/{name}", f"masks/{name}"))
         _write_csv(staging / TRAIN_CSV, rows[:train_count])
         _write_csv(staging / VALIDATION_CSV, rows[train_count:])
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
@@ -134,7 +119,6 @@ class Split:
 
     x: np.ndarray
     y: np.ndarray
-    files: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.x)
@@ -195,7 +179,7 @@ def load_split(csv_path: Path, size: int = SIZE) -> Split:
         y[i, ..., 0] = read_gray(mask_path, size)
     x *= 1 / 255
     y *= 1 / 255
-    return Split(x, y, tuple(str(p) for p, _ in pairs))
+    return Split(x, y)
 
 
 def load_dataset(data_dir: Path, size: int = SIZE) -> tuple[Split, Split]:

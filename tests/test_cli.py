@@ -173,3 +173,23 @@ def test_out_folder_comes_from_segbench_out_and_is_checked_first(tmp_path):
         f"error: --out {blocker}/results: not writable (Not a directory); pass a writable folder "
         '(in a container, mount one: -v "$PWD/results:/results")'
     ]
+
+
+def test_a_run_asks_nvidia_smi_once_and_records_its_driver(small_dataset, tmp_path):
+    """doctor's facts feed the fingerprint: one nvidia-smi query per run, not one per reader."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    script = bin_dir / "nvidia-smi"
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\necho "NVIDIA Test GPU, 580.159.04, 9.0, 81559, 81079"\n'
+    )
+    script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    # The stand-in driver with no GPU visible to TensorFlow FAILs the nvidia check: --force.
+    args = [*SMOKE, "--data", str(small_dataset), "--out", "res", "--json", "--force"]
+    done = segbench(*args, tmp_path=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["environment"]["gpu_stack"]["nvidia_driver"] == "580.159.04"
+    assert len(calls.read_text().splitlines()) == 1

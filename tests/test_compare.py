@@ -9,13 +9,19 @@ import pytest
 from typer.testing import CliRunner
 
 from segbench.cli import app
-from segbench.compare import CompareError, compare, load_result
+from segbench.compare import CompareError, compare
 from segbench.report import compare_markdown
+from segbench.result import Result, ResultFileError, load_result
 
 GOLDEN = Path(__file__).parent / "golden" / "compare.md"
 
 
-def result(
+TEMPLATE = (
+    Path(__file__).parents[1] / "docs" / "results" / "segbench-quick-cpu-20261126T050722Z.json"
+)
+
+
+def document(
     model="Test CPU",
     cores=8,
     median=1000.0,
@@ -29,43 +35,43 @@ def result(
     gpu=None,
     schema=1,
 ):
-    """A minimal result file as segbench run writes it."""
-    return {
-        "schema_version": schema,
-        "status": "complete",
-        "forced": False,
-        "config": {
-            "preset": "quick",
-            "batch_size": batch,
-            "width": width,
-            "image_size": 512,
-            "precision": precision,
-        },
-        "device": {
-            "kind": "gpu" if gpu else "cpu",
-            "keras_name": "gpu" if gpu else "cpu",
-            "description": gpu or "CPU",
-        },
-        "model": {"width": width, "parameters": 20_886_706, "training_gflop_per_image": 129.4},
-        "environment": {
-            "cpu": {"model": model, "logical_cores": cores},
-            "keras_backend": backend,
-            "packages": {"tensorflow": tf, "keras": "3.12.4", "torch": "2.11.0"},
-        },
-        "summary": {
-            "steps": 20,
-            "median_ms": median,
-            "p10_ms": p10,
-            "p90_ms": p90,
-            "ms_per_image": median / batch,
-            "tflops": 129.4e9 * batch / (median / 1000) / 1e12,
-        },
+    """A complete result document as segbench run writes it (a committed one, values replaced)."""
+    data = json.loads(TEMPLATE.read_text())
+    data["schema_version"] = schema
+    data["config"].update(batch_size=batch, width=width, precision=precision, backend=backend)
+    data["model"]["width"] = width
+    data["device"] = {
+        "kind": "gpu" if gpu else "cpu",
+        "keras_name": "gpu" if gpu else "cpu",
+        "description": gpu or "CPU",
     }
+    data["environment"]["cpu"].update(model=model, logical_cores=cores)
+    data["environment"]["keras_backend"] = backend
+    packages = {"tensorflow": tf, "keras": "3.12.4", "torch": "2.11.0"}
+    data["environment"]["packages"] = {k: v for k, v in packages.items() if v}
+    data["summary"].update(
+        steps=20,
+        median_ms=median,
+        mean_ms=median,
+        p10_ms=p10,
+        p90_ms=p90,
+        min_ms=p10,
+        max_ms=p90,
+        ms_per_image=median / batch,
+        images_per_s=1000 * batch / median,
+        seconds_per_100k_images=median / batch * 100,
+        tflops=129.4e9 * batch / (median / 1000) / 1e12,
+    )
+    return data
+
+
+def result(**values) -> Result:
+    return Result.from_dict(document(**values))
 
 
 def write(tmp_path, name, data):
     path = tmp_path / name
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data.to_dict() if isinstance(data, Result) else data))
     return path
 
 
@@ -162,7 +168,7 @@ def test_markdown_matches_golden_file():
         ("[1, 2, 3]", "not a segbench result (no schema_version)"),
         ('{"hello": "world"}', "not a segbench result (no schema_version)"),
         (
-            json.dumps(result(schema=99)),
+            json.dumps(document(schema=99)),
             "schema_version 99 is newer than this segbench reads (1); upgrade segbench",
         ),
     ],
@@ -178,9 +184,9 @@ def test_bad_file_exits_2_naming_it_and_prints_no_table(tmp_path, content, messa
 
 
 def test_load_result_rejects_a_run_without_timed_steps(tmp_path):
-    data = result()
-    data["summary"] = {"steps": 0}
-    with pytest.raises(CompareError, match="holds no timed step"):
+    data = document()
+    data["summary"] = {"steps": 0, "compile_ms": [25200.0], "warmup_ms": []}
+    with pytest.raises(ResultFileError, match="holds no timed step"):
         load_result(write(tmp_path, "r.json", data))
 
 

@@ -54,3 +54,16 @@ def test_output_is_float32_probability_map_under_every_policy(policy):
     assert y.dtype == np.float32
     assert np.isfinite(y).all()
     assert y.min() >= 0.0 and y.max() <= 1.0
+
+
+@pytest.mark.parametrize("width", [1.0, 0.5, 0.3, 1 / 16])
+def test_architecture_flop_count_equals_the_built_models(width):
+    from segbench.cvnet import architecture_forward_flops
+
+    assert architecture_forward_flops(width) == forward_flops_per_image(build_cvnet(width))
+
+
+def test_published_gflop_comes_from_the_architecture():
+    from segbench.cvnet import published_training_gflop_per_image
+
+    assert published_training_gflop_per_image() == pytest.approx(129.3979104, abs=1e-7)

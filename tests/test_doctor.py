@@ -175,10 +175,17 @@ def test_conditions_that_skew_timings():
 
 def test_xla_on_metal_fails():
     threads = {"OMP_NUM_THREADS": "unset"}
-    assert doctor.check_threads(threads, True, True, False, is_metal=False).status == PASS
-    metal = doctor.check_threads(threads, None, False, True, is_metal=True)
+    assert doctor.check_threads(threads, True, True, False, is_metal=False, cpus=8).status == PASS
+    metal = doctor.check_threads(threads, None, False, True, is_metal=True, cpus=8)
     assert metal.status == FAIL and "drop --xla" in metal.fix
-    assert doctor.check_threads(threads, True, False, True, is_metal=False).status == FAIL
+    assert doctor.check_threads(threads, True, False, True, is_metal=False, cpus=8).status == FAIL
+
+
+def test_omp_threads_are_judged_against_the_cpu_count_given():
+    threads = {"OMP_NUM_THREADS": "4"}
+    assert doctor.check_threads(threads, None, None, False, is_metal=False, cpus=4).status == PASS
+    limited = doctor.check_threads(threads, None, None, False, is_metal=False, cpus=16)
+    assert limited.status == WARN and limited.expected == "all 16 CPUs used"
 
 
 def test_disk_space():

@@ -1,0 +1,64 @@
+"""The table of checks: every judge, in the order shown, applied to the gathered facts."""
+
+from __future__ import annotations
+
+from segbench.doctor.hardware import (
+    check_computation,
+    check_devices,
+    check_disk,
+    check_load,
+    check_memory,
+    check_nvidia,
+    check_power,
+    check_thermal,
+    check_threads,
+)
+from segbench.doctor.software import check_drift, check_framework, check_metal, check_python
+from segbench.doctor.types import FAIL, Check, Context, Facts
+
+
+def run_checks(facts: Facts, context: Context) -> list[Check]:
+    """Judge every fact against what the coming run asks for."""
+    pins = facts.export_pins
+    on_gpu = bool(facts.gpus) and context.device != "cpu"
+    is_metal = (facts.sys_platform, facts.machine) == (
+        "darwin",
+        "arm64",
+    ) and "tensorflow-metal" in facts.installed
+    return [
+        check_python(facts.python),
+        check_framework("tensorflow", facts.installed, pins, facts.import_errors, facts.backend),
+        check_framework("keras", facts.installed, pins, facts.import_errors, facts.backend),
+        check_drift(
+            facts.installed,
+            pins,
+            facts.export_path,
+            facts.export_error,
+            facts.backend,
+            facts.lock_versions,
+        ),
+        check_devices(facts.gpus, facts.backend, context.expect),
+        check_metal(
+            facts.sys_platform, facts.machine, facts.installed, facts.gpus, pins, facts.backend
+        ),
+        check_nvidia(facts.nvidia, facts.gpus, facts.installed, facts.backend, context.precision),
+        check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
+        check_memory(context.preset, facts.ram_available, facts.gpu_memory_free, on_gpu),
+        check_power(facts.battery, facts.low_power_mode),
+        check_load(facts.load_1min, facts.cpus),
+        check_thermal(facts.thermal),
+        check_threads(
+            facts.threads,
+            facts.onednn,
+            facts.xla_available,
+            context.xla,
+            is_metal and facts.backend == "tensorflow",
+            facts.cpus,
+        ),
+        check_disk(facts.disk_free),
+    ]
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    """The checks that FAILed."""
+    return [c for c in checks if c.status == FAIL]

@@ -1,0 +1,207 @@
+"""Reading the machine: one small reader per group of facts, and `gather` that calls them.
+
+Readers never raise: a fact that cannot be read is recorded as unknown, and the checks judge it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from segbench.doctor.lockfiles import lock_versions, normalise, read_export, target_name
+from segbench.doctor.types import Context, Facts
+from segbench.environment import (
+    LOCK_FILE,
+    PROJECT_ROOT,
+    command_output,
+    nvidia_smi,
+    package_version,
+)
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the checkout when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def installed_distributions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            found[normalise(name)] = dist.version
+    return found
+
+
+def _import_errors() -> dict[str, str]:
+    errors = {}
+    for module in ("tensorflow", "keras"):
+        other_backend = os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
+        if module == "tensorflow" and other_backend and package_version("tensorflow") is None:
+            continue  # not installed and not needed: check_framework reports it
+        try:
+            __import__(module)
+        except Exception as e:  # noqa: BLE001 - any import failure is the finding
+            errors[module] = f"{e.__class__.__name__}: {str(e).splitlines()[0][:120]}"
+    return errors
+
+
+def _computation(device: str) -> dict[str, Any]:
+    """A 64×64 integer-valued matmul on the device; exact in float32, so checkable."""
+    try:
+        import keras
+        import numpy as np
+
+        from segbench import backend
+
+        a = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) % 7
+        b = np.arange(64 * 64, dtype=np.float32).reshape(64, 64).T % 5
+        with keras.device(device):
+            product = keras.ops.matmul(backend.to_device(a), backend.to_device(b))
+            placed = backend.placement(product)
+            value = keras.ops.convert_to_numpy(product)
+        return {"placed_on": placed, "correct": bool(np.array_equal(value, a @ b))}
+    except Exception as e:  # noqa: BLE001 - a failing computation is the finding
+        return {"error": f"{e.__class__.__name__}: {str(e).splitlines()[0][:160]}"}
+
+
+def _macos(argv: list[str]) -> str | None:
+    return command_output(argv) if sys.platform == "darwin" else None
+
+
+def _tensorflow_details() -> tuple[dict[str, Any], bool | None, bool | None]:
+    threads: dict[str, Any] = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
+    if package_version("tensorflow") is None or os.environ.get("KERAS_BACKEND") not in (
+        None,
+        "tensorflow",
+    ):
+        return threads, None, None
+    try:
+        import tensorflow as tf
+        from tensorflow.python.util import _pywrap_util_port  # oneDNN build flag
+
+        threads["intra_op"] = tf.config.threading.get_intra_op_parallelism_threads() or "auto"
+        threads["inter_op"] = tf.config.threading.get_inter_op_parallelism_threads() or "auto"
+        onednn = (
+            bool(_pywrap_util_port.IsMklEnabled())
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+        )
+        from segbench.backend import stderr_silenced
+
+        try:  # compiling a tiny function is the only sure test (it fails on Metal)
+            with stderr_silenced():  # XLA logs its start-up straight to fd 2
+                tf.function(lambda x: x * 2.0, jit_compile=True)(tf.constant([1.0])).numpy()
+            xla = True
+        except Exception:  # noqa: BLE001
+            xla = False
+        return threads, onednn, xla
+    except Exception:  # noqa: BLE001 - reported as unknown
+        return threads, None, None
+
+
+def _lock_export(installed: dict[str, str]) -> tuple[str | None, dict | None, str | None]:
+    """(path shown, pins, error) of the lock export for this interpreter: envs/ or an override."""
+    name = target_name(sys.platform, platform.machine(), installed)
+    override = os.environ.get("SEGBENCH_LOCK_EXPORT")
+    if override:
+        export = Path(override)
+    elif name:
+        export = PROJECT_ROOT / "envs" / name / "requirements.txt"
+    else:
+        return None, None, None
+    if not override and not export.exists():
+        return _shown(export), None, None
+    try:
+        return _shown(export), read_export(export), None
+    except ValueError as e:
+        return _shown(export), None, str(e)
+
+
+def _gpu_facts(import_errors: dict[str, str]) -> tuple[list[str], dict | None, int | None]:
+    """(GPU names the backend sees, nvidia-smi's report, free GPU memory in bytes)."""
+    from segbench import backend
+
+    gpus = [] if "keras" in import_errors else backend.gpu_names()
+    nvidia = nvidia_smi()
+    details = backend.gpu_details() if gpus else {}
+    if nvidia is not None and "compute_cap" not in nvidia and "compute_cap" in details:
+        nvidia["compute_cap"] = str(details["compute_cap"])
+    gpu_free = details.get("memory_free")
+    if gpu_free is None and nvidia and nvidia.get("memory_free_mib", "").isdigit():
+        gpu_free = int(nvidia["memory_free_mib"]) * 2**20
+    return gpus, nvidia, gpu_free
+
+
+def _power_facts() -> tuple[dict[str, Any] | None, bool | None, str | None]:
+    """(battery, macOS Low Power Mode, macOS thermal report)."""
+    import psutil
+
+    battery = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
+    pmset = _macos(["pmset", "-g"])
+    return (
+        {"percent": battery.percent, "power_plugged": battery.power_plugged} if battery else None,
+        bool(re.search(r"lowpowermode\s+1", pmset)) if pmset else None,
+        _macos(["pmset", "-g", "therm"]),
+    )
+
+
+def _disk_free(folders: tuple[str, ...]) -> dict[str, int]:
+    """Free bytes where each folder is (or would be created)."""
+    free = {}
+    for folder in folders or (str(Path.cwd()),):
+        probe = Path(folder)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        free[folder] = shutil.disk_usage(probe).free
+    return free
+
+
+def gather(context: Context) -> Facts:
+    """Read everything the checks judge from this machine (seconds, TensorFlow import included)."""
+    import psutil
+
+    installed = installed_distributions()
+    import_errors = _import_errors()
+    export_path, pins, export_error = _lock_export(installed)
+    gpus, nvidia, gpu_free = _gpu_facts(import_errors)
+    battery, low_power_mode, thermal = _power_facts()
+    threads, onednn, xla = _tensorflow_details()
+    device = "gpu" if gpus and context.device != "cpu" else "cpu"
+    return Facts(
+        python=tuple(sys.version_info[:3]),
+        sys_platform=sys.platform,
+        machine=platform.machine(),
+        backend=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        installed=installed,
+        import_errors=import_errors,
+        export_path=export_path,
+        export_pins=pins,
+        export_error=export_error,
+        gpus=gpus,
+        nvidia=nvidia,
+        computation=_computation(device)
+        if "keras" not in import_errors
+        else {"error": "keras does not import"},
+        ram_available=psutil.virtual_memory().available,
+        gpu_memory_free=gpu_free,
+        battery=battery,
+        low_power_mode=low_power_mode,
+        load_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        cpus=os.cpu_count() or 1,
+        thermal=thermal,
+        threads=threads,
+        onednn=onednn,
+        xla_available=xla,
+        disk_free=_disk_free(context.folders),
+        lock_versions=lock_versions(LOCK_FILE),
+    )

@@ -1,0 +1,281 @@
+"""Checks of the machine: devices, driver, a computation, memory, power, load, threads, disk.
+
+Each `check_*` takes the facts it judges as plain data and returns a Check, so its logic is
+tested without the machine it describes. Nothing here reads the machine or prints.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
+
+# CUDA 12.x runs on drivers >= 525.60.13 (minor-version compatibility); CUDA 12.5 wants 555.42.
+CUDA12_MIN_DRIVER = (525, 60, 13)
+CUDA125_DRIVER = (555, 42)
+# Peak resident memory of `segbench run` (GNU time's maximum RSS), TensorFlow 2.19.1 on the
+# CPU of a 2-core x86_64 VM: smoke 2.1 GB, quick 12.7 GB. article stages the whole training
+# and validation sets as well (+1.3 GB). The need asked for is the measurement plus 15 %.
+HOST_MEMORY_NEED = {"smoke": 2.1e9 * 1.15, "quick": 12.7e9 * 1.15, "article": 14.0e9 * 1.15}
+# Peak GPU memory reserved by PyTorch's allocator (torch.cuda.max_memory_reserved) running each
+# preset through Keras's torch backend on an H100: smoke 0.18 GB, quick 15.3 GB, article 21.0 GB
+# (it stages both splits). TensorFlow was not measured on a GPU, so a shortfall only warns.
+GPU_MEMORY_NEED = {"smoke": 0.5e9, "quick": 15.3e9 * 1.15, "article": 21.0e9 * 1.15}
+DISK_NEED = 100e6  # the data set is 5 MB and a result file well under 1 MB
+
+
+def check_devices(gpus: list[str], backend: str, expect: str | None) -> Check:
+    found = f"{backend}: " + (", ".join(gpus) if gpus else "CPU only")
+    if expect == "gpu" and not gpus:
+        return Check(
+            "devices",
+            FAIL,
+            found,
+            "a GPU (--expect gpu)",
+            "install the GPU build: uv sync --extra cuda (Linux) or tensorflow-metal (macOS)",
+        )
+    if expect == "cpu" and gpus:
+        return Check(
+            "devices",
+            FAIL,
+            found,
+            "no GPU (--expect cpu)",
+            "hide the GPU (CUDA_VISIBLE_DEVICES=) or run with --device cpu",
+        )
+    return Check("devices", PASS, found, expect or "")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text))
+
+
+def check_nvidia(
+    nvidia: dict[str, str] | None,
+    gpus: list[str],
+    installed: dict[str, str],
+    backend: str,
+    precision: str,
+) -> Check:
+    """A driver the backend should use; compute capability and tensor cores for --precision."""
+    if not nvidia:
+        return Check("nvidia", SKIP, "no NVIDIA driver (nvidia-smi not found or no GPU)")
+    name, driver = nvidia.get("name", "?"), nvidia.get("driver_version", "?")
+    cc = nvidia.get("compute_cap", "")
+    major = _version_tuple(cc)[0] if cc else 0
+    cores = (
+        "fp16+bf16 tensor cores"
+        if major >= 8
+        else "fp16 tensor cores"
+        if major >= 7
+        else "no tensor cores"
+    )
+    found = f"{name}, driver {driver}, compute capability {cc or '?'} ({cores})"
+    version = _version_tuple(driver) or (999,)  # an unreported driver is not judged too old
+    if not gpus and backend == "tensorflow":
+        if "nvidia-cudnn-cu12" not in installed:
+            fix = "install the CUDA wheels: uv sync --extra cuda"
+        elif version < CUDA12_MIN_DRIVER:
+            fix = f"driver {driver} is too old for CUDA 12: install 555.42 or newer"
+        else:
+            fix = "check that LD_LIBRARY_PATH does not shadow the pip-installed CUDA libraries"
+        return Check(
+            "nvidia", FAIL, found + "; TensorFlow sees no GPU", "TensorFlow uses the GPU", fix
+        )
+    if version < CUDA12_MIN_DRIVER:
+        return Check(
+            "nvidia", FAIL, found, "driver ≥ 525.60.13 (CUDA 12)", "update the NVIDIA driver"
+        )
+    if precision == "mixed_bfloat16" and major < 8:
+        return Check(
+            "nvidia",
+            WARN,
+            found,
+            "bf16 tensor cores (compute capability ≥ 8.0)",
+            "use --precision mixed_float16 or float32 on this GPU",
+        )
+    if precision == "mixed_float16" and major < 7:
+        return Check(
+            "nvidia",
+            WARN,
+            found,
+            "fp16 tensor cores (compute capability ≥ 7.0)",
+            "use --precision float32 on this GPU",
+        )
+    if version[:2] < CUDA125_DRIVER:
+        return Check(
+            "nvidia",
+            WARN,
+            found,
+            "driver ≥ 555.42 (CUDA 12.5)",
+            "works through CUDA minor-version compatibility; update the driver for PTX JIT",
+        )
+    return Check("nvidia", PASS, found, "driver ≥ 555.42 (CUDA 12.5)")
+
+
+def check_computation(result: dict[str, Any], device: str) -> Check:
+    """A small matrix product ran on the chosen device and gave the right answer."""
+    if result.get("error"):
+        return Check(
+            "compute",
+            FAIL,
+            result["error"],
+            f"a matmul on {device}",
+            "the backend cannot compute on this device; see the devices check",
+        )
+    placed, ok = result.get("placed_on", "?"), result.get("correct", False)
+    wanted = "gpu" if device == "gpu" else "cpu"
+    if not ok:
+        return Check(
+            "compute",
+            FAIL,
+            f"wrong result on {placed}",
+            "exact result",
+            "the device computes wrong results: update its driver or plugin",
+        )
+    if wanted not in placed.lower() and not (wanted == "gpu" and "cuda" in placed.lower()):
+        return Check(
+            "compute",
+            FAIL,
+            f"ran on {placed}",
+            f"placed on the {wanted.upper()}",
+            "the backend placed work elsewhere: check the devices and metal/nvidia checks",
+        )
+    return Check("compute", PASS, f"64×64 matmul correct on {placed}", f"on the {wanted.upper()}")
+
+
+def check_memory(preset: str, ram_available: int, gpu_free: int | None, on_gpu: bool) -> Check:
+    host_need = HOST_MEMORY_NEED.get(preset, HOST_MEMORY_NEED["quick"])
+    if on_gpu:
+        need = GPU_MEMORY_NEED.get(preset, GPU_MEMORY_NEED["quick"])
+        if gpu_free is None:
+            return Check(
+                "memory",
+                SKIP,
+                "GPU memory not reported by the driver",
+                f"{need / 1e9:.1f} GB free on the GPU",
+            )
+        found = f"{gpu_free / 1e9:.1f} GB free on the GPU"
+        if gpu_free < need:
+            return Check(
+                "memory",
+                WARN,
+                found,
+                f"≥ {need / 1e9:.1f} GB for {preset}",
+                "it may run out of memory: stop other GPU jobs or lower --batch-size",
+            )
+        return Check("memory", PASS, found, f"≥ {need / 1e9:.1f} GB for {preset}")
+    found = f"{ram_available / 1e9:.1f} GB RAM available"
+    if ram_available < host_need:
+        return Check(
+            "memory",
+            FAIL,
+            found,
+            f"≥ {host_need / 1e9:.1f} GB for {preset}",
+            "close other programs, or lower --batch-size / --width (e.g. --preset smoke)",
+        )
+    return Check("memory", PASS, found, f"≥ {host_need / 1e9:.1f} GB for {preset}")
+
+
+def check_power(battery: dict[str, Any] | None, low_power_mode: bool | None) -> Check:
+    if low_power_mode:
+        return Check(
+            "power",
+            WARN,
+            "macOS Low Power Mode is on",
+            "Low Power Mode off",
+            "turn it off: sudo pmset -a lowpowermode 0 (or System Settings → Battery)",
+        )
+    if battery is None:
+        return Check("power", PASS, "no battery (mains power)", "mains power")
+    if not battery.get("power_plugged"):
+        return Check(
+            "power",
+            WARN,
+            f"on battery ({battery.get('percent', '?')} %)",
+            "mains power",
+            "plug in the charger: on battery the OS may throttle the CPU and GPU",
+        )
+    return Check("power", PASS, "charger connected", "mains power")
+
+
+def check_load(load_1min: float | None, cpus: int) -> Check:
+    if load_1min is None:
+        return Check("load", SKIP, "load average not reported")
+    found = f"1-minute load {load_1min:.2f} on {cpus} CPUs"
+    if load_1min > 0.5 * cpus:
+        return Check(
+            "load",
+            WARN,
+            found,
+            f"below {0.5 * cpus:.1f}",
+            "other processes compete for the machine: stop them or wait (see top)",
+        )
+    return Check("load", PASS, found, f"below {0.5 * cpus:.1f}")
+
+
+def check_thermal(thermal: str | None) -> Check:
+    if thermal is None:
+        return Check("thermal", SKIP, "the OS reports no thermal pressure here")
+    limit = re.search(r"CPU_Speed_Limit\s*=\s*(\d+)", thermal)
+    if limit and int(limit.group(1)) < 100:
+        return Check(
+            "thermal",
+            WARN,
+            f"CPU speed limited to {limit.group(1)} %",
+            "100 %",
+            "let the machine cool down (raise --cooldown) and keep its vents free",
+        )
+    return Check("thermal", PASS, "no thermal throttling reported", "no throttling")
+
+
+def check_threads(
+    threads: dict[str, Any],
+    onednn: bool | None,
+    xla_available: bool | None,
+    xla_requested: bool,
+    is_metal: bool,
+    cpus: int,
+) -> Check:
+    parts = [f"{k}={v}" for k, v in threads.items()]
+    if onednn is not None:
+        parts.append(f"oneDNN {'on' if onednn else 'off'}")
+    if xla_available is not None:
+        parts.append(f"XLA {'available' if xla_available else 'unavailable'}")
+    found = ", ".join(parts)
+    if xla_requested and is_metal:
+        return Check(
+            "threads-xla",
+            FAIL,
+            found + "; --xla on Metal",
+            "--no-xla on Metal",
+            "XLA (jit_compile) fails on tensorflow-metal: drop --xla",
+        )
+    if xla_requested and xla_available is False:
+        return Check("threads-xla", FAIL, found, "XLA available for --xla", "drop --xla")
+    omp = threads.get("OMP_NUM_THREADS")
+    if omp not in (None, "unset") and str(omp) != str(cpus):
+        return Check(
+            "threads-xla",
+            WARN,
+            found,
+            f"all {cpus} CPUs used",
+            "unset OMP_NUM_THREADS unless you mean to limit the threads",
+        )
+    return Check("threads-xla", PASS, found, "default threading")
+
+
+def check_disk(free: dict[str, int]) -> Check:
+    if not free:
+        return Check("disk", SKIP, "no folder to check")
+    low = {p: b for p, b in free.items() if b < DISK_NEED}
+    found = ", ".join(f"{p}: {b / 1e9:.1f} GB free" for p, b in free.items())
+    if low:
+        return Check(
+            "disk",
+            FAIL,
+            found,
+            f"≥ {DISK_NEED / 1e6:.0f} MB free",
+            "free some space or choose other folders (--data, --out, SEGBENCH_CACHE)",
+        )
+    return Check("disk", PASS, found, f"≥ {DISK_NEED / 1e6:.0f} MB free")

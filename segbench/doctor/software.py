@@ -1,0 +1,176 @@
+"""Checks of the software stack: Python, the frameworks, the lock, the Metal plugin.
+
+Each `check_*` takes the facts it judges as plain data and returns a Check, so its logic is
+tested without the machine it describes. Nothing here reads the machine or prints.
+"""
+
+from __future__ import annotations
+
+from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
+
+SUPPORTED_PYTHON = ((3, 10), (3, 12))
+# A version mismatch of these makes results incomparable; other packages only warn.
+CRITICAL_PACKAGES = ("tensorflow", "keras", "tensorflow-metal")
+# Installed beside any locked environment: segbench itself and the installer.
+TOOLING = frozenset({"segbench", "pip", "setuptools", "wheel"})
+LISTED = 8  # names shown per kind of drift before "and N more"
+
+
+def check_python(version: tuple[int, int, int]) -> Check:
+    low, high = SUPPORTED_PYTHON
+    found = ".".join(map(str, version))
+    expected = f"{low[0]}.{low[1]}–{high[0]}.{high[1]}"
+    if low <= version[:2] <= high:
+        return Check("python", PASS, found, expected)
+    return Check(
+        "python",
+        FAIL,
+        found,
+        expected,
+        f"use Python {expected}: uv python install 3.11 && uv sync --python 3.11",
+    )
+
+
+def check_framework(
+    name: str,
+    installed: dict[str, str],
+    pins: dict[str, str] | None,
+    import_errors: dict[str, str],
+    backend: str,
+) -> Check:
+    """tensorflow or keras: it imports, and its version is the locked one."""
+    expected = pins.get(name, "") if pins else ""
+    needed = name == "keras" or backend == "tensorflow"
+    bad = FAIL if needed else WARN
+    if name in import_errors:
+        return Check(
+            name,
+            bad,
+            f"import fails: {import_errors[name]}",
+            expected or "importable",
+            "reinstall the locked environment: uv sync --locked",
+        )
+    version = installed.get(name)
+    if version is None:
+        return Check(
+            name,
+            bad,
+            "not installed",
+            expected or "installed",
+            "uv sync --locked" if needed else f"not needed by the {backend} backend",
+        )
+    if expected and version != expected:
+        return Check(
+            name,
+            bad,
+            version,
+            expected,
+            f"install the locked version: uv sync --locked (or pip install {name}=={expected})",
+        )
+    return Check(name, PASS, version, expected or "(no lock export to compare)")
+
+
+def check_drift(
+    installed: dict[str, str],
+    pins: dict[str, str] | None,
+    export_path: str | None,
+    export_error: str | None,
+    backend: str,
+    also_locked: dict[str, set[str]] | None = None,
+) -> Check:
+    """Installed distributions against this platform's locked export.
+
+    `also_locked` holds uv.lock's other versions (dev tools, optional extras such as `plot`):
+    a package installed at one of those is locked, not extra.
+    """
+    if export_error:
+        return Check(
+            "packages",
+            WARN,
+            export_error,
+            "a readable lock export",
+            "restore the file: git checkout envs/ (or regenerate it: just lock)",
+        )
+    if pins is None:
+        return Check(
+            "packages",
+            SKIP,
+            "no lock export for this platform found",
+            "envs/<target>/requirements.txt",
+            "run from a segbench checkout or set SEGBENCH_LOCK_EXPORT to the export file",
+        )
+    drifted = {
+        n: (installed[n], v) for n, v in pins.items() if n in installed and installed[n] != v
+    }
+    missing = sorted(n for n in pins if n not in installed)
+    locked = also_locked or {}
+    extra = sorted(
+        n
+        for n, v in installed.items()
+        if n not in pins and n not in TOOLING and v not in locked.get(n, set())
+    )
+    if not (drifted or missing or extra):
+        return Check("packages", PASS, f"{len(pins)} packages as locked", export_path or "")
+    parts = []
+    if drifted:
+        parts.append(
+            "drifted: "
+            + _listed([f"{n} {a} (locked {b})" for n, (a, b) in sorted(drifted.items())])
+        )
+    if missing:
+        parts.append("missing: " + _listed(missing))
+    if extra:
+        parts.append("extra: " + _listed(extra))
+    critical = [n for n in CRITICAL_PACKAGES if n in drifted or n in missing]
+    if backend != "tensorflow":
+        critical = [n for n in critical if n != "tensorflow" and n != "tensorflow-metal"]
+    status = FAIL if critical else WARN
+    return Check(
+        "packages",
+        status,
+        "; ".join(parts),
+        f"exactly {export_path}",
+        "uv sync --locked (or pip install --require-hashes -r the export in a fresh venv)",
+    )
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:LISTED])
+    return shown + (f" and {len(items) - LISTED} more" if len(items) > LISTED else "")
+
+
+def check_metal(
+    sys_platform: str,
+    machine: str,
+    installed: dict[str, str],
+    gpus: list[str],
+    pins: dict[str, str] | None,
+    backend: str,
+) -> Check:
+    if (sys_platform, machine) != ("darwin", "arm64"):
+        return Check("metal", SKIP, "not macOS arm64")
+    if "tensorflow-macos" in installed:
+        return Check(
+            "metal",
+            FAIL,
+            f"tensorflow-macos {installed['tensorflow-macos']} (legacy shim)",
+            "plain tensorflow 2.19.1 + tensorflow-metal 1.2.0",
+            "pip uninstall -y tensorflow-macos tensorflow && uv sync --locked",
+        )
+    expected = "tensorflow-metal " + ((pins or {}).get("tensorflow-metal") or "1.2.0")
+    if "tensorflow-metal" not in installed:
+        return Check("metal", FAIL, "tensorflow-metal not installed", expected, "uv sync --locked")
+    if backend == "tensorflow" and not gpus:
+        return Check(
+            "metal",
+            FAIL,
+            f"tensorflow-metal {installed['tensorflow-metal']}, no GPU device",
+            "the Metal GPU as GPU:0",
+            "tensorflow-metal 1.2.0 loads only into tensorflow 2.19.1: uv sync --locked",
+        )
+    return Check(
+        "metal",
+        PASS,
+        f"tensorflow-metal {installed['tensorflow-metal']}, {', '.join(gpus)}",
+        expected,
+    )

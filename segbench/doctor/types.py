@@ -1,0 +1,62 @@
+"""What the environment checks work with: statuses, a verdict, the run's needs, the facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+STATUSES = (PASS, WARN, FAIL, SKIP)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict: what was found, what was expected, and the one-line fix."""
+
+    id: str
+    status: str
+    found: str
+    expected: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the coming run asks for, so the checks can judge against it."""
+
+    preset: str = "quick"
+    device: str = "auto"
+    precision: str = "float32"
+    xla: bool = False
+    expect: str | None = None  # "gpu" | "cpu": a missing (or unexpected) GPU is then a FAIL
+    folders: tuple[str, ...] = ()
+
+
+@dataclass
+class Facts:
+    """Everything the checks judge, read from the machine once."""
+
+    python: tuple[int, int, int]
+    sys_platform: str
+    machine: str
+    backend: str
+    installed: dict[str, str]
+    import_errors: dict[str, str]
+    export_path: str | None
+    export_pins: dict[str, str] | None
+    export_error: str | None
+    gpus: list[str]
+    nvidia: dict[str, str] | None
+    computation: dict[str, Any]
+    ram_available: int
+    gpu_memory_free: int | None
+    battery: dict[str, Any] | None
+    low_power_mode: bool | None
+    load_1min: float | None
+    cpus: int
+    thermal: str | None
+    threads: dict[str, Any]
+    onednn: bool | None
+    xla_available: bool | None
+    disk_free: dict[str, int] = field(default_factory=dict)
+    lock_versions: dict[str, set[str]] = field(default_factory=dict)

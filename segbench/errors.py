@@ -1,0 +1,19 @@
+"""The errors segbench reports in one line; cli.py maps each class to its exit code."""
+
+from __future__ import annotations
+
+
+class SegbenchError(Exception):
+    """A failure the user can fix; the message is the one line shown, naming what to do."""
+
+
+class BadInput(SegbenchError):
+    """An option, data file or result file that cannot be used (exit 2)."""
+
+
+class Unavailable(SegbenchError):
+    """The environment or device cannot do what was asked (exit 1)."""
+
+
+class Interrupted(SegbenchError):
+    """Ctrl-C stopped the command (exit 130); the message says what was kept."""

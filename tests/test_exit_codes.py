@@ -1,0 +1,65 @@
+"""The exit-code table: every error leaves through one place, with its documented code."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from segbench.backend import DeviceError
+from segbench.cli import EXIT_CODES, app, exit_code
+from segbench.compare import CompareError
+from segbench.errors import BadInput, Interrupted, Unavailable
+from segbench.pipeline import ChecksFailed
+from segbench.result import ResultFileError
+from segbench.triangles import DataError
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (BadInput("--width"), 2),
+        (DataError("x.png: file not found"), 2),
+        (ResultFileError("r.json: not valid JSON"), 2),
+        (CompareError("results differ"), 2),
+        (Unavailable("--out: not writable"), 1),
+        (DeviceError("no GPU"), 1),
+        (ChecksFailed("1 environment check(s) failed"), 1),
+        (Interrupted("interrupted"), 130),
+        (KeyboardInterrupt(), 130),
+    ],
+)
+def test_every_error_kind_has_its_exit_code(error, code):
+    assert exit_code(error) == code
+
+
+def test_the_table_lists_each_kind_once():
+    kinds = [kind for kind, _ in EXIT_CODES]
+    assert len(kinds) == len(set(kinds))
+
+
+def test_an_error_raised_in_a_command_is_one_line_and_its_code(tmp_path):
+    done = CliRunner().invoke(app, ["compare", str(tmp_path / "missing.json")])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [
+        f"error: {tmp_path}/missing.json: cannot read (FileNotFoundError)"
+    ]
+
+
+def test_ctrl_c_during_doctor_exits_130(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segbench", "doctor"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "SEGBENCH_CACHE": str(tmp_path / "c")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)  # doctor imports TensorFlow and gathers facts for several seconds
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "error: interrupted"
