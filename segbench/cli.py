@@ -23,6 +23,7 @@ from segbench import __version__
 from segbench.backend import BACKENDS
 from segbench.config import DEVICES, PRECISIONS, PRESETS
 from segbench.errors import BadInput, Interrupted, SegbenchError, Unavailable
+from segbench.generation import GENERATIONS
 
 # Exit codes, one row per kind of failure (README: "Errors and exit codes"). Usage errors
 # (an invalid option value) exit 2 through click before a command runs.
@@ -72,6 +73,7 @@ Preset = _choices("Preset", list(PRESETS))
 Precision = _choices("Precision", PRECISIONS)
 DeviceChoice = _choices("DeviceChoice", DEVICES)
 Backend = _choices("Backend", BACKENDS)
+KerasGeneration = _choices("KerasGeneration", [str(g) for g in GENERATIONS])
 Expect = _choices("Expect", ("gpu", "cpu"))
 Format = _choices("Format", ("table", "markdown", "csv", "json"))
 
@@ -263,6 +265,13 @@ _DeviceOption = Annotated[
     DeviceChoice | None, typer.Option(help="auto: the GPU when one is visible, else the CPU.")
 ]
 _BackendOption = Annotated[Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")]
+_KerasOption = Annotated[
+    KerasGeneration,
+    typer.Option(
+        "--keras",
+        help="Keras generation: 3 (Keras 3), or 2 (tf-keras, the article's; tensorflow backend).",
+    ),
+]
 _SeedOption = Annotated[
     int | None, typer.Option(help="Seed of weights, dropout and data order (default 42).")
 ]
@@ -310,6 +319,7 @@ def run(
     xla: _XlaOption = None,
     device: _DeviceOption = None,
     backend: _BackendOption = "tensorflow",
+    keras: _KerasOption = "3",
     seed: _SeedOption = None,
     deterministic: _DeterministicOption = None,
     repeats: _RepeatsOption = None,
@@ -332,6 +342,7 @@ def run(
         xla=xla,
         device=_value(device) if device else None,
         backend=_value(backend),
+        keras=int(_value(keras)),
         seed=seed,
         deterministic=deterministic,
         repeats=repeats,

@@ -10,7 +10,7 @@ from typing import Any
 from segbench.config import PUBLISHED_SETUP, is_published_setup
 from segbench.cvnet import published_training_gflop_per_image
 from segbench.errors import BadInput
-from segbench.references import M1_GPU_LABEL, REFERENCES, Reference
+from segbench.references import M1_GPU_LABEL, PUBLISHED_KERAS, REFERENCES, Reference
 from segbench.result import Result
 from segbench.stats import IMAGES_PER_EXTRAPOLATION
 
@@ -25,6 +25,7 @@ SHOULD_MATCH: dict[str, Callable[[Result], Any]] = {
     "tensorflow": lambda r: r.environment.packages.get("tensorflow"),
     "precision": lambda r: r.config.precision,
     "backend": lambda r: r.environment.keras_backend,
+    "keras": lambda r: r.config.keras_generation,
 }
 # A spread above this share of the median makes the numbers hard to compare.
 NOISY_SPREAD = 0.10
@@ -95,8 +96,13 @@ def _framework(result: Result) -> str:
     """e.g. "TensorFlow 2.19.1", or "torch 2.11.0, Keras 3.12.4" for another backend."""
     packages = result.environment.packages
     backend = result.environment.keras_backend
+    if backend == "tensorflow" and result.config.keras_generation == 2:
+        return (
+            f"TensorFlow {packages.get('tensorflow', '?')}, "
+            f"tf-keras {packages.get('tf-keras', '?')} (Keras 2)"
+        )
     if backend == "tensorflow":
-        return f"TensorFlow {packages.get('tensorflow', '?')}"
+        return f"TensorFlow {packages.get('tensorflow', '?')}, Keras {packages.get('keras', '?')}"
     return f"{backend} {packages.get(backend, '?')}, Keras {packages.get('keras', '?')}"
 
 
@@ -180,6 +186,12 @@ def compare(
     if should:
         warnings.append(
             "Results differ in " + ", ".join(should) + ": comparable work, but not like for like."
+        )
+    if references and any(r.config.keras_generation != PUBLISHED_KERAS for r in results):
+        warnings.append(
+            f"The published figures were measured with Keras {PUBLISHED_KERAS} (tf.keras, "
+            "TensorFlow 2.6); Keras 3 rows are comparable but not like for like with them: "
+            "segbench run --keras 2 measures with the article's Keras generation."
         )
     if references and not all(is_published_setup(r.config) for r in results):
         warnings.append(

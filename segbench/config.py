@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from segbench.generation import GENERATIONS
+from segbench.schema import OPTIONAL
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEVICES = ("auto", "cpu", "gpu")
@@ -32,6 +35,14 @@ class RunConfig:
     seed: int = 42
     deterministic: bool = False
     image_size: int = 512
+    # 2: tf-keras, the article's generation; 3: Keras 3. Absent (None) in files made before
+    # --keras existed, which all used Keras 3.
+    keras: int | None = field(default=None, metadata=OPTIONAL)
+
+    @property
+    def keras_generation(self) -> int:
+        """The Keras generation the run uses (2 or 3)."""
+        return self.keras or 3
 
     def with_overrides(self, **values: Any) -> RunConfig:
         """A copy with every value that is not None replaced."""
@@ -49,13 +60,15 @@ class RunConfig:
             (self.cooldown >= 0, "--cooldown must be 0 or more seconds"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
+            (self.keras_generation in GENERATIONS, "--keras must be 2 or 3"),
+            (
+                self.keras_generation == 3 or self.backend == "tensorflow",
+                f"--keras 2 runs on the tensorflow backend only (got --backend {self.backend})",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 PRESETS: dict[str, RunConfig] = {

@@ -7,6 +7,7 @@ valid 5×5 convolutions need 512×512 input at full depth.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # keras is imported where a model is built: the FLOP count needs none
@@ -30,10 +31,8 @@ def channels(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
-def _unit(x, filters: int, k: int, kind: str, dropout: float, name: str):
+def _unit(layers, x, filters: int, k: int, kind: str, dropout: float, name: str):
     """Unit of benchmark §1: [upsample] → convolution → BN(0.95) → LeakyReLU(0.2) → Dropout."""
-    from keras import layers
-
     if kind == "up":
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_upsample")(x)
         x = layers.Conv2DTranspose(
@@ -77,19 +76,24 @@ def _unit(x, filters: int, k: int, kind: str, dropout: float, name: str):
     else:
         raise ValueError(f"unknown unit kind {kind!r}")
     x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
-    x = layers.LeakyReLU(negative_slope=_LEAK, name=f"{name}_lrelu")(x)
+    x = layers.LeakyReLU(_LEAK, name=f"{name}_lrelu")(x)  # positional: alpha in Keras 2
     return layers.Dropout(dropout, name=f"{name}_drop")(x)
 
 
-def build_cvnet(width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model:
-    """The CV-net model at the given width multiplier; width 1 is the published model."""
-    import keras
-    from keras import layers
+def build_cvnet(
+    width: float = 1.0, image_size: int = IMAGE_SIZE, keras_module: ModuleType | None = None
+) -> keras.Model:
+    """The CV-net model at the given width multiplier; width 1 is the published model.
 
+    `keras_module` is the Keras package to build with: keras (default) or tf_keras (Keras 2).
+    """
+    if keras_module is None:
+        import keras as keras_module
+    layers = keras_module.layers
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
-    inputs = keras.Input((image_size, image_size, 1), name="input")
+    inputs = keras_module.Input((image_size, image_size, 1), name="input")
 
     stem = layers.Conv2D(
         c(STEM),
@@ -105,41 +109,56 @@ def build_cvnet(width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model
     x = stem
     skips = []
     for i, n in enumerate(ENCODER, start=1):
-        d = _unit(x, c(n), 3, "down", 0.25, f"enc{i}_down")
+        d = _unit(layers, x, c(n), 3, "down", 0.25, f"enc{i}_down")
         x = layers.Concatenate(name=f"enc{i}_concat")(
             [
-                _unit(d, c(n), 1, "point", 0.5, f"enc{i}_point"),
-                _unit(d, c(n), 5, "sep", 0.5, f"enc{i}_sep"),
+                _unit(layers, d, c(n), 1, "point", 0.5, f"enc{i}_point"),
+                _unit(layers, d, c(n), 5, "sep", 0.5, f"enc{i}_sep"),
             ]
         )
         skips.append(x)
 
     for i, n in enumerate(BOTTLENECK, start=1):
-        x = _unit(x, c(n), 5, "sepv", 0.25, f"mid{i}")
+        x = _unit(layers, x, c(n), 5, "sepv", 0.25, f"mid{i}")
 
     for i, (n, skip) in enumerate(zip(DECODER, reversed(skips), strict=True), start=1):
         x = layers.Concatenate(name=f"dec{i}_concat")(
-            [_unit(x, c(n), 3, "up", 0.25, f"dec{i}"), skip]
+            [_unit(layers, x, c(n), 3, "up", 0.25, f"dec{i}"), skip]
         )
     x = layers.Concatenate(name="dec_last_concat")(
-        [_unit(x, c(LAST_UP), 3, "up", 0.25, "dec_last"), stem]
+        [_unit(layers, x, c(LAST_UP), 3, "up", 0.25, "dec_last"), stem]
     )
 
-    x = layers.Conv2D(c(HEAD[0]), 3, padding="valid", use_bias=False, name="head_conv")(x)
+    x = layers.Conv2D(
+        c(HEAD[0]),
+        3,
+        padding="valid",
+        use_bias=False,
+        kernel_initializer="he_uniform",
+        name="head_conv",
+    )(x)
     x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="head_conv_bn")(x)
-    x = layers.LeakyReLU(negative_slope=_LEAK, name="head_conv_lrelu")(x)
-    x = layers.Conv2DTranspose(c(HEAD[1]), 3, padding="valid", use_bias=False, name="head_convt")(x)
+    x = layers.LeakyReLU(_LEAK, name="head_conv_lrelu")(x)
+    x = layers.Conv2DTranspose(
+        c(HEAD[1]),
+        3,
+        padding="valid",
+        use_bias=False,
+        kernel_initializer="he_uniform",
+        name="head_convt",
+    )(x)
     x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="head_convt_bn")(x)
-    x = layers.LeakyReLU(negative_slope=_LEAK, name="head_convt_lrelu")(x)
+    x = layers.LeakyReLU(_LEAK, name="head_convt_lrelu")(x)
     x = layers.Concatenate(name="head_concat")([x, inputs])
     x = layers.Conv2D(1, 1, kernel_initializer="glorot_uniform", name="head_out")(x)
     # Sigmoid in float32 so mixed-precision policies still produce a float32 probability map.
     outputs = layers.Activation("sigmoid", dtype="float32", name="output")(x)
-    return keras.Model(inputs, outputs, name="cvnet")
+    return keras_module.Model(inputs, outputs, name="cvnet")
 
 
 def forward_flops_per_image(model: keras.Model) -> float:
-    """Forward convolution FLOPs (2 × multiply-adds) of one image, read off a built model."""
+    """Forward convolution FLOPs (2 × multiply-adds) of one image, read off a built Keras 3
+    model; BN and activations excluded."""
     from keras import layers
 
     total = 0

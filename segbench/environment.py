@@ -91,7 +91,15 @@ def git_commit() -> str | None:
 
 
 # Versions recorded in every result (tf-keras: the Keras 2 generation, `--keras 2`).
-FINGERPRINT_PACKAGES = ("tensorflow", "keras", "numpy", "tensorflow-metal", "jax", "torch")
+FINGERPRINT_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "tf-keras",
+    "numpy",
+    "tensorflow-metal",
+    "jax",
+    "torch",
+)
 
 # nvidia-smi --query-gpu field → key in the returned facts.
 NVIDIA_FIELDS = {

@@ -54,8 +54,8 @@ def summary_table(result: Result) -> Table:
     config = result.config
     title = (
         f"segbench {config.preset} — {device_label(result)} — "
-        f"{result.environment.keras_backend}, {config.precision}, "
-        f"batch {config.batch_size}, width {config.width:g}"
+        f"{result.environment.keras_backend} (Keras {config.keras_generation}), "
+        f"{config.precision}, batch {config.batch_size}, width {config.width:g}"
     )
     table = Table(title=title, title_justify="left", show_header=True)
     table.add_column("measure")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segbench import backend
+from segbench import backend, generation
 from segbench.config import MOMENTUM, RunConfig, learning_rate
 from segbench.schema import NAN_OK, NON_NEGATIVE
 from segbench.triangles import Split
@@ -78,17 +78,18 @@ class Measurement:
 
 
 def compile_model(config: RunConfig, lr: float):
-    """The CV-net model at `config.width`, compiled with the optimizer, loss and metrics of §3."""
-    import keras
-
+    """The CV-net model at `config.width`, compiled with the optimizer, loss and metrics of §3,
+    in the run's Keras generation."""
     from segbench.cvnet import build_cvnet
-    from segbench.losses import dice, iou, iou_mse_loss
+    from segbench.losses import loss_and_metrics
 
-    model = build_cvnet(config.width, config.image_size)
-    optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM, nesterov=True)
-    model.compile(
-        optimizer=optimizer, loss=iou_mse_loss, metrics=[iou, dice], jit_compile=config.xla
+    keras_generation = generation.load(config.keras_generation)
+    model = build_cvnet(config.width, config.image_size, keras_generation.keras)
+    loss, iou, dice = loss_and_metrics(keras_generation.ops)
+    optimizer = keras_generation.keras.optimizers.SGD(
+        learning_rate=lr, momentum=MOMENTUM, nesterov=True
     )
+    model.compile(optimizer=optimizer, loss=loss, metrics=[iou, dice], jit_compile=config.xla)
     return model
 
 
@@ -125,12 +126,15 @@ class _Run:
 
     def compile(self, lr: float):
         """A freshly compiled model; the first one also describes the model in the measurement."""
-        from segbench.cvnet import training_flops_per_image
+        from segbench.cvnet import architecture_forward_flops
 
         model = compile_model(self.config, lr)
         if not self.measurement.parameters:
             self.measurement.parameters = model.count_params()
-            self.measurement.training_flops_per_image = training_flops_per_image(model)
+            # Training: forward, plus backward for inputs and weights (3 × forward).
+            self.measurement.training_flops_per_image = 3.0 * architecture_forward_flops(
+                self.config.width, self.config.image_size
+            )
         return model
 
     def step(
@@ -255,7 +259,8 @@ def run_benchmark(
     config.validate()
     if config.epochs > 0 and validation is None:
         raise ValueError("the epoch protocol needs a validation split")
-    keras.mixed_precision.set_global_policy(config.precision)
+    keras_generation = generation.load(config.keras_generation)
+    keras_generation.keras.mixed_precision.set_global_policy(config.precision)
     backend.configure_determinism(config.seed, config.deterministic)
     with keras.device(device.keras_name):
         measurement = Measurement(config=config, device=device)
@@ -264,7 +269,7 @@ def run_benchmark(
             for repeat in range(config.repeats):
                 if repeat:
                     _cool_down(config.cooldown, repeat, notify)
-                keras.backend.clear_session()
+                keras_generation.keras.backend.clear_session()
                 backend.configure_determinism(config.seed, config.deterministic)
                 if config.epochs > 0:
                     run.epochs_protocol(repeat, train, validation)

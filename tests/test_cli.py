@@ -1,6 +1,7 @@
 """End-to-end runs of the real command line, in a subprocess as a user would start it."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -193,3 +194,24 @@ def test_a_run_asks_nvidia_smi_once_and_records_its_driver(small_dataset, tmp_pa
     result = json.loads(done.stdout)
     assert result["environment"]["gpu_stack"]["nvidia_driver"] == "580.159.04"
     assert len(calls.read_text().splitlines()) == 1
+
+
+def test_smoke_run_with_keras_2_records_the_generation(small_dataset, tmp_path):
+    args = [*SMOKE, "--keras", "2", "--data", str(small_dataset), "--out", "res", "--json"]
+    done = segbench(*args, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["config"]["keras"] == 2
+    assert result["model"]["parameters"] == 87_311  # the same model as under Keras 3
+    assert result["environment"]["packages"]["tf-keras"].startswith("2.19.")
+    assert [s["phase"] for s in result["steps"]] == ["compile", "warmup"] + ["timed"] * 4
+    assert all(math.isfinite(s["loss"]) for s in result["steps"])
+    assert "tensorflow (Keras 2)" in done.stderr
+
+
+def test_keras_2_on_another_backend_is_refused_in_one_line(tmp_path):
+    done = CliRunner().invoke(app, ["run", "--keras", "2", "--backend", "torch"])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [
+        "error: --keras 2 runs on the tensorflow backend only (got --backend torch)"
+    ]

@@ -67,3 +67,20 @@ def test_published_gflop_comes_from_the_architecture():
     from segbench.cvnet import published_training_gflop_per_image
 
     assert published_training_gflop_per_image() == pytest.approx(129.3979104, abs=1e-7)
+
+
+def test_keras_2_builds_the_published_model_with_the_same_parameters():
+    from segbench.generation import load
+
+    tf_keras = load(2).keras
+    model = build_cvnet(1.0, keras_module=tf_keras)
+    assert type(model).__module__.startswith("tf_keras")
+    assert model.count_params() == PUBLISHED_PARAMETERS
+    assert [layer.name for layer in model.layers][:2] == ["input", "stem_conv"]
+
+
+def test_head_convolutions_use_he_uniform_as_the_authors_program():
+    model = build_cvnet(1 / 16)
+    for name in ("head_conv", "head_convt"):
+        assert model.get_layer(name).kernel_initializer.__class__.__name__ == "HeUniform"
+    assert model.get_layer("stem_conv").kernel_initializer.__class__.__name__ == "GlorotUniform"

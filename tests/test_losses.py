@@ -56,3 +56,17 @@ def test_channels_are_weighted_by_mask_presence_and_images_kept_apart():
     batch_p = np.concatenate([T, P])
     assert _eval(iou_mse_loss, batch_t, batch_p) == pytest.approx([0.0, 1.34])
     assert _eval(iou, batch_t, batch_p) == pytest.approx([1.0, 0.4])
+
+
+def test_keras_2_loss_and_metrics_equal_keras_3s():
+    """The loss written with TensorFlow's functions (Keras 2) computes what keras.ops computes."""
+    from segbench.generation import load
+    from segbench.losses import loss_and_metrics
+
+    rng = np.random.default_rng(3)
+    t = (rng.random((4, 32, 32, 1)) > 0.6).astype("float32")
+    t[1] = 0.0  # an empty mask: weight 0
+    p = rng.random((4, 32, 32, 1)).astype("float32")
+    for k3, k2 in zip(loss_and_metrics(load(3).ops), loss_and_metrics(load(2).ops), strict=True):
+        assert k2.__name__ == k3.__name__
+        np.testing.assert_allclose(np.asarray(k2(t, p)), np.asarray(k3(t, p)), rtol=1e-6)

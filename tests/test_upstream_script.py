@@ -1,0 +1,31 @@
+"""benchmarks/upstream_train.py reads the author's program's epoch lines correctly."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+
+from upstream_train import parse_output
+
+# Train.py's own lines (utils/Training_callbacks.py), carriage returns and all.
+OUTPUT = (
+    "---------------- Epoch 1/2 ----------------\n"
+    "\r1/32 [=                                       ] - 7.1 s, 7100 ms/batch : Loss 1.4, "
+    "mIoU 0.1000, Dice 0.2000"
+    "\r32/32 [========================================] - 211.0 s, 6594 ms/batch : Loss 0.5, "
+    "mIoU 0.5000, Dice 0.6000 - done\n"
+    "Recalculating 100/100 [==============================] 20.01 sec - done\n"
+    "[Averaged   ]  mIoU 0.830000, Dice 0.900000 : data length 500    / 100    \n"
+    "---------------- Epoch 2/2 ----------------\n"
+    "\r32/32 [========================================] - 193.5 s, 6047 ms/batch : Loss 0.2, "
+    "mIoU 0.9000, Dice 0.9500 - done\n"
+    "[Averaged   ]  mIoU 0.985000, Dice 0.990000 : data length 500    / 100    \n"
+)
+
+
+def test_epoch_times_and_validation_iou_are_read_per_epoch():
+    figures = parse_output(OUTPUT)
+    assert figures["epoch_train_s"] == [211.0, 193.5]
+    assert figures["ms_per_batch"] == [6594.0, 6047.0]
+    assert figures["epoch_ms_per_image"] == [422.0, 387.0]  # seconds × 1000 / 500 images
+    assert figures["val_iou"] == [0.83, 0.985]
