@@ -50,8 +50,8 @@ COMMAND = [
     "results",
     "--update_val_metrics_for_epoch",
 ]
-# "\r32/32 [====…] - 211.0 s, 6594 ms/batch : Loss …" (the last such line of an epoch)
-EPOCH_LINE = re.compile(r"(\d+)/(\d+) \[[=> ]*\] - ([\d.]+) s, (\d+) ms/batch")
+# "\r32/32 [||||…] - 211.0 s, 6594 ms/batch : Loss …" (the last such line of an epoch)
+EPOCH_LINE = re.compile(r"(\d+)/(\d+) \[[^\]]*\] - ([\d.]+) s, (\d+) ms/batch")
 VAL_IOU = re.compile(r"\[Averaged\s+\]\s+mIoU ([\d.]+)")
 
 

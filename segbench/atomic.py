@@ -56,3 +56,44 @@ def write_text_atomic(path: Path, text: str) -> Path:
         f.flush()
         os.fsync(f.fileno())
     return Path(path)
+
+
+def write_text_new(folder: Path, stem: str, suffix: str, text: str) -> Path:
+    """Write `text` atomically as a new file `stem + suffix` in `folder`, never replacing one.
+
+    When the name is taken (another run that started in the same second, say), `stem-2`,
+    `stem-3`, … are tried. The complete temporary file is hard-linked to the name, which fails
+    rather than replaces when the name exists, whatever runs at once. Where the file system
+    has no hard links, the name is reserved with an exclusive create and then replaced.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=folder)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.chmod(0o666 & ~umask())
+        for n in range(1, 10_000):
+            target = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+            try:
+                _claim(tmp, target)
+            except FileExistsError:
+                continue
+            return target
+        raise FileExistsError(f"{folder}: no free name for {stem}{suffix}")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _claim(tmp: Path, target: Path) -> None:
+    """Give the complete file `tmp` the name `target`; FileExistsError when it is taken."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here: reserve the name, then replace the reservation
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.replace(tmp, target)

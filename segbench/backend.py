@@ -6,6 +6,7 @@ imported lazily, inside the function that needs them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from contextlib import contextmanager
@@ -33,6 +34,11 @@ def select_backend(name: str) -> None:
     """Choose the Keras backend; must run before keras is first imported."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if importlib.util.find_spec(name) is None:
+        raise Unavailable(
+            f"--backend {name}: {name} is not installed here; install it "
+            f"(uv pip install {name}, or pip install {name}) or use --backend tensorflow"
+        )
     os.environ["KERAS_BACKEND"] = name
     # TensorFlow's C++ start-up messages (CUDA plugin registration etc.) drown the output;
     # `segbench doctor` reports the device state instead. Setting TF_CPP_MIN_LOG_LEVEL

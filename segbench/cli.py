@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
@@ -22,7 +24,14 @@ from typer.core import TyperGroup
 from segbench import __version__
 from segbench.backend import BACKENDS
 from segbench.config import DEVICES, PRECISIONS, PRESETS
-from segbench.errors import BadInput, Interrupted, SegbenchError, Unavailable
+from segbench.errors import (
+    BadInput,
+    Interrupted,
+    SegbenchError,
+    SigTerm,
+    Terminated,
+    Unavailable,
+)
 from segbench.generation import GENERATIONS
 
 # Exit codes, one row per kind of failure (README: "Errors and exit codes"). Usage errors
@@ -30,7 +39,9 @@ from segbench.generation import GENERATIONS
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (BadInput, 2),  # an option, data file or result file that cannot be used
     (Unavailable, 1),  # environment check, device, output folder, missing optional extra
+    (Terminated, 143),  # SIGTERM (docker stop, Slurm, CI time-outs), with what was kept named
     (Interrupted, 130),  # Ctrl-C, with what was kept named
+    (SigTerm, 143),  # SIGTERM anywhere else
     (KeyboardInterrupt, 130),  # Ctrl-C anywhere else
 )
 
@@ -47,12 +58,22 @@ class _Commands(TyperGroup):
     """Runs a command; turns a SegbenchError or Ctrl-C into one line on stderr and its exit code."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _sigterm) if main_thread else None
         try:
             return super().invoke(ctx)
         except (SegbenchError, KeyboardInterrupt) as e:
             message = str(e) if isinstance(e, SegbenchError) else "interrupted"
             stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(exit_code(e)) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    """SIGTERM is handled as Ctrl-C is: the partial result is kept, temporary files removed."""
+    raise SigTerm()
 
 
 app = typer.Typer(
@@ -142,8 +163,12 @@ def doctor_command(
     from segbench import doctor, triangles
     from segbench.report import doctor_table
 
+    workload = PRESETS[_value(preset)]
     context = doctor.Context(
-        preset=_value(preset),
+        preset=workload.preset,
+        width=workload.width,
+        batch_size=workload.batch_size,
+        epochs=workload.epochs,
         device=_value(device),
         precision=_value(precision),
         xla=xla,
@@ -177,7 +202,7 @@ class _ConsoleDisplay:
         return stderr.status(text)
 
     def note(self, text: str) -> None:
-        stderr.print(text, highlight=False)
+        stderr.print(text, highlight=False, soft_wrap=True)
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[Any], None]]:
@@ -352,18 +377,31 @@ def run(
 
     from segbench.compare import against_references, run_caveats
     from segbench.report import run_report
+    from segbench.result import to_json_text
 
     result = outcome.result
     comparison = against_references(result) if result.summary.steps else None
     report_console = stderr if as_json else stdout
     report_console.print(run_report(result, comparison, run_caveats(result)))
-    report_console.print(f"result written to {outcome.path}", highlight=False)
-    if as_json:
-        from segbench.result import to_json_text
-
+    if outcome.path is not None:
+        _print_path(report_console, "result written to", outcome.path)
+    if as_json or outcome.path is None:
         sys.stdout.write(to_json_text(result))
+    if outcome.write_error:
+        kept = f"saved to {outcome.path}" if outcome.path else "printed on stdout above"
+        raise Unavailable(f"{outcome.write_error}; the measurement was {kept}")
     if result.status == "interrupted":
-        raise Interrupted(f"interrupted: the partial result is in {outcome.path}")
+        stopped = Terminated if result.interrupted_by == "SIGTERM" else Interrupted
+        raise stopped(f"interrupted: the partial result is in {outcome.path}")
+
+
+def _print_path(console: Console, label: str, path: Path) -> None:
+    """`label PATH` on a terminal; in logs and pipes the path on a line of its own, unwrapped."""
+    if console.is_terminal:
+        console.print(f"{label} {path}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"{label}:", highlight=False)
+        console.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command("compare")
@@ -415,7 +453,14 @@ def compare_command(
     if plot is not None:
         from segbench.plot import plot_comparison
 
-        stderr.print(f"plot written to {plot_comparison(comparison, plot)}", highlight=False)
+        try:
+            written = plot_comparison(comparison, plot)
+        except OSError as e:
+            raise Unavailable(
+                f"--plot {plot}: cannot write the chart ({e.strerror or e}); "
+                "choose a PNG file in a writable folder"
+            ) from None
+        _print_path(stderr, "plot written to", written)
 
 
 def entry() -> None:

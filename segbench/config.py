@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -9,6 +10,9 @@ from segbench.generation import GENERATIONS
 from segbench.schema import OPTIONAL
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+MAX_SEED = 2**32 - 1  # the range every backend's random generators accept
+MAX_WIDTH = 4.0  # 16 × the published model's parameters; wider is no longer this benchmark
+MAX_COOLDOWN = 24 * 3600.0
 DEVICES = ("auto", "cpu", "gpu")
 
 # benchmark §3: SGD, Nesterov momentum 0.95; learning rate 0.25 × (1 − e/E)^0.9 for epoch e of E.
@@ -51,13 +55,21 @@ class RunConfig:
     def validate(self) -> None:
         """Raise ValueError naming the option whose value cannot work."""
         checks = [
-            (self.width > 0, "--width must be greater than 0"),
+            (
+                math.isfinite(self.width) and 0 < self.width <= MAX_WIDTH,
+                f"--width must be greater than 0 and at most {MAX_WIDTH:g} (1 is the published "
+                "model)",
+            ),
+            (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.warmup >= 0, "--warmup must be 0 or more"),
             (self.epochs >= 0, "--epochs must be 0 or more"),
             (self.epochs > 0 or self.steps >= 1, "--steps must be at least 1 (or use --epochs)"),
             (self.repeats >= 1, "--repeats must be at least 1"),
-            (self.cooldown >= 0, "--cooldown must be 0 or more seconds"),
+            (
+                math.isfinite(self.cooldown) and 0 <= self.cooldown <= MAX_COOLDOWN,
+                f"--cooldown must be 0 to {MAX_COOLDOWN:.0f} seconds",
+            ),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
             (self.keras_generation in GENERATIONS, "--keras must be 2 or 3"),

@@ -17,3 +17,12 @@ class Unavailable(SegbenchError):
 
 class Interrupted(SegbenchError):
     """Ctrl-C stopped the command (exit 130); the message says what was kept."""
+
+
+class Terminated(Interrupted):
+    """SIGTERM stopped the command (exit 143), handled as Ctrl-C is."""
+
+
+class SigTerm(KeyboardInterrupt):
+    """Raised by segbench's SIGTERM handler (docker stop, Slurm, Kubernetes, CI time-outs), so
+    that everything Ctrl-C cleans up or keeps is cleaned up or kept for SIGTERM too."""

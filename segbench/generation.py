@@ -7,6 +7,7 @@ builds the same model, loss and optimizer through tf-keras, TensorFlow's Keras 2
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -16,6 +17,9 @@ from segbench.errors import Unavailable
 GENERATIONS = (2, 3)
 
 
+StepFunction = Callable[[Any, Any], dict]
+
+
 @dataclass(frozen=True)
 class Generation:
     """A Keras generation: the package (layers, Model, optimizers, …) and the ops the loss uses."""
@@ -23,6 +27,26 @@ class Generation:
     number: int
     keras: ModuleType  # keras (3) or tf_keras (2)
     ops: Any  # keras.ops, or the TensorFlow functions of the same names under Keras 2
+
+    def step_functions(self, model: Any, jit_compile: bool) -> tuple[StepFunction, StepFunction]:
+        """(train, test): one training or evaluation step on a batch (x, y), returning the logs.
+
+        Keras 3: `train_on_batch` / `test_on_batch`, which run the compiled step on the batch
+        as given. tf-keras's `train_on_batch` instead wraps every batch in a tf.data iterator
+        and, when that iterator is destroyed, waits for its threads: seconds of idle time per
+        step on a CPU, which a benchmark must not time. So under Keras 2 the model's own
+        `train_step` / `test_step` run in a tf.function, as `fit` runs them, without tf.data.
+        """
+        if self.number == 3:
+            return (
+                lambda x, y: model.train_on_batch(x, y, return_dict=True),
+                lambda x, y: model.test_on_batch(x, y, return_dict=True),
+            )
+        import tensorflow as tf
+
+        train = tf.function(model.train_step, jit_compile=jit_compile)
+        test = tf.function(model.test_step, jit_compile=jit_compile)
+        return (lambda x, y: train((x, y))), (lambda x, y: test((x, y)))
 
 
 def load(number: int) -> Generation:

@@ -6,6 +6,7 @@ through a `Display` that the command line supplies.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -17,8 +18,8 @@ from typing import Protocol
 from segbench import backend, doctor, environment, triangles
 from segbench.config import RunConfig
 from segbench.doctor.types import Check
-from segbench.errors import BadInput, Interrupted, Unavailable
-from segbench.result import DataInfo, Result, build_result, result_filename, write_json_atomic
+from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
+from segbench.result import DataInfo, Result, build_result, write_result
 from segbench.runner import Event, run_benchmark
 
 
@@ -40,8 +41,11 @@ class Display(Protocol):
 
 @dataclass(frozen=True)
 class RunOutcome:
+    """The result, where its file was written, and why not to `--out` when it was not."""
+
     result: Result
-    path: Path
+    path: Path | None
+    write_error: str | None = None
 
 
 class ChecksFailed(Unavailable):
@@ -73,15 +77,35 @@ def validated(config: RunConfig) -> RunConfig:
 def run(
     config: RunConfig, data_dir: Path | None, out: Path, force: bool, display: Display
 ) -> RunOutcome:
-    """Check the environment, load the data, run the benchmark, write the result file."""
+    """Check the environment, load the data, run the benchmark, write the result file.
+
+    A failed run removes the `out` folder it created; a measurement whose file cannot be
+    written to `out` is saved elsewhere (RunOutcome.write_error says why and where).
+    """
     validated(config)
-    check_writable(out)
+    try:
+        created = not out.exists()
+    except OSError:  # a name too long, say: check_writable says so in one line
+        created = False
+    try:
+        check_writable(out)
+        return _run(config, data_dir, out, force, display)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
+
+def _run(
+    config: RunConfig, data_dir: Path | None, out: Path, force: bool, display: Display
+) -> RunOutcome:
     backend.select_backend(config.backend)  # before anything imports keras
-
     chosen = backend.choose_device(config.device)
     context = doctor.Context(
         preset=config.preset,
+        width=config.width,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
         device=chosen.kind,
         precision=config.precision,
         xla=config.xla,
@@ -100,21 +124,27 @@ def run(
         )
 
     try:
-        if data_dir is None and not (triangles.default_data_dir() / triangles.TRAIN_CSV).is_file():
-            display.note(
-                f"generating the triangles data set into {triangles.default_data_dir()} (once)"
-            )
-        folder = triangles.ensure_data(data_dir)
-        with display.status(f"loading {folder} into memory"):
-            train, validation = triangles.load_dataset(folder, config.image_size)
-    except triangles.DataError as e:
-        raise BadInput(f"--data: {e}") from None
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted before timing started; no result written") from None
+        folder, train, validation = _load_data(data_dir, config.image_size, display)
+    except KeyboardInterrupt as stop:
+        kind = Terminated if isinstance(stop, SigTerm) else Interrupted
+        raise kind("interrupted before timing started; no result written") from None
+    if config.epochs > 0 and len(train) < config.batch_size:
+        raise BadInput(
+            f"--batch-size {config.batch_size}: larger than the {len(train)} training images, "
+            "so an epoch has no full batch to time; lower --batch-size"
+        )
 
     started_at = datetime.now(timezone.utc)
     with display.progress() as notify:
-        measurement = run_benchmark(config, chosen, train, validation, notify)
+        try:
+            measurement = run_benchmark(config, chosen, train, validation, notify)
+        except Exception as e:
+            if not _out_of_memory(e):
+                raise
+            raise Unavailable(
+                f"out of memory at width {config.width:g}, batch {config.batch_size} "
+                f"on the {chosen.kind.upper()}: lower --batch-size or --width"
+            ) from None
 
     result = build_result(
         measurement,
@@ -125,10 +155,88 @@ def run(
             train_images=len(train),
             validation_images=len(validation),
             generated=data_dir is None,
+            sha256=triangles.dataset_sha256(train, validation),
         ),
         git_commit=environment.git_commit(),
         doctor=checks,
         forced=bool(failures),
     )
-    path = write_json_atomic(out / result_filename(result), result)
-    return RunOutcome(result, path)
+    return save(result, out)
+
+
+def _load_data(
+    data_dir: Path | None, size: int, display: Display
+) -> tuple[Path, triangles.Split, triangles.Split]:
+    """The data folder and its splits: `--data` as given, or the cached triangles, generated
+    once and regenerated when they no longer match the recipe's digest."""
+    if data_dir is not None:
+        try:
+            with display.status(f"loading {data_dir} into memory"):
+                return Path(data_dir), *triangles.load_dataset(data_dir, size)
+        except triangles.DataError as e:
+            raise BadInput(f"--data: {e}") from None
+        except OSError as e:
+            raise BadInput(f"--data {data_dir}: cannot read ({e.strerror or e})") from None
+    folder = triangles.default_data_dir()
+    try:
+        for _ in range(2):
+            if not (folder / triangles.TRAIN_CSV).is_file():
+                display.note(f"generating the triangles data set into {folder} (once)")
+                shutil.rmtree(folder, ignore_errors=True)
+                triangles.generate(folder)
+            try:
+                with display.status(f"loading {folder} into memory"):
+                    train, validation = triangles.load_dataset(folder, size)
+                if triangles.dataset_sha256(train, validation) == triangles.TRIANGLES_SHA256:
+                    return folder, train, validation
+                problem = "its files differ from the recipe's"
+            except triangles.DataError as e:
+                problem = str(e)
+            display.note(f"the cached data set in {folder} is damaged ({problem}): regenerating it")
+            shutil.rmtree(folder)
+    except OSError as e:
+        raise Unavailable(
+            f"data cache {folder}: cannot write ({_why(folder, e)}); "
+            "set SEGBENCH_CACHE to a writable folder"
+        ) from None
+    raise Unavailable(f"{folder}: the regenerated triangles differ from the recipe; please report")
+
+
+def _why(folder: Path, error: OSError) -> str:
+    """Why `folder` cannot be written: a file where a folder should be, or the OS's reason."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            return (
+                error.strerror or str(error)
+                if parent.is_dir()
+                else f"{parent} is a file, not a folder"
+            )
+    return error.strerror or str(error)
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """TensorFlow's ResourceExhaustedError, PyTorch's OutOfMemoryError, JAX's RESOURCE_EXHAUSTED."""
+    name = type(error).__name__
+    return (
+        name in ("ResourceExhaustedError", "OutOfMemoryError")
+        or "RESOURCE_EXHAUSTED" in str(error)[:200]
+    )
+
+
+def save(result: Result, out: Path) -> RunOutcome:
+    """Write the result into `out`; when that fails (disk full, the folder gone read-only), into
+    the cache, then the temporary folder, and say why. Never loses the measurement: if no
+    folder takes it, the outcome has no path and the caller prints the JSON."""
+    try:
+        return RunOutcome(result, write_result(result, out))
+    except OSError as e:
+        problem = f"--out {out}: cannot write the result ({e.strerror or e})"
+    for fallback in (
+        triangles.cache_root() / "unsaved-results",
+        Path(tempfile.gettempdir()) / "segbench-unsaved-results",
+    ):
+        try:
+            return RunOutcome(result, write_result(result, fallback), problem)
+        except OSError:
+            continue
+    return RunOutcome(result, None, problem)

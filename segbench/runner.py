@@ -17,6 +17,7 @@ import numpy as np
 
 from segbench import backend, generation
 from segbench.config import MOMENTUM, RunConfig, learning_rate
+from segbench.errors import SigTerm
 from segbench.schema import NAN_OK, NON_NEGATIVE
 from segbench.triangles import Split
 
@@ -65,7 +66,7 @@ class Event:
 
 @dataclass
 class Measurement:
-    """What a run measured. `status` is "interrupted" when Ctrl-C stopped it."""
+    """What a run measured. `status` is "interrupted" when Ctrl-C or SIGTERM stopped it."""
 
     config: RunConfig
     device: backend.Device
@@ -75,6 +76,7 @@ class Measurement:
     epochs: list[EpochRecord] = field(default_factory=list)
     stage_s: list[float] = field(default_factory=list)
     status: str = "complete"
+    interrupted_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM"
 
 
 def compile_model(config: RunConfig, lr: float):
@@ -129,6 +131,8 @@ class _Run:
         from segbench.cvnet import architecture_forward_flops
 
         model = compile_model(self.config, lr)
+        keras_generation = generation.load(self.config.keras_generation)
+        self.train_step, self.test_step = keras_generation.step_functions(model, self.config.xla)
         if not self.measurement.parameters:
             self.measurement.parameters = model.count_params()
             # Training: forward, plus backward for inputs and weights (3 × forward).
@@ -143,9 +147,9 @@ class _Run:
         x, y = batch
         model.reset_metrics()  # logs then hold this step's values, not a running mean
         if train:
-            ms, logs = _timed(lambda: model.train_on_batch(x, y, return_dict=True))
+            ms, logs = _timed(lambda: self.train_step(x, y))
         else:
-            ms, logs = _timed(lambda: model.test_on_batch(x, y, return_dict=True))
+            ms, logs = _timed(lambda: self.test_step(x, y))
         record = StepRecord(
             repeat=repeat,
             phase=phase,
@@ -275,8 +279,9 @@ def run_benchmark(
                     run.epochs_protocol(repeat, train, validation)
                 else:
                     run.steps_protocol(repeat, train)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             measurement.status = "interrupted"
+            measurement.interrupted_by = "SIGTERM" if isinstance(stop, SigTerm) else "SIGINT"
     return measurement
 
 

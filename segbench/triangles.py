@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ SEED = 42
 TRAIN_CSV = "train.csv"
 VALIDATION_CSV = "validation.csv"
 DATASET_VERSION = "triangles-v1"
+# dataset_sha256 of the generated set: a cached copy whose files differ is regenerated.
+TRIANGLES_SHA256 = "455bdedfb1b55927d9ff1363c44c6122ed0c14014afbfc96e8082abe8ff773b0"
 
 
 class DataError(BadInput):
@@ -94,13 +98,18 @@ def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def default_data_dir() -> Path:
-    """Where the generated data set is cached: $SEGBENCH_CACHE, else $XDG_CACHE_HOME/segbench."""
+def cache_root() -> Path:
+    """segbench's cache: $SEGBENCH_CACHE, else $XDG_CACHE_HOME/segbench (~/.cache/segbench)."""
     root = (
         os.environ.get("SEGBENCH_CACHE")
         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "segbench"
     )
-    return Path(root) / DATASET_VERSION
+    return Path(root)
+
+
+def default_data_dir() -> Path:
+    """Where the generated data set is cached."""
+    return cache_root() / DATASET_VERSION
 
 
 def ensure_data(data_dir: Path | None) -> Path:
@@ -115,10 +124,12 @@ def ensure_data(data_dir: Path | None) -> Path:
 
 @dataclass(frozen=True)
 class Split:
-    """A data split held in memory: images and masks as float32 in [0, 1], shape (n, h, w, 1)."""
+    """A data split held in memory: images and masks as float32 in [0, 1], shape (n, h, w, 1),
+    and the sha256 of the files it was read from (see `dataset_sha256`)."""
 
     x: np.ndarray
     y: np.ndarray
+    sha256: str = ""
 
     def __len__(self) -> int:
         return len(self.x)
@@ -131,8 +142,8 @@ def read_csv(csv_path: Path) -> list[tuple[Path, Path]]:
             f"{csv_path}: file not found (a data folder holds {TRAIN_CSV} and {VALIDATION_CSV})"
         )
     try:
-        with csv_path.open(newline="") as f:
-            rows = list(csv.reader(f))
+        with csv_path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM too
+            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{csv_path}: cannot read ({e})") from None
     if not rows or [c.strip() for c in rows[0]] != ["x", "y"]:
@@ -147,39 +158,59 @@ def read_csv(csv_path: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_gray(path: Path, size: int) -> np.ndarray:
-    """One 8-bit grayscale image as uint8 (size, size); DataError naming the file otherwise."""
+def read_gray(path: Path, size: int) -> tuple[np.ndarray, bytes]:
+    """One 8-bit grayscale image as uint8 (size, size), and the file's bytes; DataError naming
+    the file otherwise. The size is checked before the pixels are decoded, so a huge image (a
+    decompression bomb) is refused without decoding it."""
     from PIL import Image, UnidentifiedImageError
 
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
     try:
-        with Image.open(path) as img:
-            img.load()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e.__class__.__name__})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
             mode, dims = img.mode, img.size
+            if dims != (size, size):
+                raise DataError(f"{path}: {dims[0]}×{dims[1]} pixels, expected {size}×{size}")
+            if mode != "L":
+                raise DataError(
+                    f"{path}: image mode {mode}, expected 8-bit grayscale (L); convert it first"
+                )
+            img.load()
             pixels = np.asarray(img)
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: image too large to open safely; expected {size}×{size}") from None
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from None
-    if mode != "L":
-        raise DataError(
-            f"{path}: image mode {mode}, expected 8-bit grayscale (L); convert it first"
-        )
-    if dims != (size, size):
-        raise DataError(f"{path}: {dims[0]}×{dims[1]} pixels, expected {size}×{size}")
-    return pixels
+    return pixels, data
 
 
 def load_split(csv_path: Path, size: int = SIZE) -> Split:
-    """Load every image/mask pair a CSV lists into memory, scaled by 1/255."""
+    """Load every image/mask pair a CSV lists into memory, scaled by 1/255 (masks included:
+    values between 0 and 255 are soft labels, which the loss clips to [0, 1])."""
     pairs = read_csv(Path(csv_path))
     x = np.empty((len(pairs), size, size, 1), dtype=np.float32)
     y = np.empty_like(x)
+    digest = hashlib.sha256()
     for i, (image_path, mask_path) in enumerate(pairs):
-        x[i, ..., 0] = read_gray(image_path, size)
-        y[i, ..., 0] = read_gray(mask_path, size)
+        x[i, ..., 0], image_bytes = read_gray(image_path, size)
+        y[i, ..., 0], mask_bytes = read_gray(mask_path, size)
+        for data in (image_bytes, mask_bytes):
+            digest.update(hashlib.sha256(data).digest())
     x *= 1 / 255
     y *= 1 / 255
-    return Split(x, y)
+    return Split(x, y, digest.hexdigest())
+
+
+def dataset_sha256(train: Split, validation: Split) -> str:
+    """The digest of a data set: its files' contents in CSV order, training split first.
+
+    File names and folders do not enter it, so the same images anywhere give the same digest.
+    """
+    return hashlib.sha256(f"{train.sha256}\n{validation.sha256}\n".encode()).hexdigest()
 
 
 def load_dataset(data_dir: Path, size: int = SIZE) -> tuple[Split, Split]:

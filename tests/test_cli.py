@@ -69,7 +69,7 @@ def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp
     assert refused.returncode == 1
     assert "environment check(s) failed (keras, packages)" in refused.stderr
     assert "--force" in refused.stderr
-    assert not any((tmp_path / "res").iterdir())
+    assert not (tmp_path / "res").exists()  # the folder the refused run made is gone
     forced = segbench(*args, "--force", "--json", tmp_path=tmp_path, env=env)
     assert forced.returncode == 0, forced.stderr
     result = json.loads(forced.stdout)
@@ -93,7 +93,7 @@ def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "sees no GPU" in lines[0] and "uv sync --extra cuda" in lines[0]
-    assert not any((tmp_path / "res").iterdir())
+    assert not (tmp_path / "res").exists()
 
 
 def test_bad_data_folder_names_the_file(tmp_path):
@@ -105,7 +105,7 @@ def test_bad_data_folder_names_the_file(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"error: --data: {tmp_path}/missing.png: file not found"
     ]
-    assert not any((tmp_path / "res").iterdir())
+    assert not (tmp_path / "res").exists()
 
 
 def test_ctrl_c_during_timing_writes_partial_result_and_exits_130(small_dataset, tmp_path):

@@ -151,13 +151,25 @@ def test_computation_placement_and_result():
     assert doctor.check_computation({"error": "RuntimeError: x"}, "cpu").status == FAIL
 
 
-def test_memory_need_per_preset():
-    assert doctor.check_memory("smoke", int(4e9), None, on_gpu=False).status == PASS
-    short = doctor.check_memory("quick", int(8e9), None, on_gpu=False)
-    assert short.status == FAIL and short.expected == "≥ 14.6 GB for quick"
-    assert doctor.check_memory("quick", int(1e9), int(70e9), on_gpu=True).status == PASS
-    assert doctor.check_memory("quick", int(64e9), int(4e9), on_gpu=True).status == WARN
-    assert doctor.check_memory("quick", int(64e9), None, on_gpu=True).status == SKIP
+def test_memory_need_grows_with_width_and_batch():
+    # Fitted to the measured peaks (smoke 2.1 GB, quick 12.7 GB, article 14.0 GB), + 15 %.
+    assert doctor.memory_need(1 / 16, 2, 0, on_gpu=False) / 1e9 == pytest.approx(2.4, abs=0.05)
+    assert doctor.memory_need(1.0, 16, 0, on_gpu=False) / 1e9 == pytest.approx(14.8, abs=0.05)
+    assert doctor.memory_need(1.0, 16, 2, on_gpu=False) / 1e9 == pytest.approx(16.3, abs=0.05)
+    assert doctor.memory_need(1.0, 16, 0, on_gpu=True) / 1e9 == pytest.approx(17.7, abs=0.05)
+    assert doctor.memory_need(1.0, 100_000, 0, on_gpu=False) > 60e12
+    assert doctor.memory_need(1.0, 32, 0, on_gpu=False) > doctor.memory_need(0.5, 32, 0, False)
+
+
+def test_memory_check_against_the_need():
+    need = doctor.memory_need(1.0, 16, 0, on_gpu=False)
+    assert doctor.check_memory("w", need, int(need + 1), None, on_gpu=False).status == PASS
+    short = doctor.check_memory("width 1, batch 16", need, int(8e9), None, on_gpu=False)
+    assert short.status == FAIL and short.expected == "≥ 14.8 GB for width 1, batch 16"
+    gpu_need = doctor.memory_need(1.0, 16, 0, on_gpu=True)
+    assert doctor.check_memory("w", gpu_need, int(1e9), int(70e9), on_gpu=True).status == PASS
+    assert doctor.check_memory("w", gpu_need, int(64e9), int(4e9), on_gpu=True).status == WARN
+    assert doctor.check_memory("w", gpu_need, int(64e9), None, on_gpu=True).status == SKIP
 
 
 def test_conditions_that_skew_timings():

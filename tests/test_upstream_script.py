@@ -10,14 +10,14 @@ from upstream_train import parse_output
 # Train.py's own lines (utils/Training_callbacks.py), carriage returns and all.
 OUTPUT = (
     "---------------- Epoch 1/2 ----------------\n"
-    "\r1/32 [=                                       ] - 7.1 s, 7100 ms/batch : Loss 1.4, "
+    "\r1/32 [|                                       ] - 7.1 s, 7100 ms/batch : Loss 1.4, "
     "mIoU 0.1000, Dice 0.2000"
-    "\r32/32 [========================================] - 211.0 s, 6594 ms/batch : Loss 0.5, "
+    "\r32/32 [||||||||||||||||||||||||||||||||||||||||] - 211.0 s, 6594 ms/batch : Loss 0.5, "
     "mIoU 0.5000, Dice 0.6000 - done\n"
     "Recalculating 100/100 [==============================] 20.01 sec - done\n"
     "[Averaged   ]  mIoU 0.830000, Dice 0.900000 : data length 500    / 100    \n"
     "---------------- Epoch 2/2 ----------------\n"
-    "\r32/32 [========================================] - 193.5 s, 6047 ms/batch : Loss 0.2, "
+    "\r32/32 [||||||||||||||||||||||||||||||||||||||||] - 193.5 s, 6047 ms/batch : Loss 0.2, "
     "mIoU 0.9000, Dice 0.9500 - done\n"
     "[Averaged   ]  mIoU 0.985000, Dice 0.990000 : data length 500    / 100    \n"
 )

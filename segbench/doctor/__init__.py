@@ -17,6 +17,7 @@ from segbench.doctor.hardware import (
     check_power,
     check_thermal,
     check_threads,
+    memory_need,
 )
 from segbench.doctor.lockfiles import lock_versions, read_export, target_name
 from segbench.doctor.software import check_drift, check_framework, check_metal, check_python
@@ -47,6 +48,7 @@ __all__ = [
     "failed",
     "gather",
     "lock_versions",
+    "memory_need",
     "read_export",
     "run_checks",
     "target_name",

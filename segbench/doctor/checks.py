@@ -12,6 +12,7 @@ from segbench.doctor.hardware import (
     check_power,
     check_thermal,
     check_threads,
+    memory_need,
 )
 from segbench.doctor.software import check_drift, check_framework, check_metal, check_python
 from segbench.doctor.types import FAIL, Check, Context, Facts
@@ -36,6 +37,7 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.export_error,
             facts.backend,
             facts.lock_versions,
+            facts.shadowed,
         ),
         check_devices(facts.gpus, facts.backend, context.expect),
         check_metal(
@@ -43,7 +45,14 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
         ),
         check_nvidia(facts.nvidia, facts.gpus, facts.installed, facts.backend, context.precision),
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
-        check_memory(context.preset, facts.ram_available, facts.gpu_memory_free, on_gpu),
+        check_memory(
+            f"width {context.width:g}, batch {context.batch_size}"
+            + (", epochs" if context.epochs else ""),
+            memory_need(context.width, context.batch_size, context.epochs, on_gpu),
+            facts.ram_available,
+            facts.gpu_memory_free,
+            on_gpu,
+        ),
         check_power(facts.battery, facts.low_power_mode),
         check_load(facts.load_1min, facts.cpus),
         check_thermal(facts.thermal),

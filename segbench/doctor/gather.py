@@ -32,15 +32,22 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def installed_distributions() -> dict[str, str]:
+def installed_distributions() -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(name → the version Python imports, name → every version visible when there are several).
+
+    Distributions are listed in sys.path order, so the first one found is the one imported.
+    """
     from importlib import metadata
 
-    found = {}
+    found: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
     for dist in metadata.distributions():
         name = dist.metadata.get("Name")
         if name:
-            found[normalise(name)] = dist.version
-    return found
+            key = normalise(name)
+            found.setdefault(key, dist.version)
+            every.setdefault(key, []).append(dist.version)
+    return found, {name: versions for name, versions in every.items() if len(versions) > 1}
 
 
 def _import_errors() -> dict[str, str]:
@@ -155,14 +162,20 @@ def _power_facts() -> tuple[dict[str, Any] | None, bool | None, str | None]:
     )
 
 
-def _disk_free(folders: tuple[str, ...]) -> dict[str, int]:
-    """Free bytes where each folder is (or would be created)."""
-    free = {}
+def _disk_free(folders: tuple[str, ...]) -> dict[str, int | str]:
+    """Free bytes where each folder is (or would be created), or why it cannot be used."""
+    free: dict[str, int | str] = {}
     for folder in folders or (str(Path.cwd()),):
-        probe = Path(folder)
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        free[folder] = shutil.disk_usage(probe).free
+        try:
+            probe = Path(folder)
+            while not probe.exists() and probe != probe.parent:
+                probe = probe.parent
+            if not probe.is_dir():
+                free[folder] = f"{probe} is a file, not a folder"
+                continue
+            free[folder] = shutil.disk_usage(probe).free
+        except OSError as e:
+            free[folder] = f"cannot be read ({e.strerror or e.__class__.__name__})"
     return free
 
 
@@ -170,7 +183,7 @@ def gather(context: Context) -> Facts:
     """Read everything the checks judge from this machine (seconds, TensorFlow import included)."""
     import psutil
 
-    installed = installed_distributions()
+    installed, shadowed = installed_distributions()
     import_errors = _import_errors()
     export_path, pins, export_error = _lock_export(installed)
     gpus, nvidia, gpu_free = _gpu_facts(import_errors)
@@ -183,6 +196,7 @@ def gather(context: Context) -> Facts:
         machine=platform.machine(),
         backend=os.environ.get("KERAS_BACKEND", "tensorflow"),
         installed=installed,
+        shadowed=shadowed,
         import_errors=import_errors,
         export_path=export_path,
         export_pins=pins,

@@ -14,14 +14,17 @@ from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
 # CUDA 12.x runs on drivers >= 525.60.13 (minor-version compatibility); CUDA 12.5 wants 555.42.
 CUDA12_MIN_DRIVER = (525, 60, 13)
 CUDA125_DRIVER = (555, 42)
-# Peak resident memory of `segbench run` (GNU time's maximum RSS), TensorFlow 2.19.1 on the
-# CPU of a 2-core x86_64 VM: smoke 2.1 GB, quick 12.7 GB. article stages the whole training
-# and validation sets as well (+1.3 GB). The need asked for is the measurement plus 15 %.
-HOST_MEMORY_NEED = {"smoke": 2.1e9 * 1.15, "quick": 12.7e9 * 1.15, "article": 14.0e9 * 1.15}
-# Peak GPU memory reserved by PyTorch's allocator (torch.cuda.max_memory_reserved) running each
-# preset through Keras's torch backend on an H100: smoke 0.18 GB, quick 15.3 GB, article 21.0 GB
-# (it stages both splits). TensorFlow was not measured on a GPU, so a shortfall only warns.
-GPU_MEMORY_NEED = {"smoke": 0.5e9, "quick": 15.3e9 * 1.15, "article": 21.0e9 * 1.15}
+# Memory a run needs, as a fixed part plus a part per image of the batch that scales with the
+# width (activations and their gradients), fitted to measurements of `segbench run`:
+# - host (GNU time's maximum RSS, TensorFlow 2.19.1 on the CPU of a 2-core x86_64 VM):
+#   smoke (width 1/16, batch 2) 2.1 GB, quick (width 1, batch 16) 12.7 GB, and the epoch
+#   protocol stages both splits as well (+1.3 GB);
+# - GPU (torch.cuda.max_memory_reserved through Keras's torch backend on an H100): smoke
+#   0.18 GB, quick 15.3 GB, article 21.0 GB. TensorFlow was not measured on a GPU.
+# The need asked for is the estimate plus 15 %.
+HOST_MEMORY = {"fixed": 2.0e9, "per_image_at_width_1": 0.68e9, "epochs": 1.3e9}
+GPU_MEMORY = {"fixed": 0.15e9, "per_image_at_width_1": 0.95e9, "epochs": 5.7e9}
+MEMORY_MARGIN = 1.15
 DISK_NEED = 100e6  # the data set is 5 MB and a result file well under 1 MB
 
 
@@ -144,37 +147,41 @@ def check_computation(result: dict[str, Any], device: str) -> Check:
     return Check("compute", PASS, f"64×64 matmul correct on {placed}", f"on the {wanted.upper()}")
 
 
-def check_memory(preset: str, ram_available: int, gpu_free: int | None, on_gpu: bool) -> Check:
-    host_need = HOST_MEMORY_NEED.get(preset, HOST_MEMORY_NEED["quick"])
+def memory_need(width: float, batch_size: int, epochs: int, on_gpu: bool) -> float:
+    """Bytes a run of this width and batch is estimated to need (with the margin)."""
+    model = GPU_MEMORY if on_gpu else HOST_MEMORY
+    need = model["fixed"] + model["per_image_at_width_1"] * width * batch_size
+    return MEMORY_MARGIN * (need + (model["epochs"] if epochs > 0 else 0.0))
+
+
+def check_memory(
+    workload: str, need: float, ram_available: int, gpu_free: int | None, on_gpu: bool
+) -> Check:
+    """Free memory against `need` (memory_need) for `workload`, e.g. "width 1, batch 16"."""
+    expected = f"≥ {need / 1e9:.1f} GB for {workload}"
     if on_gpu:
-        need = GPU_MEMORY_NEED.get(preset, GPU_MEMORY_NEED["quick"])
         if gpu_free is None:
-            return Check(
-                "memory",
-                SKIP,
-                "GPU memory not reported by the driver",
-                f"{need / 1e9:.1f} GB free on the GPU",
-            )
+            return Check("memory", SKIP, "GPU memory not reported by the driver", expected)
         found = f"{gpu_free / 1e9:.1f} GB free on the GPU"
         if gpu_free < need:
             return Check(
                 "memory",
                 WARN,
                 found,
-                f"≥ {need / 1e9:.1f} GB for {preset}",
-                "it may run out of memory: stop other GPU jobs or lower --batch-size",
+                expected,
+                "it may run out of memory: stop other GPU jobs or lower --batch-size / --width",
             )
-        return Check("memory", PASS, found, f"≥ {need / 1e9:.1f} GB for {preset}")
+        return Check("memory", PASS, found, expected)
     found = f"{ram_available / 1e9:.1f} GB RAM available"
-    if ram_available < host_need:
+    if ram_available < need:
         return Check(
             "memory",
             FAIL,
             found,
-            f"≥ {host_need / 1e9:.1f} GB for {preset}",
+            expected,
             "close other programs, or lower --batch-size / --width (e.g. --preset smoke)",
         )
-    return Check("memory", PASS, found, f"≥ {host_need / 1e9:.1f} GB for {preset}")
+    return Check("memory", PASS, found, expected)
 
 
 def check_power(battery: dict[str, Any] | None, low_power_mode: bool | None) -> Check:
@@ -265,9 +272,19 @@ def check_threads(
     return Check("threads-xla", PASS, found, "default threading")
 
 
-def check_disk(free: dict[str, int]) -> Check:
+def check_disk(free: dict[str, int | str]) -> Check:
+    """Free bytes in each folder the run writes to; a str is why the folder cannot be used."""
     if not free:
         return Check("disk", SKIP, "no folder to check")
+    unusable = {p: why for p, why in free.items() if isinstance(why, str)}
+    if unusable:
+        return Check(
+            "disk",
+            FAIL,
+            "; ".join(f"{p}: {why}" for p, why in unusable.items()),
+            "writable folders",
+            "choose other folders (--data, --out, SEGBENCH_CACHE)",
+        )
     low = {p: b for p, b in free.items() if b < DISK_NEED}
     found = ", ".join(f"{p}: {b / 1e9:.1f} GB free" for p, b in free.items())
     if low:

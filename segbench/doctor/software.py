@@ -77,11 +77,13 @@ def check_drift(
     export_error: str | None,
     backend: str,
     also_locked: dict[str, set[str]] | None = None,
+    shadowed: dict[str, list[str]] | None = None,
 ) -> Check:
-    """Installed distributions against this platform's locked export.
+    """Installed distributions (the versions Python imports) against this platform's export.
 
     `also_locked` holds uv.lock's other versions (dev tools, optional extras such as `plot`):
-    a package installed at one of those is locked, not extra.
+    a package installed at one of those is locked, not extra. `shadowed` lists packages
+    visible more than once on sys.path (the first is imported): drift even when one is locked.
     """
     if export_error:
         return Check(
@@ -109,9 +111,20 @@ def check_drift(
         for n, v in installed.items()
         if n not in pins and n not in TOOLING and v not in locked.get(n, set())
     )
-    if not (drifted or missing or extra):
+    twice = shadowed or {}
+    if not (drifted or missing or extra or twice):
         return Check("packages", PASS, f"{len(pins)} packages as locked", export_path or "")
     parts = []
+    if twice:
+        parts.append(
+            "visible twice: "
+            + _listed(
+                [
+                    f"{n} {versions[0]} (imported) over {', '.join(versions[1:])}"
+                    for n, versions in sorted(twice.items())
+                ]
+            )
+        )
     if drifted:
         parts.append(
             "drifted: "
@@ -121,17 +134,17 @@ def check_drift(
         parts.append("missing: " + _listed(missing))
     if extra:
         parts.append("extra: " + _listed(extra))
-    critical = [n for n in CRITICAL_PACKAGES if n in drifted or n in missing]
+    critical = [n for n in CRITICAL_PACKAGES if n in drifted or n in missing or n in twice]
     if backend != "tensorflow":
         critical = [n for n in critical if n != "tensorflow" and n != "tensorflow-metal"]
     status = FAIL if critical else WARN
-    return Check(
-        "packages",
-        status,
-        "; ".join(parts),
-        f"exactly {export_path}",
-        "uv sync --locked (or pip install --require-hashes -r the export in a fresh venv)",
-    )
+    fix = "uv sync --locked (or pip install --require-hashes -r the export in a fresh venv)"
+    if twice:
+        fix = (
+            "remove the other copies (a user-site install, PYTHONPATH, or uv run --with), "
+            "then " + fix
+        )
+    return Check("packages", status, "; ".join(parts), f"exactly {export_path}", fix)
 
 
 def _listed(items: list[str]) -> str:

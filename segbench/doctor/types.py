@@ -25,6 +25,9 @@ class Context:
     """What the coming run asks for, so the checks can judge against it."""
 
     preset: str = "quick"
+    width: float = 1.0  # the model and batch whose memory need is checked
+    batch_size: int = 16
+    epochs: int = 0
     device: str = "auto"
     precision: str = "float32"
     xla: bool = False
@@ -58,5 +61,6 @@ class Facts:
     threads: dict[str, Any]
     onednn: bool | None
     xla_available: bool | None
-    disk_free: dict[str, int] = field(default_factory=dict)
+    disk_free: dict[str, int | str] = field(default_factory=dict)  # str: why it is unusable
+    shadowed: dict[str, list[str]] = field(default_factory=dict)  # name → versions, imported first
     lock_versions: dict[str, set[str]] = field(default_factory=dict)

@@ -1,0 +1,321 @@
+"""No measurement is ever lost, and every bad input gets one line (exit code, line, disk)."""
+
+import errno
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from segbench import pipeline, triangles
+from segbench.cli import app
+from segbench.result import load_result
+
+SMOKE = ["run", "--preset", "smoke", "--device", "cpu"]
+
+
+def segbench(*args, cwd, env=None, timeout=300):
+    env = {**os.environ, "SEGBENCH_CACHE": str(cwd / "cache"), "COLUMNS": "120", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "segbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def start(*args, cwd, env=None):
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "SEGBENCH_CACHE": str(cwd / "cache"),
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "segbench", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+# ---------------------------------------------------------------- data loss
+
+
+def test_two_runs_at_once_into_one_folder_keep_both_results(small_dataset, tmp_path):
+    args = [*SMOKE, "--data", str(small_dataset), "--out", "res"]
+    procs = [start(*args, cwd=tmp_path) for _ in range(2)]
+    for proc in procs:
+        proc.wait(timeout=300)
+        assert proc.returncode == 0, proc.stderr.read()
+    files = sorted((tmp_path / "res").glob("*.json"))
+    assert len(files) == 2
+    assert all(load_result(f).status == "complete" for f in files)
+
+
+def test_a_taken_name_is_never_replaced(tmp_path):
+    from segbench.atomic import write_text_new
+
+    first = write_text_new(tmp_path, "segbench-quick-cpu-20261126T101500Z", ".json", "1")
+    second = write_text_new(tmp_path, "segbench-quick-cpu-20261126T101500Z", ".json", "2")
+    assert (first.name, second.name) == (
+        "segbench-quick-cpu-20261126T101500Z.json",
+        "segbench-quick-cpu-20261126T101500Z-2.json",
+    )
+    assert (first.read_text(), second.read_text()) == ("1", "2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, second.name])
+
+
+def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
+    small_dataset, tmp_path, monkeypatch
+):
+    """Fault injection: the disk under --out is full when the result is written."""
+    out = tmp_path / "res"
+    real_write = pipeline.write_result
+
+    def disk_full_in_out(result, folder):
+        if Path(folder) == out:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(result, folder)
+
+    monkeypatch.setattr(pipeline, "write_result", disk_full_in_out)
+    monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path / "cache"))
+    done = CliRunner().invoke(
+        app, [*SMOKE, "--data", str(small_dataset), "--out", str(out)], env={"COLUMNS": "200"}
+    )
+    assert done.exit_code == 1
+    assert "time per step (median)" in done.output  # the tables were printed
+    last = done.output.strip().splitlines()[-1]
+    saved = sorted((tmp_path / "cache" / "unsaved-results").glob("segbench-smoke-cpu-*.json"))
+    assert len(saved) == 1
+    assert last == (
+        f"error: --out {out}: cannot write the result (No space left on device); "
+        f"the measurement was saved to {saved[0]}"
+    )
+    assert load_result(saved[0]).summary.steps == 4
+    assert not any(out.glob("*.json"))
+
+
+def test_sigterm_during_timing_keeps_the_partial_result_and_exits_143(small_dataset, tmp_path):
+    proc = start(
+        *SMOKE, "--steps", "100000", "--data", str(small_dataset), "--out", "res", cwd=tmp_path
+    )
+    deadline = time.monotonic() + 240
+    for line in proc.stderr:
+        if "timed" in line or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    files = list((tmp_path / "res").glob("*.json"))
+    assert len(files) == 1
+    result = load_result(files[0])
+    assert (result.status, result.interrupted_by) == ("interrupted", "SIGTERM")
+    assert (
+        err.strip().splitlines()[-1]
+        == f"error: interrupted: the partial result is in res/{files[0].name}"
+    )
+
+
+def test_sigterm_during_data_generation_leaves_no_staging_folder(tmp_path):
+    proc = start("data", "--out", str(tmp_path / "d"), cwd=tmp_path)
+    time.sleep(3.0)  # generation takes several seconds
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_changed_cached_image_is_found_and_the_set_regenerated(triangles_dir, tmp_path):
+    cached = tmp_path / "cache" / triangles.DATASET_VERSION
+    shutil.copytree(triangles_dir, cached)
+    shutil.copy(cached / "images" / "0002.png", cached / "images" / "0001.png")  # valid, wrong
+    done = segbench(*SMOKE, "--out", "res", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"the cached data set in {cached} is damaged" in done.stderr
+    assert json.loads(done.stdout)["data"]["sha256"] == triangles.TRIANGLES_SHA256
+    original = (triangles_dir / "images" / "0001.png").read_bytes()
+    assert (cached / "images" / "0001.png").read_bytes() == original
+
+
+# ---------------------------------------------------------------- one line, not a traceback
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--seed", "-1"], "error: --seed must be between 0 and 4294967295"),
+        (["--seed", str(2**32)], "error: --seed must be between 0 and 4294967295"),
+        (["--width", "inf"], "error: --width must be greater than 0 and at most 4"),
+        (["--width", "1e9"], "error: --width must be greater than 0 and at most 4"),
+        (["--cooldown", "inf"], "error: --cooldown must be 0 to 86400 seconds"),
+    ],
+    ids=["seed-negative", "seed-large", "width-inf", "width-huge", "cooldown-inf"],
+)
+def test_option_values_that_cannot_work_are_refused_in_one_line(tmp_path, args, line):
+    done = CliRunner().invoke(app, [*SMOKE, *args, "--out", str(tmp_path / "res")])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines()[0].startswith(line)
+    assert len(done.output.strip().splitlines()) == 1
+    assert not (tmp_path / "res").exists()
+
+
+def test_a_batch_too_large_for_memory_is_refused_by_the_memory_check(small_dataset, tmp_path):
+    done = segbench(
+        *SMOKE, "--batch-size", "100000", "--data", str(small_dataset), "--out", "res", cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: 1 environment check(s) failed (memory)")
+    )
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "doctor"])
+def test_a_backend_that_is_not_installed_says_how_to_install_it(tmp_path, command):
+    # jax is not part of the lock: the tests run without it.
+    if importlib.util.find_spec("jax") is not None:
+        pytest.skip("jax is installed here")
+    done = segbench(command, "--backend", "jax", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: --backend jax: jax is not installed here; install it "
+        "(uv pip install jax, or pip install jax) or use --backend tensorflow"
+    ]
+
+
+def test_a_cache_that_is_a_file_is_named_in_run_and_doctor(tmp_path):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("not a folder")
+    env = {"SEGBENCH_CACHE": str(blocker)}
+    doctor = segbench("doctor", "--json", cwd=tmp_path, env=env)
+    disk = next(c for c in json.loads(doctor.stdout)["checks"] if c["id"] == "disk")
+    assert disk["status"] == "FAIL" and f"{blocker} is a file, not a folder" in disk["found"]
+    forced = segbench(*SMOKE, "--force", "--out", "res", cwd=tmp_path, env=env)
+    assert forced.returncode == 1
+    assert forced.stderr.strip().splitlines()[-1] == (
+        f"error: data cache {blocker}/{triangles.DATASET_VERSION}: cannot write ({blocker} is a "
+        "file, not a folder); set SEGBENCH_CACHE to a writable folder"
+    )
+    assert not (tmp_path / "res").exists()
+
+
+def test_an_over_long_out_path_is_one_line(tmp_path):
+    done = CliRunner().invoke(app, [*SMOKE, "--out", str(tmp_path / ("x" * 300))])
+    assert done.exit_code == 1
+    assert done.output.strip().splitlines() == [
+        f"error: --out {tmp_path / ('x' * 300)}: not writable (File name too long); pass a "
+        'writable folder (in a container, mount one: -v "$PWD/results:/results")'
+    ]
+
+
+@pytest.mark.parametrize("where", ["a-folder", "under-a-file"])
+def test_a_plot_that_cannot_be_written_is_one_line_after_the_table(tmp_path, where):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    result = sorted((Path(__file__).parents[1] / "docs" / "results").glob("segbench-quick-*"))[0]
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    target = tmp_path / ("a-folder" if where == "a-folder" else "a-file/chart.png")
+    done = CliRunner().invoke(app, ["compare", str(result), "--plot", str(target)])
+    assert done.exit_code == 1
+    assert "segbench compare" in done.output  # the table came first
+    last = done.output.strip().splitlines()[-1]
+    assert last.startswith(f"error: --plot {target}: cannot write the chart (")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _png_header_only(path, width, height):
+    """A PNG that declares width × height pixels (the header is all a decoder reads first)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = lambda kind, body: (  # noqa: E731
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    )
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_refused_without_decoding_it(small_dataset, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_dataset, data)
+    _png_header_only(tmp_path / "bomb.png", 20000, 20000)
+    csv = (data / "train.csv").read_text().splitlines()
+    csv[1] = f"{tmp_path / 'bomb.png'},{csv[1].split(',')[1]}"
+    (data / "train.csv").write_text("\n".join(csv) + "\n")
+    done = segbench(*SMOKE, "--data", str(data), "--out", "res", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: --data: {tmp_path}/bomb.png: image too large to open safely; expected 512×512"
+    ]
+
+
+def test_a_csv_with_a_bom_and_a_trailing_blank_line_loads(small_dataset, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_dataset, data)
+    text = (data / "train.csv").read_text()
+    (data / "train.csv").write_text("\ufeff" + text + "\n\n", encoding="utf-8")
+    split = triangles.load_split(data / "train.csv")
+    assert len(split) == 8
+    assert split.sha256 == triangles.load_split(small_dataset / "train.csv").sha256
+
+
+def test_an_epoch_run_without_a_full_batch_is_refused_up_front(small_dataset, tmp_path):
+    done = segbench(
+        *SMOKE,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--data",
+        str(small_dataset),
+        "--out",
+        "res",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --batch-size 16: larger than the 8 training images, so an epoch has no full "
+        "batch to time; lower --batch-size"
+    )
+    assert not (tmp_path / "res").exists()
+
+
+def test_the_result_path_is_printed_whole_on_its_own_line_when_piped(small_dataset, tmp_path):
+    out = tmp_path / ("a-long-folder-name-" * 8)
+    done = segbench(*SMOKE, "--data", str(small_dataset), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    written = next(p for p in out.glob("*.json"))
+    assert lines[lines.index("result written to:") + 1] == str(written)
+
+
+# ---------------------------------------------------------------- doctor's blind spot
+
+
+def test_a_package_visible_twice_is_drift_naming_the_imported_one(tmp_path):
+    shadow = tmp_path / "shadow"
+    info = shadow / "rich-13.9.4.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rich\nVersion: 13.9.4\n")
+    env = {"PYTHONPATH": str(shadow)}
+    done = segbench("doctor", "--json", cwd=tmp_path, env=env)
+    packages = next(c for c in json.loads(done.stdout)["checks"] if c["id"] == "packages")
+    assert packages["status"] == "WARN"
+    assert "visible twice: rich 13.9.4 (imported) over " in packages["found"]
+    assert "remove the other copies" in packages["fix"]
