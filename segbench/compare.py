@@ -228,6 +228,12 @@ def run_caveats(result: Result) -> list[str]:
         )
     if 0 < s.steps < FEW_STEPS:
         notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
+    if result.config.keras_generation != PUBLISHED_KERAS:
+        notes.append(
+            f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "
+            f"Keras {result.config.keras_generation}: add --keras {PUBLISHED_KERAS} to compare "
+            "with them like for like."
+        )
     if not is_published_setup(result.config):
         notes.append(
             f"Width or batch size differ from the published model ({PUBLISHED_SETUP}): "

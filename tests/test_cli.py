@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import segbench
 from typer.testing import CliRunner
 
 from segbench.cli import app
@@ -17,23 +18,8 @@ from segbench.cli import app
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--deterministic"]
 
 
-def segbench(*args, tmp_path, timeout=300, env=None):
-    env = {**os.environ, "SEGBENCH_CACHE": str(tmp_path / "cache"), "COLUMNS": "120", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "segbench", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
-
-
 def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
-    done = segbench(
-        *SMOKE, "--data", str(small_dataset), "--out", "res", "--json", tmp_path=tmp_path
-    )
+    done = segbench(*SMOKE, "--data", str(small_dataset), "--out", "res", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     files = list((tmp_path / "res").iterdir())
@@ -65,12 +51,12 @@ def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp
     stale.write_text(export.replace("keras==3.12.4", "keras==3.5.0"))
     env = {"SEGBENCH_LOCK_EXPORT": str(stale)}
     args = [*SMOKE, "--data", str(small_dataset), "--out", "res"]
-    refused = segbench(*args, tmp_path=tmp_path, env=env)
+    refused = segbench(*args, cwd=tmp_path, env=env)
     assert refused.returncode == 1
     assert "environment check(s) failed (keras, packages)" in refused.stderr
     assert "--force" in refused.stderr
     assert not (tmp_path / "res").exists()  # the folder the refused run made is gone
-    forced = segbench(*args, "--force", "--json", tmp_path=tmp_path, env=env)
+    forced = segbench(*args, "--force", "--json", cwd=tmp_path, env=env)
     assert forced.returncode == 0, forced.stderr
     result = json.loads(forced.stdout)
     assert result["forced"] is True
@@ -87,9 +73,7 @@ def test_invalid_option_value_is_a_usage_error(tmp_path):
 
 
 def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
-    done = segbench(
-        "run", "--preset", "smoke", "--device", "gpu", "--out", "res", tmp_path=tmp_path
-    )
+    done = segbench("run", "--preset", "smoke", "--device", "gpu", "--out", "res", cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "sees no GPU" in lines[0] and "uv sync --extra cuda" in lines[0]
@@ -99,7 +83,7 @@ def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
 def test_bad_data_folder_names_the_file(tmp_path):
     (tmp_path / "train.csv").write_text("x,y\nmissing.png,missing-mask.png\n")
     done = segbench(
-        "run", "--preset", "smoke", "--data", str(tmp_path), "--out", "res", tmp_path=tmp_path
+        "run", "--preset", "smoke", "--data", str(tmp_path), "--out", "res", cwd=tmp_path
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
@@ -166,7 +150,7 @@ def test_out_folder_comes_from_segbench_out_and_is_checked_first(tmp_path):
         "run",
         "--preset",
         "smoke",
-        tmp_path=tmp_path,
+        cwd=tmp_path,
         env={"SEGBENCH_OUT": str(blocker / "results")},
     )
     assert done.returncode == 1
@@ -189,7 +173,7 @@ def test_a_run_asks_nvidia_smi_once_and_records_its_driver(small_dataset, tmp_pa
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     # The stand-in driver with no GPU visible to TensorFlow FAILs the nvidia check: --force.
     args = [*SMOKE, "--data", str(small_dataset), "--out", "res", "--json", "--force"]
-    done = segbench(*args, tmp_path=tmp_path, env=env)
+    done = segbench(*args, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["environment"]["gpu_stack"]["nvidia_driver"] == "580.159.04"
@@ -198,7 +182,7 @@ def test_a_run_asks_nvidia_smi_once_and_records_its_driver(small_dataset, tmp_pa
 
 def test_smoke_run_with_keras_2_records_the_generation(small_dataset, tmp_path):
     args = [*SMOKE, "--keras", "2", "--data", str(small_dataset), "--out", "res", "--json"]
-    done = segbench(*args, tmp_path=tmp_path)
+    done = segbench(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["config"]["keras"] == 2

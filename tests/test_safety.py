@@ -7,13 +7,12 @@ import os
 import shutil
 import signal
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
 
 import pytest
+from cli_helpers import segbench, start
 from typer.testing import CliRunner
 
 from segbench import pipeline, triangles
@@ -21,36 +20,6 @@ from segbench.cli import app
 from segbench.result import load_result
 
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu"]
-
-
-def segbench(*args, cwd, env=None, timeout=300):
-    env = {**os.environ, "SEGBENCH_CACHE": str(cwd / "cache"), "COLUMNS": "120", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "segbench", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
-
-
-def start(*args, cwd, env=None):
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "SEGBENCH_CACHE": str(cwd / "cache"),
-        **(env or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "segbench", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 # ---------------------------------------------------------------- data loss
