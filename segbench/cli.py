@@ -22,8 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperGroup
 
 from segbench import __version__
-from segbench.backend import BACKENDS
-from segbench.config import DEVICES, PRECISIONS, PRESETS
+from segbench.config import PRESETS
 from segbench.errors import (
     BadInput,
     Interrupted,
@@ -32,7 +31,33 @@ from segbench.errors import (
     Terminated,
     Unavailable,
 )
-from segbench.generation import GENERATIONS
+from segbench.options import (
+    AsJsonOption,
+    Backend,
+    BackendOption,
+    BatchSizeOption,
+    CooldownOption,
+    DataDirOption,
+    DeterministicOption,
+    DeviceChoice,
+    DeviceOption,
+    EpochsOption,
+    Expect,
+    ForceOption,
+    Format,
+    KerasOption,
+    OutOption,
+    Precision,
+    PrecisionOption,
+    Preset,
+    PresetOption,
+    RepeatsOption,
+    SeedOption,
+    StepsOption,
+    WarmupOption,
+    WidthOption,
+    XlaOption,
+)
 
 # Exit codes, one row per kind of failure (README: "Errors and exit codes"). Usage errors
 # (an invalid option value) exit 2 through click before a command runs.
@@ -83,20 +108,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:
-    """A str Enum of `values` for typer, so the CLI choices come from their one definition."""
-    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
-
-
-Preset = _choices("Preset", list(PRESETS))
-Precision = _choices("Precision", PRECISIONS)
-DeviceChoice = _choices("DeviceChoice", DEVICES)
-Backend = _choices("Backend", BACKENDS)
-KerasGeneration = _choices("KerasGeneration", [str(g) for g in GENERATIONS])
-Expect = _choices("Expect", ("gpu", "cpu"))
-Format = _choices("Format", ("table", "markdown", "csv", "json"))
 
 
 def _version(value: bool) -> None:
@@ -251,108 +262,27 @@ class _ProgressView:
             self.progress.update(self.task, completed=event.completed)
 
 
-# The options of `segbench run`, one alias each, so the command reads as its pipeline.
-_PresetOption = Annotated[
-    Preset,
-    typer.Option(
-        help="smoke: seconds on a CPU; quick: the published model, "
-        "short; article: the published protocol."
-    ),
-]
-_BatchSizeOption = Annotated[
-    int | None, typer.Option(min=1, help="Images per step (default: preset).")
-]
-_StepsOption = Annotated[int | None, typer.Option(min=1, help="Timed steps (default: preset).")]
-_WarmupOption = Annotated[
-    int | None,
-    typer.Option(
-        min=0, help="Warm-up steps after the first (compile) step, excluded (default: preset)."
-    ),
-]
-_EpochsOption = Annotated[
-    int | None,
-    typer.Option(
-        min=0,
-        help="Epochs of the published protocol instead of timed steps; 0: steps (default: preset).",
-    ),
-]
-_WidthOption = Annotated[
-    float | None,
-    typer.Option(
-        min=0.001, help="Channel-width multiplier; 1 is the published model (default: preset)."
-    ),
-]
-_PrecisionOption = Annotated[Precision | None, typer.Option(help="Keras dtype policy.")]
-_XlaOption = Annotated[
-    bool | None, typer.Option("--xla/--no-xla", help="Compile the step with XLA (default: no).")
-]
-_DeviceOption = Annotated[
-    DeviceChoice | None, typer.Option(help="auto: the GPU when one is visible, else the CPU.")
-]
-_BackendOption = Annotated[Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")]
-_KerasOption = Annotated[
-    KerasGeneration,
-    typer.Option(
-        "--keras",
-        help="Keras generation: 3 (Keras 3), or 2 (tf-keras, the article's; tensorflow backend).",
-    ),
-]
-_SeedOption = Annotated[
-    int | None, typer.Option(help="Seed of weights, dropout and data order (default 42).")
-]
-_DeterministicOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--deterministic/--no-deterministic", help="Ask the backend for deterministic kernels."
-    ),
-]
-_RepeatsOption = Annotated[
-    int | None, typer.Option(min=1, help="Whole-run repetitions (default: preset).")
-]
-_CooldownOption = Annotated[
-    float | None,
-    typer.Option(min=0, help="Seconds of pause between repeats (default: preset)."),
-]
-_DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help="Data folder with train.csv and validation.csv. Default: the triangles, "
-        "generated once into the cache.",
-    ),
-]
-_OutOption = Annotated[
-    Path, typer.Option(envvar="SEGBENCH_OUT", help="Folder for the result JSON.")
-]
-_AsJsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
-]
-_ForceOption = Annotated[
-    bool, typer.Option("--force", help="Run even when an environment check FAILs (marked).")
-]
-
-
 @app.command()
 def run(
-    preset: _PresetOption = "quick",
-    batch_size: _BatchSizeOption = None,
-    steps: _StepsOption = None,
-    warmup: _WarmupOption = None,
-    epochs: _EpochsOption = None,
-    width: _WidthOption = None,
-    precision: _PrecisionOption = None,
-    xla: _XlaOption = None,
-    device: _DeviceOption = None,
-    backend: _BackendOption = "tensorflow",
-    keras: _KerasOption = "3",
-    seed: _SeedOption = None,
-    deterministic: _DeterministicOption = None,
-    repeats: _RepeatsOption = None,
-    cooldown: _CooldownOption = None,
-    data_dir: _DataDirOption = None,
-    out: _OutOption = Path("results"),
-    as_json: _AsJsonOption = False,
-    force: _ForceOption = False,
+    preset: PresetOption = "quick",
+    batch_size: BatchSizeOption = None,
+    steps: StepsOption = None,
+    warmup: WarmupOption = None,
+    epochs: EpochsOption = None,
+    width: WidthOption = None,
+    precision: PrecisionOption = None,
+    xla: XlaOption = None,
+    device: DeviceOption = None,
+    backend: BackendOption = "tensorflow",
+    keras: KerasOption = "3",
+    seed: SeedOption = None,
+    deterministic: DeterministicOption = None,
+    repeats: RepeatsOption = None,
+    cooldown: CooldownOption = None,
+    data_dir: DataDirOption = None,
+    out: OutOption = Path("results"),
+    as_json: AsJsonOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
     from segbench import pipeline

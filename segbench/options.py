@@ -1,0 +1,106 @@
+"""The choices and options of the command line, each derived from its one definition."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segbench.backend import BACKENDS
+from segbench.config import DEVICES, PRECISIONS, PRESETS
+from segbench.generation import GENERATIONS
+
+
+def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:
+    """A str Enum of `values` for typer, so the CLI choices come from their one definition."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+Preset = _choices("Preset", list(PRESETS))
+Precision = _choices("Precision", PRECISIONS)
+DeviceChoice = _choices("DeviceChoice", DEVICES)
+Backend = _choices("Backend", BACKENDS)
+KerasGeneration = _choices("KerasGeneration", [str(g) for g in GENERATIONS])
+Expect = _choices("Expect", ("gpu", "cpu"))
+Format = _choices("Format", ("table", "markdown", "csv", "json"))
+
+
+# The options of `segbench run`, one alias each, so the command in cli.py reads as its pipeline.
+PresetOption = Annotated[
+    Preset,
+    typer.Option(
+        help="smoke: seconds on a CPU; quick: the published model, "
+        "short; article: the published protocol."
+    ),
+]
+BatchSizeOption = Annotated[
+    int | None, typer.Option(min=1, help="Images per step (default: preset).")
+]
+StepsOption = Annotated[int | None, typer.Option(min=1, help="Timed steps (default: preset).")]
+WarmupOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0, help="Warm-up steps after the first (compile) step, excluded (default: preset)."
+    ),
+]
+EpochsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Epochs of the published protocol instead of timed steps; 0: steps (default: preset).",
+    ),
+]
+WidthOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001, help="Channel-width multiplier; 1 is the published model (default: preset)."
+    ),
+]
+PrecisionOption = Annotated[Precision | None, typer.Option(help="Keras dtype policy.")]
+XlaOption = Annotated[
+    bool | None, typer.Option("--xla/--no-xla", help="Compile the step with XLA (default: no).")
+]
+DeviceOption = Annotated[
+    DeviceChoice | None, typer.Option(help="auto: the GPU when one is visible, else the CPU.")
+]
+BackendOption = Annotated[Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")]
+KerasOption = Annotated[
+    KerasGeneration,
+    typer.Option(
+        "--keras",
+        help="Keras generation: 3 (Keras 3), or 2 (tf-keras, the article's; tensorflow backend).",
+    ),
+]
+SeedOption = Annotated[
+    int | None, typer.Option(help="Seed of weights, dropout and data order (default 42).")
+]
+DeterministicOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--deterministic/--no-deterministic", help="Ask the backend for deterministic kernels."
+    ),
+]
+RepeatsOption = Annotated[
+    int | None, typer.Option(min=1, help="Whole-run repetitions (default: preset).")
+]
+CooldownOption = Annotated[
+    float | None,
+    typer.Option(min=0, help="Seconds of pause between repeats (default: preset)."),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Data folder with train.csv and validation.csv. Default: the triangles, "
+        "generated once into the cache.",
+    ),
+]
+OutOption = Annotated[Path, typer.Option(envvar="SEGBENCH_OUT", help="Folder for the result JSON.")]
+AsJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Run even when an environment check FAILs (marked).")
+]
