@@ -50,6 +50,10 @@ lint:
     uv run --locked ruff format --check .
     if compgen -G "docker/Dockerfile.*" >/dev/null; then uv run --locked hadolint docker/Dockerfile.*; fi
 
+# Rewrite segbench/result.schema.json from the result dataclasses (a test fails when it is stale)
+schema:
+    uv run --locked python -c 'from segbench.result import write_schema; print(write_schema())'
+
 # Re-lock: uv.lock, the envs/ exports, then conda-lock where conda-forge is reachable
 lock:
     uv lock

@@ -6,6 +6,7 @@ Every error leaves through `_Commands.invoke`, which maps it to its exit code wi
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from segbench.config import PRESETS
 from segbench.errors import (
     BadInput,
     Interrupted,
+    Regression,
     SegbenchError,
     SigTerm,
     Terminated,
@@ -64,6 +66,7 @@ from segbench.options import (
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (BadInput, 2),  # an option, data file or result file that cannot be used
     (Unavailable, 1),  # environment check, device, output folder, missing optional extra
+    (Regression, 3),  # compare --fail-if-slower: significantly slower than allowed
     (Terminated, 143),  # SIGTERM (docker stop, Slurm, CI time-outs), with what was kept named
     (Interrupted, 130),  # Ctrl-C, with what was kept named
     (SigTerm, 143),  # SIGTERM anywhere else
@@ -353,9 +356,18 @@ def compare_command(
     force: Annotated[
         bool, typer.Option("--force", help="Compare even when width, image or batch size differ.")
     ] = False,
+    fail_if_slower: Annotated[
+        float | None,
+        typer.Option(
+            metavar="PCT",
+            help="Exit 3 when a result is significantly slower than the baseline by more "
+            "than PCT % (a regression gate for CI pipelines).",
+        ),
+    ] = None,
 ) -> None:
-    """Put result files from different machines side by side, with speedups."""
-    from segbench.compare import compare
+    """Put result files from different machines side by side, with speedups, their 95 %
+    confidence intervals and whether each difference is significant."""
+    from segbench.compare import compare, regressions
     from segbench.report import compare_csv, compare_json, compare_markdown, compare_table
     from segbench.result import load_result
 
@@ -366,8 +378,17 @@ def compare_command(
             raise Unavailable(
                 "--plot needs matplotlib: uv sync --extra plot (or pip install matplotlib)"
             ) from None
+    if fail_if_slower is not None and not (math.isfinite(fail_if_slower) and fail_if_slower >= 0):
+        raise BadInput(f"--fail-if-slower must be a percentage of 0 or more, got {fail_if_slower}")
     results = [load_result(path) for path in files]  # all read before anything is printed
-    comparison = compare(results, baseline=baseline, references=references, force=force)
+    comparison = compare(
+        results,
+        baseline=baseline,
+        references=references,
+        force=force,
+        sources=[str(path) for path in files],
+    )
+    gate = None if fail_if_slower is None else regressions(comparison, fail_if_slower)
     output = _value(output)
     if output == "table":
         stdout.print(compare_table(comparison))
@@ -391,6 +412,15 @@ def compare_command(
                 "choose a PNG file in a writable folder"
             ) from None
         _print_path(stderr, "plot written to", written)
+    if gate:
+        raise Regression("; ".join(gate))
+    if gate is not None:
+        base = comparison.rows[comparison.baseline].source
+        stderr.print(
+            f"ok: no result is significantly slower than {base} by more than {fail_if_slower:g} %",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def entry() -> None:

@@ -11,8 +11,15 @@ from segbench.config import PUBLISHED_SETUP, is_published_setup
 from segbench.cvnet import published_training_gflop_per_image
 from segbench.errors import BadInput
 from segbench.references import M1_GPU_LABEL, PUBLISHED_KERAS, REFERENCES, Reference
-from segbench.result import Result
-from segbench.stats import IMAGES_PER_EXTRAPOLATION
+from segbench.result import Result, recompute
+from segbench.stats import (
+    IMAGES_PER_EXTRAPOLATION,
+    SLOWER,
+    SLOWING,
+    SPEEDING_UP,
+    difference,
+    timed_steps,
+)
 
 # Results that differ in these measure different work: refused unless --force.
 MUST_MATCH: dict[str, Callable[[Result], Any]] = {
@@ -30,6 +37,8 @@ SHOULD_MATCH: dict[str, Callable[[Result], Any]] = {
 # A spread above this share of the median makes the numbers hard to compare.
 NOISY_SPREAD = 0.10
 FEW_STEPS = 10
+MANY_OUTLIERS = 0.05  # share of the timed steps
+NOISY_REPEATS_PCT = 5.0
 
 
 class CompareError(BadInput):
@@ -51,7 +60,14 @@ class Row:
     ms_per_image_range: tuple[float, float]  # (fast, slow)
     tflops: float | None
     conditions: str
-    speedup: tuple[float, float, float] = (1.0, 1.0, 1.0)  # (low, typical, high) vs baseline
+    source: str | None = None  # the result file of a measured row
+    ms_per_image_ci95: tuple[float, float] | None = None  # 95 % CI of the median, measured rows
+    # (low, typical, high) vs the baseline: the 95 % CI where both rows are measured, else the
+    # range spanned by both rows' spreads (p10–p90, or a published range).
+    speedup: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    speedup_ci95: tuple[float, float] | None = None  # both rows measured: bootstrap CI
+    p_value: float | None = None  # Mann–Whitney U of both rows' step samples
+    verdict: str | None = None  # "faster" | "slower" | "no significant difference"
 
     @property
     def images_per_s(self) -> float:
@@ -70,9 +86,10 @@ def device_label(result: Result) -> str:
     return f"CPU: {cpu.model} × {cpu.logical_cores}"
 
 
-def measured_row(result: Result) -> Row:
+def measured_row(result: Result, source: str | None = None) -> Row:
     s = result.summary
     batch = result.config.batch_size
+    ci = s.median_ci95_ms
     return Row(
         label=device_label(result),
         kind="measured",
@@ -89,7 +106,14 @@ def measured_row(result: Result) -> Row:
             + (["interrupted"] if result.status == "interrupted" else [])
             + (["forced"] if result.forced else [])
         ),
+        source=source,
+        ms_per_image_ci95=None if ci is None else (ci[0] / batch, ci[1] / batch),
     )
+
+
+def ms_per_image_samples(result: Result) -> list[float]:
+    """The timed steps' times per image: the samples a measured row's statistics come from."""
+    return [s.ms / s.images for s in timed_steps(result.config, result.steps)]
 
 
 def _framework(result: Result) -> str:
@@ -123,8 +147,25 @@ def reference_row(ref: Reference) -> Row:
     )
 
 
-def with_speedup(row: Row, baseline: Row) -> Row:
-    """`row` with its speedup over `baseline` (> 1: faster), low–high from both spreads."""
+def with_speedup(
+    row: Row,
+    baseline: Row,
+    samples: list[float] | None = None,
+    baseline_samples: list[float] | None = None,
+) -> Row:
+    """`row` with its speedup over `baseline` (> 1: faster). With both rows' samples: the
+    bootstrap CI and the verdict of the significance test; otherwise low–high from both
+    spreads (a published row has no samples, only its range)."""
+    if samples and baseline_samples:
+        found = difference(baseline_samples, samples)
+        low, high = found.ci95 or (found.speedup, found.speedup)
+        return replace(
+            row,
+            speedup=(low, found.speedup, high),
+            speedup_ci95=found.ci95,
+            p_value=found.p_value,
+            verdict=found.verdict,
+        )
     fast, slow = row.ms_per_image_range
     base_fast, base_slow = baseline.ms_per_image_range
     typical = baseline.ms_per_image / row.ms_per_image
@@ -169,8 +210,15 @@ def compare(
     baseline: str | None = None,
     references: bool = True,
     force: bool = False,
+    sources: list[str] | None = None,
 ) -> Comparison:
-    """Rows for the results (and references), with speedups over the baseline row."""
+    """Rows for the results (and references), with speedups over the baseline row.
+
+    Statistics are recomputed from each result's steps (`sources` names the files in the
+    warning when a stored summary disagrees with them)."""
+    sources = sources or [device_label(r) for r in results]
+    recomputed = [recompute(r) for r in results]
+    results = [r.result for r in recomputed]
     must, should = differences(results)
     if len({r.data.sha256 for r in results if r.data.sha256}) > 1:
         should.append("data")  # other images: the same work per image, not the same run
@@ -179,12 +227,22 @@ def compare(
             f"{f} ({' vs '.join(sorted({str(MUST_MATCH[f](r)) for r in results}))})" for f in must
         )
         raise CompareError(f"results differ in {detail}: not comparable (--force compares anyway)")
-    rows = [measured_row(r) for r in results]
+    rows = [measured_row(r, source) for r, source in zip(results, sources, strict=True)]
+    samples: list[list[float] | None] = [ms_per_image_samples(r) for r in results]
     if references:
         rows += [reference_row(ref) for ref in REFERENCES]
+        samples += [None] * len(REFERENCES)
     base = find_baseline(rows, baseline)
-    rows = [row if i == base else with_speedup(row, rows[base]) for i, row in enumerate(rows)]
-    warnings = []
+    rows = [
+        row if i == base else with_speedup(row, rows[base], samples[i], samples[base])
+        for i, row in enumerate(rows)
+    ]
+    warnings = [
+        f"{source}: the summary in the file disagrees with its steps "
+        f"({', '.join(r.disagreeing)}): shown here as recomputed from the steps."
+        for source, r in zip(sources, recomputed, strict=True)
+        if r.disagreeing
+    ]
     if should:
         warnings.append(
             "Results differ in " + ", ".join(should) + ": comparable work, but not like for like."
@@ -204,10 +262,71 @@ def compare(
     return Comparison(rows, base, must, warnings)
 
 
+def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
+    """One line for each measured row significantly slower than the baseline by more than
+    `limit_pct` % (the median time per image, the point estimate)."""
+    baseline = comparison.rows[comparison.baseline]
+    if baseline.kind != "measured":
+        raise CompareError(
+            "--fail-if-slower needs a measured baseline: choose a result file with --baseline"
+        )
+    found = []
+    for i, row in enumerate(comparison.rows):
+        if i == comparison.baseline or row.kind != "measured" or row.verdict != SLOWER:
+            continue
+        slowdown = 100.0 * (row.ms_per_image / baseline.ms_per_image - 1.0)
+        if slowdown > limit_pct:
+            low, _, high = row.speedup
+            found.append(
+                f"{row.source} is {slowdown:.1f} % slower than {baseline.source} "
+                f"(speedup {row.speedup[1]:.3f}×, 95 % CI {low:.3f}–{high:.3f}, "
+                f"p = {row.p_value:.2g}): more than the {limit_pct:g} % allowed"
+            )
+    return found
+
+
 def against_references(result: Result) -> Comparison:
     """One run against the published figures, the M1 GPU (the article's measurement) as the
     baseline, so speedups read "× the M1"."""
     return compare([result], baseline=M1_GPU_LABEL)
+
+
+def statistics_caveats(result: Result) -> list[str]:
+    """What the outlier count, the drift test and the repeats say about a run, with the fix."""
+    notes = []
+    s = result.summary
+    if s.outliers and s.outliers.count >= max(2, MANY_OUTLIERS * s.steps):
+        notes.append(
+            f"{s.outliers.count} of {s.steps} timed steps are outliers (beyond "
+            f"{s.outliers.low_ms:.0f}–{s.outliers.high_ms:.0f} ms, median ± 5 MAD-σ): another "
+            "program or power management interrupted the run; close other programs, plug in "
+            "the power and run again (they are kept in the samples; the median resists them)."
+        )
+    if s.drift and s.drift.verdict == SLOWING:
+        notes.append(
+            f"Steps slowed down by {s.drift.change_pct:.1f} % from the first to the last timed "
+            f"step (p = {s.drift.p_value:.2g}): the device may be throttling (heat), a "
+            "background job may have started, or the machine went into low-power mode; plug "
+            "in, close other programs, let the machine cool (--cooldown) and run again."
+        )
+    if s.drift and s.drift.verdict == SPEEDING_UP:
+        config = result.config
+        fix = (
+            f"raise --warmup (e.g. --warmup {max(2 * config.warmup, config.warmup + 5)})"
+            if config.epochs == 0
+            else "the article's protocol has no warm-up: compare the second epoch's time"
+        )
+        notes.append(
+            f"Steps sped up by {-s.drift.change_pct:.1f} % over the timed steps (p = "
+            f"{s.drift.p_value:.2g}): the device was still warming up; {fix}."
+        )
+    if s.repeats and s.repeats.cv_pct > NOISY_REPEATS_PCT:
+        notes.append(
+            f"The repeats' medians vary by {s.repeats.cv_pct:.1f} % (coefficient of "
+            "variation): the machine's speed changed between repeats; lengthen --cooldown and "
+            "close other programs."
+        )
+    return notes
 
 
 def run_caveats(result: Result) -> list[str]:
@@ -228,6 +347,7 @@ def run_caveats(result: Result) -> list[str]:
         )
     if 0 < s.steps < FEW_STEPS:
         notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
+    notes += statistics_caveats(result)
     if result.config.keras_generation != PUBLISHED_KERAS:
         notes.append(
             f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "

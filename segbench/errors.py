@@ -15,6 +15,10 @@ class Unavailable(SegbenchError):
     """The environment or device cannot do what was asked (exit 1)."""
 
 
+class Regression(SegbenchError):
+    """`compare --fail-if-slower`: a result is significantly slower than allowed (exit 3)."""
+
+
 class Interrupted(SegbenchError):
     """Ctrl-C stopped the command (exit 130); the message says what was kept."""
 

@@ -1,4 +1,5 @@
-"""Bar chart of a comparison: images/s per row, p10–p90 error bars, the speedup on each bar.
+"""Bar chart of a comparison: images/s per row, error bars from each median's 95 % CI (the
+published range for a reference), the speedup on each bar.
 
 matplotlib is the optional extra `plot` (uv sync --extra plot).
 """
@@ -9,9 +10,18 @@ import textwrap
 from pathlib import Path
 
 from segbench.atomic import atomic_path
-from segbench.compare import Comparison
+from segbench.compare import Comparison, Row
 
 MEASURED, PUBLISHED = "#2a6fbb", "#b8b8b8"
+
+
+def error_interval(row: Row) -> tuple[float, float]:
+    """(fast, slow) ms per image that a row's error bar spans."""
+    if row.kind == "measured" and row.ms_per_image_ci95 is not None:
+        return row.ms_per_image_ci95
+    if row.kind == "measured":  # one timed step: no interval
+        return (row.ms_per_image, row.ms_per_image)
+    return row.ms_per_image_range
 
 
 def plot_comparison(comparison: Comparison, path: Path, title: str = "segbench compare") -> Path:
@@ -23,13 +33,11 @@ def plot_comparison(comparison: Comparison, path: Path, title: str = "segbench c
 
     rows = comparison.rows
     values = [row.images_per_s for row in rows]
-    # images/s from the slow and fast ends of the per-image range: p90 and p10 steps.
-    lower = [
-        max(0.0, v - 1000.0 / r.ms_per_image_range[1]) for v, r in zip(values, rows, strict=True)
-    ]
-    upper = [
-        max(0.0, 1000.0 / r.ms_per_image_range[0] - v) for v, r in zip(values, rows, strict=True)
-    ]
+    # images/s at the slow and fast ends of each row's interval: the median's 95 % CI for a
+    # measured row, the published range for a reference.
+    ends = [error_interval(row) for row in rows]
+    lower = [max(0.0, v - 1000.0 / slow) for v, (_, slow) in zip(values, ends, strict=True)]
+    upper = [max(0.0, 1000.0 / fast - v) for v, (fast, _) in zip(values, ends, strict=True)]
     labels = [
         "\n".join(textwrap.wrap(row.label, 16))
         + (f"\n{row.backend} · {row.precision}" if row.kind == "measured" else f"\n({row.kind})")
@@ -72,7 +80,10 @@ def plot_comparison(comparison: Comparison, path: Path, title: str = "segbench c
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel("images/s (higher is faster)")
     ax.set_ylim(0, top * 1.15)
-    ax.set_title(f"{title}: training throughput, error bars p10–p90", fontsize=10)
+    ax.set_title(
+        f"{title}: training throughput; error bars: 95 % CI (measured), range (published)",
+        fontsize=10,
+    )
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.tight_layout()

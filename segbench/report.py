@@ -17,9 +17,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from segbench.compare import Comparison, device_label
+from segbench.compare import Comparison, Row, device_label
 from segbench.doctor.types import Check
 from segbench.result import Result
+from segbench.stats import Summary
 
 
 def format_duration(seconds: float, clock: bool = False) -> str:
@@ -44,6 +45,37 @@ def _value_range(values: list[float], unit: str) -> str:
     return f"{statistics.median(values):.1f} {unit} ({min(values):.1f} … {max(values):.1f})"
 
 
+def _statistics_rows(s: Summary) -> list[tuple[str, str, str]]:
+    """Outliers, drift and repeats as (measure, value, note) rows."""
+    rows = []
+    if s.outliers is not None:
+        rows.append(
+            (
+                "outliers",
+                _plural(s.outliers.count, "step"),
+                f"beyond {s.outliers.low_ms:.1f} … {s.outliers.high_ms:.1f} ms (median ± 5 MAD-σ)",
+            )
+        )
+    if s.drift is not None:
+        rows.append(
+            (
+                "drift over the timed steps",
+                s.drift.verdict,
+                f"{s.drift.change_pct:+.1f} % first → last, p = {s.drift.p_value:.2g}",
+            )
+        )
+    if s.repeats is not None:
+        medians = ", ".join(f"{m:.1f}" for m in s.repeats.median_ms)
+        rows.append(
+            (
+                "repeats (olympic mean)",
+                f"{s.repeats.olympic_mean_ms:.1f} ms",
+                f"CV {s.repeats.cv_pct:.1f} %; medians {medians} ms",
+            )
+        )
+    return rows
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -64,13 +96,17 @@ def summary_table(result: Result) -> Table:
     if not s.steps:
         table.add_row("timed steps", "0", "no timed step finished")
         return table
+    ci = s.median_ci95_ms
     table.add_row(
         "time per step (median)",
         f"{s.median_ms:.1f} ms",
-        f"p10 {s.p10_ms:.1f} … p90 {s.p90_ms:.1f} ms",
+        "95 % CI: needs 2 steps" if ci is None else f"95 % CI {ci[0]:.1f} … {ci[1]:.1f} ms",
     )
+    table.add_row("p10 … p90", f"{s.p10_ms:.1f} … {s.p90_ms:.1f} ms", "")
     table.add_row("time per step (mean ± σ)", f"{s.mean_ms:.1f} ms", f"± {s.stdev_ms:.1f} ms")
     table.add_row("range", f"{s.min_ms:.1f} … {s.max_ms:.1f} ms", f"{s.steps} timed steps")
+    for label, value, note in _statistics_rows(s):
+        table.add_row(label, value, note)
     table.add_row("time per image", f"{s.ms_per_image:.2f} ms", "median step ÷ batch")
     table.add_row("throughput", f"{s.images_per_s:.1f} images/s", "")
     table.add_row("100,000 images", format_duration(s.seconds_per_100k_images), "extrapolated")
@@ -122,7 +158,8 @@ COLUMNS = (
     Column("images/s"),
     Column("100k images (h:mm)"),
     Column("TFLOP/s"),
-    Column("speedup (range)"),
+    Column("speedup (95 % CI or range)"),
+    Column("verdict", justify="left", compact=False),
 )
 HEADERS = tuple(c.header for c in COLUMNS)
 _ROW_STYLE = {"measured": "", "published": "dim", "estimate": "dim italic"}
@@ -151,21 +188,33 @@ def compare_cells(comparison: Comparison) -> list[list[str]]:
             speedup = f"{typical:.2f}×"
         else:
             speedup = f"{typical:.2f}× ({low:.2f}–{high:.2f})"
-        cells.append(
-            [
-                str(i),
-                row.label,
-                row.kind,
-                f"{row.backend} · {row.precision}",
-                step,
-                per_image,
-                f"{row.images_per_s:.1f}",
-                format_duration(row.seconds_per_100k, clock=True),
-                "—" if row.tflops is None else f"{row.tflops:.2f}",
-                speedup,
-            ]
-        )
+        cells.append([*_row_cells(i, row, step, per_image), speedup, _verdict(i, row, comparison)])
     return cells
+
+
+def _verdict(number: int, row: Row, comparison: Comparison) -> str:
+    """The significance verdict of a row against the baseline, in words."""
+    if number - 1 == comparison.baseline:
+        return "baseline"
+    if row.kind != "measured":
+        return f"{row.kind} figure: no samples to test"
+    if row.verdict is None:
+        return "not tested: the baseline has no samples"
+    return row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
+
+
+def _row_cells(number: int, row: Row, step: str, per_image: str) -> list[str]:
+    return [
+        str(number),
+        row.label,
+        row.kind,
+        f"{row.backend} · {row.precision}",
+        step,
+        per_image,
+        f"{row.images_per_s:.1f}",
+        format_duration(row.seconds_per_100k, clock=True),
+        "—" if row.tflops is None else f"{row.tflops:.2f}",
+    ]
 
 
 def compare_table(

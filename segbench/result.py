@@ -1,16 +1,20 @@
 """The result record: typed, versioned, written atomically and checked field by field on load.
 
-`Result.to_dict()` is the JSON a run writes (schema_version 1); `load_result` reads a file back
-into the same types, refusing with one line that names the file and the field when a value is
-missing, of the wrong type, not finite, or out of range. Everything after loading reads
+`Result.to_dict()` is the JSON a run writes (schema_version 2; version 1 files still load);
+`load_result` reads a file back into the same types, refusing with one line that names the file
+and the field when a value is missing, of the wrong type, not finite, or out of range, then
+checks it against the JSON Schema shipped in the package (result.schema.json, made from these
+dataclasses by `just schema`), which other tools can use too. Everything after loading reads
 attributes, never string keys.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +26,20 @@ from segbench.doctor.types import FAIL, Check
 from segbench.environment import Environment
 from segbench.errors import BadInput
 from segbench.runner import EpochRecord, Measurement, StepRecord
-from segbench.schema import NAN_OK, NON_NEGATIVE, OPTIONAL, POSITIVE, from_json, to_json
-from segbench.stats import Summary, summarize
+from segbench.schema import (
+    NAN_OK,
+    NON_NEGATIVE,
+    OPTIONAL,
+    POSITIVE,
+    from_json,
+    json_schema,
+    to_json,
+)
+from segbench.stats import Summary, disagreements, summarize, summarize_records
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: confidence interval, outliers, drift and repeats in the summary
+READABLE_VERSIONS = (1, 2)
+SCHEMA_FILE = "result.schema.json"  # inside the package
 
 
 class ResultFileError(BadInput):
@@ -54,12 +68,14 @@ class DataInfo:
 class Result:
     """The complete, versioned record of one run."""
 
-    schema_version: int
+    schema_version: int = field(metadata={"enum": READABLE_VERSIONS})
     segbench_version: str
     git_commit: str | None  # ends in -dirty for uncommitted changes
-    status: str  # "complete" | "interrupted"
+    status: str = field(metadata={"enum": ("complete", "interrupted")})
     forced: bool | None = field(default=None, metadata=OPTIONAL)  # ran despite failed checks
-    interrupted_by: str | None = field(default=None, metadata=OPTIONAL)  # "SIGINT" | "SIGTERM"
+    interrupted_by: str | None = field(  # Ctrl-C or SIGTERM stopped it
+        default=None, metadata={**OPTIONAL, "enum": ("SIGINT", "SIGTERM")}
+    )
     started_at: str
     finished_at: str
     seed: int
@@ -82,7 +98,8 @@ class Result:
         return [c.id for c in self.doctor or [] if c.status == FAIL]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of schema_version 1, key for key as written since version 0.1."""
+        """The JSON document, key for key as written since segbench 0.1 (version 1 files
+        round-trip unchanged)."""
         return to_json(self)
 
     @classmethod
@@ -184,6 +201,62 @@ def load_result(path: Path) -> Result:
         if not isinstance(data.get(key), dict):
             raise ResultFileError(f"{path}: not a segbench result (no {key!r} section)")
     result = Result.from_dict(data, str(path))
+    _check_schema(data, path)
     if not result.summary.steps:
         raise ResultFileError(f"{path}: holds no timed step (the run was stopped before timing)")
     return result
+
+
+def result_schema() -> dict:
+    """The JSON Schema of result files, made from the dataclasses (`just schema` writes it)."""
+    return json_schema(Result, "segbench result", SCHEMA_VERSION)
+
+
+def write_schema() -> Path:
+    """Write result_schema() into the package, where shipped_schema() reads it (`just schema`)."""
+    path = Path(__file__).with_name(SCHEMA_FILE)
+    return write_text_atomic(path, json.dumps(result_schema(), indent=2) + "\n")
+
+
+def shipped_schema() -> dict:
+    """The JSON Schema shipped inside the package, as other tools find it."""
+    return json.loads(resources.files("segbench").joinpath(SCHEMA_FILE).read_text())
+
+
+@functools.cache
+def _validator():
+    import fastjsonschema
+
+    return fastjsonschema.compile(shipped_schema())
+
+
+def _check_schema(data: Any, path: Path) -> None:
+    """ResultFileError naming the file and the field when `data` breaks the shipped schema."""
+    import fastjsonschema
+
+    try:
+        _validator()(data)
+    except fastjsonschema.JsonSchemaValueException as e:
+        where = e.name.removeprefix("data").lstrip(".") or "(top)"
+        reason = e.message.removeprefix(e.name).strip()
+        raise ResultFileError(f"{path}: field {where}: {reason} (see {SCHEMA_FILE})") from None
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """A result with its statistics recomputed from its steps, and the stored ones that
+    disagreed with them (a summary edited by hand, or made by a segbench with other rules)."""
+
+    result: Result
+    disagreeing: list[str]
+
+
+def recompute(result: Result) -> Recomputed:
+    """The result with the summary its steps give; the fields where the file said otherwise."""
+    summary = summarize_records(
+        result.config,
+        result.steps,
+        result.epochs,
+        result.model.training_gflop_per_image * 1e9,
+    )
+    return Recomputed(replace(result, summary=summary), disagreements(result.summary, summary))

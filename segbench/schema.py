@@ -1,8 +1,9 @@
-"""Typed JSON: dataclasses to JSON data and back, every field checked against its type.
+"""Typed JSON: dataclasses to JSON data and back, every field checked against its type, and
+the JSON Schema of the same dataclasses for other tools.
 
-Field metadata states what a valid value is (POSITIVE, NON_NEGATIVE, NAN_OK) and which
-absent values are left out of the JSON (OPTIONAL), so files written before a field existed
-still load and round-trip unchanged.
+Field metadata states what a valid value is (POSITIVE, NON_NEGATIVE, NAN_OK; in the JSON
+Schema also "enum", "items" and "maximum") and which absent values are left out of the JSON
+(OPTIONAL), so files written before a field existed still load and round-trip unchanged.
 """
 
 from __future__ import annotations
@@ -122,3 +123,89 @@ def _value(hint: Any, value: Any, source: str, where: str, meta: Any) -> Any:
 def _shown(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, float) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def json_schema(cls: type, title: str, version: int) -> dict:
+    """The JSON Schema (draft-07) of dataclass `cls` and the dataclasses it holds, made from
+    the same type hints and metadata the reader checks."""
+    definitions: dict[str, dict] = {}
+    root = _object_schema(cls, definitions)
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": f"https://segbench.invalid/result-v{version}.schema.json",
+        "title": title,
+        **root,
+        "definitions": dict(sorted(definitions.items())),
+    }
+
+
+def _object_schema(cls: type, definitions: dict[str, dict]) -> dict:
+    hints = typing.get_type_hints(cls)
+    properties, required = {}, []
+    for f in fields(cls):
+        hint = hints[f.name]
+        properties[f.name] = _type_schema(hint, f.metadata, definitions)
+        comment = _field_comment(cls, f.name)
+        if comment:
+            properties[f.name]["description"] = comment
+        if not _optional(hint):
+            required.append(f.name)
+    schema = {"type": "object", "properties": properties, "required": required}
+    doc = (cls.__doc__ or "").strip().splitlines()
+    if doc and not doc[0].startswith(f"{cls.__name__}("):
+        schema = {"description": doc[0], **schema}
+    return schema
+
+
+def _type_schema(hint: Any, meta: Any, definitions: dict[str, dict]) -> dict:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in args if a is not type(None)]
+        schema = _type_schema(inner, meta, definitions)
+        if meta.get("omit_none"):
+            return schema  # None is written as an absent field, never as null
+        if isinstance(schema.get("type"), str):
+            return {**schema, "type": [schema["type"], "null"]}
+        return {"anyOf": [schema, {"type": "null"}]}
+    if is_dataclass(hint):
+        name = hint.__name__
+        if name not in definitions:
+            definitions[name] = {}  # placeholder: a dataclass that holds itself stops here
+            definitions[name] = _object_schema(hint, definitions)
+        return {"$ref": f"#/definitions/{name}"}
+    if origin is list:
+        schema = {"type": "array", "items": _type_schema(args[0], meta, definitions)}
+        if "items" in meta:
+            schema["minItems"] = schema["maxItems"] = meta["items"]
+        return schema
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1], meta, definitions)}
+    simple = {bool: "boolean", str: "string", int: "integer", float: "number"}
+    if hint not in simple:
+        raise TypeError(f"no JSON Schema for {hint!r}")  # a programming error
+    schema: dict[str, Any] = {"type": simple[hint]}
+    if "enum" in meta:
+        schema["enum"] = list(meta["enum"])
+    if meta.get("positive"):
+        schema["exclusiveMinimum"] = 0
+    if meta.get("non_negative"):
+        schema["minimum"] = 0
+    if "maximum" in meta:
+        schema["maximum"] = meta["maximum"]
+    return schema
+
+
+def _field_comment(cls: type, name: str) -> str:
+    """The comment at the end of a field's line in the class source, if any: the field's
+    documentation, said once."""
+    import inspect
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return ""
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(f"{name}:") and "  # " in stripped:
+            return stripped.split("  # ", 1)[1].strip()
+    return ""

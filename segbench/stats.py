@@ -1,16 +1,64 @@
-"""Statistics of a measurement: the summary block of a result. Computes; never prints."""
+"""Statistics of a measurement: the summary block of a result, and the test that says whether
+two results differ. Computes from the per-step samples; never prints.
+
+The tests come from scipy.stats: a percentile bootstrap for confidence intervals (seeded, so
+the same file always gives the same interval), Spearman's rank correlation for drift,
+Mann–Whitney U for "is B really faster than A". They run after timing, never inside it.
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from segbench.runner import COMPILE, TIMED, TRAIN, WARMUP, Measurement, StepRecord
-from segbench.schema import NON_NEGATIVE, OPTIONAL, OPTIONAL_POSITIVE
+from segbench.config import RunConfig
+from segbench.runner import COMPILE, TIMED, TRAIN, WARMUP, EpochRecord, Measurement, StepRecord
+from segbench.schema import NON_NEGATIVE, OPTIONAL, OPTIONAL_POSITIVE, POSITIVE
 
 IMAGES_PER_EXTRAPOLATION = 100_000
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+BOOTSTRAP_SEED = 20211030  # fixed: the same samples always give the same interval
+ALPHA = 0.01  # significance level of the drift and two-sample tests
+OUTLIER_MAD_SIGMAS = 5.0  # a step this many robust σ from the median is an outlier
+MIN_DRIFT_STEPS = 5  # fewer steps cannot show a trend
+MIN_DRIFT_PCT = 2.0  # a significant trend smaller than this is called steady
+STEADY, SLOWING, SPEEDING_UP = "steady", "slowing", "speeding-up"
+FASTER, SLOWER, NO_DIFFERENCE = "faster", "slower", "no significant difference"
+PAIR = {"items": 2}  # a [low, high] interval
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outliers:
+    """Timed steps beyond median ± 5 MAD-σ (kept in the samples, counted here)."""
+
+    count: int = field(metadata=NON_NEGATIVE)
+    low_ms: float  # steps faster than this are outliers
+    high_ms: float  # steps slower than this are outliers
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    """Step time against step index over the timed steps."""
+
+    verdict: str = field(metadata={"enum": (STEADY, SLOWING, SPEEDING_UP)})
+    # First to last timed step along the Theil–Sen line, as a share of the median.
+    change_pct: float
+    p_value: float = field(metadata={"non_negative": True, "maximum": 1})  # Spearman's ρ test
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repeats:
+    """The repeats of the protocol (the article: 5 runs with cool-downs in between)."""
+
+    median_ms: list[float] = field(metadata=POSITIVE)  # each repeat's median step
+    # Mean of the repeat medians without the best and the worst (with ≥ 3 repeats), as MLPerf.
+    olympic_mean_ms: float = field(metadata=POSITIVE)
+    cv_pct: float = field(metadata=NON_NEGATIVE)  # between-repeat coefficient of variation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,6 +67,8 @@ class Summary:
 
     steps: int = field(metadata=NON_NEGATIVE)  # timed steps the statistics are made of
     median_ms: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
+    # 95 % bootstrap interval of the median; absent with fewer than 2 steps and in version 1.
+    median_ci95_ms: list[float] | None = field(default=None, metadata={**OPTIONAL_POSITIVE, **PAIR})
     mean_ms: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
     stdev_ms: float | None = field(default=None, metadata={"non_negative": True, **OPTIONAL})
     p10_ms: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
@@ -29,13 +79,16 @@ class Summary:
     images_per_s: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
     seconds_per_100k_images: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
     tflops: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)  # achieved, from median
+    outliers: Outliers | None = field(default=None, metadata=OPTIONAL)  # version 2
+    drift: Drift | None = field(default=None, metadata=OPTIONAL)  # version 2, ≥ 5 timed steps
     compile_ms: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
     warmup_ms: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
     # The epoch protocol only: wall time of each training and validation pass.
     epoch_train_s: list[float] | None = field(default=None, metadata=OPTIONAL_POSITIVE)
     epoch_validation_s: list[float] | None = field(default=None, metadata=OPTIONAL_POSITIVE)
     epoch_ms_per_image_median: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
-    # Several repeats only: the median step of each.
+    # Several repeats only. Version 1 wrote the medians alone (repeat_median_ms).
+    repeats: Repeats | None = field(default=None, metadata=OPTIONAL)
     repeat_median_ms: list[float] | None = field(default=None, metadata=OPTIONAL_POSITIVE)
 
     def validate(self) -> None:
@@ -69,6 +122,83 @@ TIMED_FIELDS = (
 )
 
 
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(BOOTSTRAP_SEED)
+
+
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float] | None:
+    """95 % percentile-bootstrap interval of `statistic` over independent `samples`."""
+    from scipy import stats
+
+    if any(len(s) < 2 for s in samples):
+        return None
+    if all(np.ptp(s) == 0 for s in samples):  # no spread: the interval is the value itself
+        value = float(statistic(*samples, axis=-1))
+        return (value, value)
+    found = stats.bootstrap(
+        samples,
+        statistic,
+        n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        vectorized=True,
+        rng=_rng(),
+    )
+    return (float(found.confidence_interval.low), float(found.confidence_interval.high))
+
+
+def median_ci(ms: Sequence[float]) -> tuple[float, float] | None:
+    """95 % bootstrap confidence interval of the median; None with fewer than 2 samples."""
+    return _bootstrap((np.asarray(ms, dtype=float),), lambda a, axis: np.median(a, axis=axis))
+
+
+def outliers(ms: Sequence[float]) -> Outliers:
+    """Steps beyond median ± 5 σ, σ from the median absolute deviation (robust to the outliers
+    themselves)."""
+    from scipy import stats
+
+    arr = np.asarray(ms, dtype=float)
+    median = float(np.median(arr))
+    sigma = float(stats.median_abs_deviation(arr, scale="normal"))
+    low, high = median - OUTLIER_MAD_SIGMAS * sigma, median + OUTLIER_MAD_SIGMAS * sigma
+    return Outliers(count=int(np.sum((arr < low) | (arr > high))), low_ms=low, high_ms=high)
+
+
+def drift(ms: Sequence[float]) -> Drift | None:
+    """Whether step time trends with step index: Spearman's ρ for significance, the Theil–Sen
+    slope for the size (first to last step, % of the median). None below 5 steps."""
+    from scipy import stats
+
+    if len(ms) < MIN_DRIFT_STEPS:
+        return None
+    arr = np.asarray(ms, dtype=float)
+    index = np.arange(len(arr))
+    median = float(np.median(arr))
+    if np.ptp(arr) == 0:
+        return Drift(verdict=STEADY, change_pct=0.0, p_value=1.0)
+    p_value = float(stats.spearmanr(index, arr).pvalue)
+    slope = float(stats.theilslopes(arr, index).slope)
+    change_pct = 100.0 * slope * (len(arr) - 1) / median
+    verdict = STEADY
+    if p_value < ALPHA and abs(change_pct) >= MIN_DRIFT_PCT:
+        verdict = SLOWING if change_pct > 0 else SPEEDING_UP
+    return Drift(verdict=verdict, change_pct=change_pct, p_value=p_value)
+
+
+def olympic_mean(values: Sequence[float]) -> float:
+    """Mean without the best and the worst value when there are at least 3 values."""
+    ordered = sorted(values)
+    kept = ordered[1:-1] if len(ordered) >= 3 else ordered
+    return statistics.fmean(kept)
+
+
+def repeats(medians: Sequence[float]) -> Repeats:
+    """The repeats block from each repeat's median step."""
+    mean = statistics.fmean(medians)
+    cv = 100.0 * statistics.stdev(medians) / mean if len(medians) > 1 else 0.0
+    return Repeats(median_ms=list(medians), olympic_mean_ms=olympic_mean(medians), cv_pct=cv)
+
+
 def summarize_ms(ms: list[float], batch_size: int, training_flops_per_image: float) -> Summary:
     """Statistics of per-step wall times (ms) and the throughput figures derived from the median."""
     if not ms:
@@ -76,9 +206,11 @@ def summarize_ms(ms: list[float], batch_size: int, training_flops_per_image: flo
     arr = np.asarray(ms, dtype=float)
     median = float(np.median(arr))
     ms_per_image = median / batch_size
+    ci = median_ci(ms)
     return Summary(
         steps=len(ms),
         median_ms=median,
+        median_ci95_ms=None if ci is None else list(ci),
         mean_ms=float(arr.mean()),
         stdev_ms=statistics.stdev(ms) if len(ms) > 1 else 0.0,
         p10_ms=float(np.percentile(arr, 10)),
@@ -89,35 +221,94 @@ def summarize_ms(ms: list[float], batch_size: int, training_flops_per_image: flo
         images_per_s=1000.0 / ms_per_image,
         seconds_per_100k_images=ms_per_image * IMAGES_PER_EXTRAPOLATION / 1000.0,
         tflops=training_flops_per_image * batch_size / (median / 1000.0) / 1e12,
+        outliers=outliers(ms),
+        drift=drift(ms),
     )
 
 
-def timed_steps(measurement: Measurement) -> list[StepRecord]:
+def timed_steps(config: RunConfig, steps: list[StepRecord]) -> list[StepRecord]:
     """The steps the statistics are made of: timed steps, or full training batches in epochs."""
-    batch = measurement.config.batch_size
-    wanted = TRAIN if measurement.config.epochs > 0 else TIMED
-    return [s for s in measurement.steps if s.phase == wanted and s.images == batch]
+    wanted = TRAIN if config.epochs > 0 else TIMED
+    return [s for s in steps if s.phase == wanted and s.images == config.batch_size]
+
+
+def summarize_records(
+    config: RunConfig,
+    steps: list[StepRecord],
+    epochs: list[EpochRecord],
+    training_flops_per_image: float,
+) -> Summary:
+    """The summary block of a result, from its step and epoch records alone."""
+    timed = timed_steps(config, steps)
+    summary = summarize_ms([s.ms for s in timed], config.batch_size, training_flops_per_image)
+    extra: dict = {
+        "compile_ms": [s.ms for s in steps if s.phase == COMPILE],
+        "warmup_ms": [s.ms for s in steps if s.phase == WARMUP],
+    }
+    if epochs:
+        per_image = [e.train_s * 1000 / e.train_images for e in epochs]
+        extra["epoch_train_s"] = [e.train_s for e in epochs]
+        extra["epoch_validation_s"] = [e.validation_s for e in epochs]
+        extra["epoch_ms_per_image_median"] = float(np.median(per_image))
+    numbers = sorted({s.repeat for s in timed})
+    if len(numbers) > 1:
+        extra["repeats"] = repeats(
+            [float(np.median([s.ms for s in timed if s.repeat == r])) for r in numbers]
+        )
+    return replace(summary, **extra)
 
 
 def summarize(measurement: Measurement) -> Summary:
     """The summary block of a result file."""
-    config = measurement.config
-    timed = timed_steps(measurement)
-    summary = summarize_ms(
-        [s.ms for s in timed], config.batch_size, measurement.training_flops_per_image
+    return summarize_records(
+        measurement.config,
+        measurement.steps,
+        measurement.epochs,
+        measurement.training_flops_per_image,
     )
-    extra: dict = {
-        "compile_ms": [s.ms for s in measurement.steps if s.phase == COMPILE],
-        "warmup_ms": [s.ms for s in measurement.steps if s.phase == WARMUP],
-    }
-    if measurement.epochs:
-        per_image = [e.train_s * 1000 / e.train_images for e in measurement.epochs]
-        extra["epoch_train_s"] = [e.train_s for e in measurement.epochs]
-        extra["epoch_validation_s"] = [e.validation_s for e in measurement.epochs]
-        extra["epoch_ms_per_image_median"] = float(np.median(per_image))
-    repeats = sorted({s.repeat for s in timed})
-    if len(repeats) > 1:
-        extra["repeat_median_ms"] = [
-            float(np.median([s.ms for s in timed if s.repeat == r])) for r in repeats
-        ]
-    return replace(summary, **extra)
+
+
+def disagreements(stored: Summary, recomputed: Summary) -> list[str]:
+    """The statistics of `stored` that its samples do not give (as in `recomputed`): fields
+    present in both and different beyond rounding."""
+    found = []
+    for name in (*TIMED_FIELDS, "median_ci95_ms", "epoch_ms_per_image_median"):
+        a, b = getattr(stored, name), getattr(recomputed, name)
+        if a is None or b is None:
+            continue
+        pairs = zip(a, b, strict=True) if isinstance(a, list) else [(a, b)]
+        if any(not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for x, y in pairs):
+            found.append(name)
+    return found
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two samples of ms per image compared: the speedup of B over A (> 1: B is faster)."""
+
+    speedup: float  # median(A) / median(B)
+    ci95: tuple[float, float] | None  # bootstrap of the ratio of medians; None: too few steps
+    p_value: float | None  # Mann–Whitney U, two-sided
+    verdict: str  # FASTER | SLOWER | NO_DIFFERENCE
+
+    @property
+    def slowdown_pct(self) -> float:
+        """How much longer B takes than A, in % (negative: B is faster)."""
+        return 100.0 * (1.0 / self.speedup - 1.0)
+
+
+def difference(a_ms: Sequence[float], b_ms: Sequence[float]) -> Difference:
+    """Is B faster than A? Significant when Mann–Whitney's p < 0.01 and the 95 % interval of
+    the speedup excludes 1."""
+    from scipy import stats
+
+    a, b = np.asarray(a_ms, dtype=float), np.asarray(b_ms, dtype=float)
+    speedup = float(np.median(a) / np.median(b))
+    ci = _bootstrap((a, b), lambda x, y, axis: np.median(x, axis=axis) / np.median(y, axis=axis))
+    p_value = None
+    verdict = NO_DIFFERENCE
+    if len(a) >= 2 and len(b) >= 2:
+        p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        if p_value < ALPHA and ci is not None and not ci[0] <= 1.0 <= ci[1]:
+            verdict = FASTER if speedup > 1 else SLOWER
+    return Difference(speedup=speedup, ci95=ci, p_value=p_value, verdict=verdict)

@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import fastjsonschema
 import pytest
 from cli_helpers import segbench
 from typer.testing import CliRunner
 
 from segbench.cli import app
+from segbench.result import shipped_schema
 
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--deterministic"]
 
@@ -26,13 +28,17 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert len(files) == 1 and files[0].name.startswith("segbench-smoke-cpu-")
     stored = json.loads(files[0].read_text())
     assert stored == printed
-    assert stored["schema_version"] == 1 and stored["status"] == "complete"
+    assert stored["schema_version"] == 2 and stored["status"] == "complete"
+    fastjsonschema.validate(shipped_schema(), stored)  # the file other tools will read
     assert stored["config"]["width"] == 1 / 16 and stored["config"]["batch_size"] == 2
     assert stored["model"]["parameters"] == 87_311
     assert [s["phase"] for s in stored["steps"]] == ["compile", "warmup"] + ["timed"] * 4
     summary = stored["summary"]
     assert summary["steps"] == 4 and len(summary["compile_ms"]) == 1
     assert summary["p10_ms"] <= summary["median_ms"] <= summary["p90_ms"]
+    low, high = summary["median_ci95_ms"]
+    assert summary["min_ms"] <= low <= summary["median_ms"] <= high <= summary["max_ms"]
+    assert summary["outliers"]["count"] >= 0 and "drift" not in summary  # 4 steps: no trend test
     assert summary["images_per_s"] == pytest.approx(2000 / summary["median_ms"])
     assert len(stored["loss_trajectory"]) == 6
     env = stored["environment"]
@@ -42,6 +48,7 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert stored["forced"] is False
     assert {c["id"] for c in stored["doctor"]} >= {"python", "tensorflow", "packages", "compute"}
     assert "This run against the published references" in done.stderr
+    assert "95 % CI" in done.stderr and "outliers" in done.stderr
 
 
 def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp_path):

@@ -5,19 +5,22 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from segbench.cli import app
 from segbench.compare import CompareError, compare
 from segbench.report import compare_markdown
-from segbench.result import Result, ResultFileError, load_result
+from segbench.result import Result, ResultFileError, load_result, recompute
+from segbench.schema import to_json
 
 GOLDEN = Path(__file__).parent / "golden" / "compare.md"
 
 
 RESULTS = Path(__file__).parents[1] / "docs" / "results"
 TEMPLATE = sorted(RESULTS.glob("segbench-quick-cpu-*.json"))[0]
+ORDER_SEED = 7
 
 
 def document(
@@ -48,19 +51,15 @@ def document(
     data["environment"]["keras_backend"] = backend
     packages = {"tensorflow": tf, "keras": "3.12.4", "torch": "2.11.0"}
     data["environment"]["packages"] = {k: v for k, v in packages.items() if v}
-    data["summary"].update(
-        steps=20,
-        median_ms=median,
-        mean_ms=median,
-        p10_ms=p10,
-        p90_ms=p90,
-        min_ms=p10,
-        max_ms=p90,
-        ms_per_image=median / batch,
-        images_per_s=1000 * batch / median,
-        seconds_per_100k_images=median / batch * 100,
-        tflops=129.4e9 * batch / (median / 1000) / 1e12,
-    )
+    # 20 timed steps whose p10, median and p90 are the values asked for, in a fixed mixed
+    # order (no trend); the summary is what segbench computes from them.
+    ms = [p10] * 3 + [median] * 14 + [p90] * 3
+    timed = [step for step in data["steps"] if step["phase"] == "timed"]
+    assert len(timed) == len(ms)
+    for step, value in zip(timed, np.random.default_rng(ORDER_SEED).permutation(ms), strict=True):
+        step.update(ms=float(value), images=batch)
+    data["config"]["batch_size"] = batch
+    data["summary"] = to_json(recompute(Result.from_dict(data)).result.summary)
     return data
 
 
@@ -74,18 +73,28 @@ def write(tmp_path, name, data):
     return path
 
 
-def test_speedups_match_hand_computation():
+def test_speedup_of_two_measured_rows_has_a_ci_and_a_verdict():
     slow = result(median=1000.0, p10=900.0, p90=1200.0)
     fast = result(gpu="Test GPU", median=250.0, p10=240.0, p90=300.0)
     c = compare([slow, fast], references=False)
     base, gpu = c.rows
-    assert base.speedup == (1.0, 1.0, 1.0)
+    assert base.speedup == (1.0, 1.0, 1.0) and base.verdict is None
     low, typical, high = gpu.speedup
     assert typical == pytest.approx(4.0)  # 1000 / 250
-    assert low == pytest.approx(900 / 300)  # baseline's fastest over this one's slowest
-    assert high == pytest.approx(1200 / 240)
+    assert gpu.speedup_ci95 == (low, high) and low <= 4.0 <= high
+    assert gpu.verdict == "faster" and gpu.p_value < 1e-6
     assert gpu.images_per_s == pytest.approx(16 / 0.25)
     assert gpu.seconds_per_100k == pytest.approx(250 / 16 * 100)
+
+
+def test_speedup_against_a_published_range_spans_both_spreads():
+    c = compare([result(median=1000.0, p10=900.0, p90=1200.0)], baseline="Apple M1 GPU")
+    cpu = c.rows[0]
+    low, typical, high = cpu.speedup
+    assert typical == pytest.approx(328 / 62.5)  # the M1's 328 ms/image over 1000/16
+    # No samples behind a published figure: the baseline's value over this row's p90 and p10.
+    assert (low, high) == (pytest.approx(328 / (1200 / 16)), pytest.approx(328 / (900 / 16)))
+    assert cpu.speedup_ci95 is None and cpu.verdict is None
 
 
 def test_baseline_by_number_or_label_and_references():
@@ -168,7 +177,7 @@ def test_markdown_matches_golden_file():
         ('{"hello": "world"}', "not a segbench result (no schema_version)"),
         (
             json.dumps(document(schema=99)),
-            "schema_version 99 is newer than this segbench reads (1); upgrade segbench",
+            "schema_version 99 is newer than this segbench reads (2); upgrade segbench",
         ),
     ],
     ids=["truncated", "list", "foreign", "newer"],
@@ -233,6 +242,18 @@ def test_plot_is_a_valid_png(tmp_path):
         idat += body if kind == b"IDAT" else b""
         pos += 12 + length
     assert kind == b"IEND" and len(zlib.decompress(idat)) > 0
+
+
+def test_plot_error_bars_are_the_ci_of_measured_rows_and_the_published_range():
+    from segbench.plot import error_interval
+
+    c = compare([result(median=1000.0, p10=900.0, p90=1200.0)])
+    measured, m1, _, quadro = c.rows[:4]
+    assert error_interval(measured) == measured.ms_per_image_ci95
+    low, high = measured.ms_per_image_ci95
+    assert low <= 1000.0 / 16 <= high and (low, high) != measured.ms_per_image_range
+    assert error_interval(m1) == (328.0, 328.0)
+    assert error_interval(quadro) == (16.4, 32.8)
 
 
 def test_committed_example_results_compare():
