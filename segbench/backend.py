@@ -224,3 +224,55 @@ def to_device(array):
         # the device scope makes the copy once, before timing starts.
         tensor = tf.identity(tensor)
     return tensor
+
+
+def reset_peak_memory() -> None:
+    """Start the device's peak-memory count afresh (where the backend keeps one)."""
+    backend = backend_name()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_logical_devices("GPU"):
+                tf.config.experimental.reset_memory_stats("GPU:0")
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+    except (RuntimeError, ValueError):
+        pass
+
+
+def device_peak_memory(kind: str) -> tuple[int | None, str | None]:
+    """Peak bytes the backend allocated on the GPU since reset_peak_memory(), or (None, why)."""
+    if kind != "gpu":
+        return None, "the CPU's memory is the host's (host_peak_bytes)"
+    backend = backend_name()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"]), None
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return int(torch.cuda.max_memory_allocated()), None
+            return None, "PyTorch keeps no peak-memory count on MPS"
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            return int(stats["peak_bytes_in_use"]), None
+        return None, "JAX reports no peak memory for this device"
+    except (RuntimeError, ValueError, KeyError) as e:
+        return None, f"{backend} reports no peak memory here ({e})"
+
+
+def host_peak_memory() -> int:
+    """Peak resident memory of this process in bytes (the whole process, since it started)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux

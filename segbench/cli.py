@@ -49,6 +49,7 @@ from segbench.options import (
     Format,
     KerasOption,
     OutOption,
+    PeakOption,
     Precision,
     PrecisionOption,
     Preset,
@@ -56,6 +57,7 @@ from segbench.options import (
     RepeatsOption,
     SeedOption,
     StepsOption,
+    TelemetryOption,
     WarmupOption,
     WidthOption,
     XlaOption,
@@ -286,6 +288,8 @@ def run(
     out: OutOption = Path("results"),
     as_json: AsJsonOption = False,
     force: ForceOption = False,
+    telemetry: TelemetryOption = True,
+    peak: PeakOption = True,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
     from segbench import pipeline
@@ -306,7 +310,8 @@ def run(
         repeats=repeats,
         cooldown=cooldown,
     )
-    outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay())
+    instruments = pipeline.Instruments(telemetry=telemetry, peak=peak)
+    outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay(), instruments)
 
     from segbench.compare import against_references, run_caveats
     from segbench.report import run_report
@@ -372,12 +377,7 @@ def compare_command(
     from segbench.result import load_result
 
     if plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise Unavailable(
-                "--plot needs matplotlib: uv sync --extra plot (or pip install matplotlib)"
-            ) from None
+        _need_matplotlib("--plot")
     if fail_if_slower is not None and not (math.isfinite(fail_if_slower) and fail_if_slower >= 0):
         raise BadInput(f"--fail-if-slower must be a percentage of 0 or more, got {fail_if_slower}")
     results = [load_result(path) for path in files]  # all read before anything is printed
@@ -421,6 +421,43 @@ def compare_command(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command("plot")
+def plot_command(
+    file: Annotated[Path, typer.Argument(help="A result file (segbench run --out …).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="PNG to write. Default: beside FILE, -trace.png."),
+    ] = None,
+) -> None:
+    """Draw a run's trace: step times over the run (compile, warm-up and timed steps marked;
+    repeats and epochs separated) with power, clock and temperature where the telemetry has
+    them — throttling shows at a glance."""
+    from segbench.result import load_result
+
+    _need_matplotlib("segbench plot")
+    result = load_result(file)  # read before anything is written
+    target = output if output is not None else file.with_name(f"{file.stem}-trace.png")
+    from segbench.plot import plot_trace
+
+    try:
+        written = plot_trace(result, target)
+    except OSError as e:
+        raise Unavailable(
+            f"--output {target}: cannot write the picture ({e.strerror or e}); "
+            "choose a PNG file in a writable folder"
+        ) from None
+    _print_path(stdout, "trace written to", written)
+
+
+def _need_matplotlib(what: str) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise Unavailable(
+            f"{what} needs matplotlib: uv sync --extra plot (or pip install matplotlib)"
+        ) from None
 
 
 def entry() -> None:

@@ -68,6 +68,8 @@ class Row:
     speedup_ci95: tuple[float, float] | None = None  # both rows measured: bootstrap CI
     p_value: float | None = None  # Mann–Whitney U of both rows' step samples
     verdict: str | None = None  # "faster" | "slower" | "no significant difference"
+    j_per_image: float | None = None  # energy over the timed steps (telemetry), measured rows
+    images_per_kj: float | None = None
 
     @property
     def images_per_s(self) -> float:
@@ -90,6 +92,7 @@ def measured_row(result: Result, source: str | None = None) -> Row:
     s = result.summary
     batch = result.config.batch_size
     ci = s.median_ci95_ms
+    energy = result.telemetry if result.telemetry and result.telemetry.available else None
     return Row(
         label=device_label(result),
         kind="measured",
@@ -108,6 +111,8 @@ def measured_row(result: Result, source: str | None = None) -> Row:
         ),
         source=source,
         ms_per_image_ci95=None if ci is None else (ci[0] / batch, ci[1] / batch),
+        j_per_image=energy.j_per_image if energy else None,
+        images_per_kj=energy.images_per_kj if energy else None,
     )
 
 
@@ -243,6 +248,11 @@ def compare(
         for source, r in zip(sources, recomputed, strict=True)
         if r.disagreeing
     ]
+    warnings += [
+        f"{source}: {note}"
+        for source, r in zip(sources, results, strict=True)
+        for note in throttle_caveats(r)
+    ]
     if should:
         warnings.append(
             "Results differ in " + ", ".join(should) + ": comparable work, but not like for like."
@@ -329,6 +339,19 @@ def statistics_caveats(result: Result) -> list[str]:
     return notes
 
 
+def throttle_caveats(result: Result) -> list[str]:
+    """A warning naming the reasons when the device throttled during the timed steps."""
+    t = result.telemetry
+    if t is None or t.throttle is None or not t.throttle.events:
+        return []
+    return [
+        f"The device throttled during {100 * t.throttle.fraction_of_timed_steps:.0f} % of the "
+        f"timed steps ({', '.join(t.throttle.reasons)}): the figures are below what it does "
+        "unthrottled; let it cool between runs (--cooldown), improve its airflow, plug in the "
+        "power, and check its power limit (NVIDIA: nvidia-smi -q -d PERFORMANCE)."
+    ]
+
+
 def run_caveats(result: Result) -> list[str]:
     """Things that make a run's figures less trustworthy, each with what to do."""
     notes = []
@@ -348,6 +371,7 @@ def run_caveats(result: Result) -> list[str]:
     if 0 < s.steps < FEW_STEPS:
         notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
     notes += statistics_caveats(result)
+    notes += throttle_caveats(result)
     if result.config.keras_generation != PUBLISHED_KERAS:
         notes.append(
             f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "

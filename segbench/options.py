@@ -104,3 +104,19 @@ AsJsonOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Run even when an environment check FAILs (marked).")
 ]
+TelemetryOption = Annotated[
+    bool,
+    typer.Option(
+        "--telemetry/--no-telemetry",
+        help="Sample energy, power, clocks, temperature and throttling (NVML, RAPL, "
+        "powermetrics) about 10 times a second while steps are timed.",
+    ),
+]
+PeakOption = Annotated[
+    bool,
+    typer.Option(
+        "--peak/--no-peak",
+        help="After the run, measure the device's matmul ceiling (a few seconds) and report "
+        "the run's compute as a share of it and of the vendor's peak.",
+    ),
+]

@@ -10,17 +10,19 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from segbench import backend, doctor, environment, triangles
+from segbench import backend, doctor, environment, peak, telemetry, triangles
 from segbench.config import RunConfig
-from segbench.doctor.types import Check
+from segbench.doctor.types import Check, Facts
 from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
-from segbench.result import DataInfo, Result, build_result, write_result
-from segbench.runner import Event, run_benchmark
+from segbench.result import DataInfo, Memory, Result, build_result, write_result
+from segbench.runner import Event, Measurement, run_benchmark
+from segbench.stats import timed_steps
+from segbench.telemetry import DEFAULT_INTERVAL_S
 
 
 class Display(Protocol):
@@ -37,6 +39,15 @@ class Display(Protocol):
 
     def failed_checks(self, checks: list[Check]) -> None:
         """Show the environment checks that failed, before the run is refused."""
+
+
+@dataclass(frozen=True)
+class Instruments:
+    """What is measured beside the step times (`--no-telemetry`, `--no-peak` turn them off)."""
+
+    telemetry: bool = True
+    peak: bool = True
+    interval_s: float = DEFAULT_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,12 @@ def validated(config: RunConfig) -> RunConfig:
 
 
 def run(
-    config: RunConfig, data_dir: Path | None, out: Path, force: bool, display: Display
+    config: RunConfig,
+    data_dir: Path | None,
+    out: Path,
+    force: bool,
+    display: Display,
+    instruments: Instruments = Instruments(),
 ) -> RunOutcome:
     """Check the environment, load the data, run the benchmark, write the result file.
 
@@ -89,7 +105,7 @@ def run(
         created = False
     try:
         check_writable(out)
-        return _run(config, data_dir, out, force, display)
+        return _run(config, data_dir, out, force, display, instruments)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -97,7 +113,12 @@ def run(
 
 
 def _run(
-    config: RunConfig, data_dir: Path | None, out: Path, force: bool, display: Display
+    config: RunConfig,
+    data_dir: Path | None,
+    out: Path,
+    force: bool,
+    display: Display,
+    instruments: Instruments,
 ) -> RunOutcome:
     backend.select_backend(config.backend)  # before anything imports keras
     chosen = backend.choose_device(config.device)
@@ -134,8 +155,14 @@ def _run(
             "so an epoch has no full batch to time; lower --batch-size"
         )
 
+    if instruments.telemetry:
+        source, missing = telemetry.open_source(chosen.kind)
+    else:
+        source, missing = None, ["telemetry turned off (--no-telemetry)"]
+    sampler = telemetry.Sampler(source, instruments.interval_s)
+    backend.reset_peak_memory()
     started_at = datetime.now(timezone.utc)
-    with display.progress() as notify:
+    with display.progress() as notify, sampler:
         try:
             measurement = run_benchmark(config, chosen, train, validation, notify)
         except Exception as e:
@@ -145,6 +172,23 @@ def _run(
                 f"out of memory at width {config.width:g}, batch {config.batch_size} "
                 f"on the {chosen.kind.upper()}: lower --batch-size or --width"
             ) from None
+    device_peak, device_reason = backend.device_peak_memory(chosen.kind)
+    memory = Memory(
+        host_peak_bytes=backend.host_peak_memory(),
+        device_peak_bytes=device_peak,
+        device_reason=device_reason,
+    )
+    timed = timed_steps(config, measurement.steps)
+    measured_telemetry = telemetry.summarize(
+        source.name if source is not None else None,
+        sampler.readings,
+        measurement.windows(timed),
+        sum(s.images for s in timed),
+        [*missing, *([sampler.error] if sampler.error else [])],
+        instruments.interval_s,
+        measurement.origin,
+        *_power_state(facts),
+    )
 
     result = build_result(
         measurement,
@@ -160,8 +204,52 @@ def _run(
         git_commit=environment.git_commit(),
         doctor=checks,
         forced=bool(failures),
+        telemetry=measured_telemetry,
+        memory=memory,
     )
+    if result.summary.steps:
+        result = replace(result, peak=_peak(result, measurement, instruments, display))
     return save(result, out)
+
+
+def _power_state(facts: Facts) -> tuple[str | None, bool | None]:
+    """Mains or battery (with its charge) and Low Power Mode, as the doctor read them."""
+    if facts.battery is None:
+        return "mains (no battery)", facts.low_power_mode
+    if facts.battery.get("power_plugged"):
+        return "mains (battery charging or full)", facts.low_power_mode
+    return f"battery ({facts.battery.get('percent', '?')} %)", facts.low_power_mode
+
+
+def _peak(
+    result: Result, measurement: Measurement, instruments: Instruments, display: Display
+) -> peak.Peak:
+    """The run's compute against the matmul probe's (run now, after the timed steps, unless
+    --no-peak or the run was interrupted) and the vendor's ceiling."""
+    import keras
+
+    reasons = []
+    measured = None
+    if not instruments.peak:
+        reasons.append("measured ceiling: skipped (--no-peak)")
+    elif result.status == "interrupted":
+        reasons.append("measured ceiling: skipped (the run was interrupted)")
+    else:
+        device = measurement.device
+        try:
+            with (
+                display.status("measuring the device's matmul ceiling"),
+                keras.device(device.keras_name),
+            ):
+                measured = peak.measure_matmul(device.kind, result.config.precision)
+        except KeyboardInterrupt:
+            reasons.append("measured ceiling: interrupted")
+    row, why_not = peak.vendor_peak(
+        measurement.device.kind, measurement.device.description, result.environment.cpu.model
+    )
+    if why_not:
+        reasons.append(why_not)
+    return peak.peak(result.summary.tflops, result.config.precision, measured, row, reasons)
 
 
 def _load_data(

@@ -1,5 +1,6 @@
-"""Bar chart of a comparison: images/s per row, error bars from each median's 95 % CI (the
-published range for a reference), the speedup on each bar.
+"""Pictures: the bar chart of a comparison (images/s per row, error bars from each median's
+95 % CI or the published range, the speedup on each bar), and the trace of one run (step
+times over the run with power, clock and temperature), which shows throttling at a glance.
 
 matplotlib is the optional extra `plot` (uv sync --extra plot).
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from segbench.atomic import atomic_path
 from segbench.compare import Comparison, Row
+from segbench.result import Result
 
 MEASURED, PUBLISHED = "#2a6fbb", "#b8b8b8"
 
@@ -86,6 +88,112 @@ def plot_comparison(comparison: Comparison, path: Path, title: str = "segbench c
     )
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
+    return _save(fig, path)
+
+
+PHASE_COLOURS = {
+    "compile": "#d62728",
+    "warmup": "#ff7f0e",
+    "timed": "#2a6fbb",
+    "train": "#2a6fbb",
+    "validation": "#2ca02c",
+}
+
+
+def _present(values: list[float | None]) -> bool:
+    return any(v is not None for v in values)
+
+
+def plot_trace(result: Result, path: Path, title: str | None = None) -> Path:
+    """Write the run's trace as a PNG, atomically: each step's time where it happened (compile,
+    warm-up and timed steps marked; repeats and epochs separated), with power, clock and
+    temperature from the telemetry where it has them. ImportError when matplotlib is missing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = result.steps
+    if all(s.at_s is not None for s in steps):
+        x = [s.at_s for s in steps]
+        x_label = "seconds since the run started"
+    else:  # files made before schema version 3: steps laid end to end
+        x, clock = [], 0.0
+        for s in steps:
+            x.append(clock)
+            clock += s.ms / 1000
+        x_label = "seconds of step time (this file has no step start times)"
+    trace = result.telemetry.trace if result.telemetry is not None else None
+    lower = trace is not None and (_present(trace.clock_mhz) or _present(trace.temperature_c))
+    fig, axes = plt.subplots(
+        2 if lower else 1,
+        1,
+        figsize=(10, 6.5 if lower else 4.5),
+        dpi=120,
+        sharex=True,
+        squeeze=False,
+        height_ratios=[2, 1] if lower else [1],
+    )
+    top = axes[0][0]
+    for phase, colour in PHASE_COLOURS.items():
+        points = [(xi, s.ms) for xi, s in zip(x, steps, strict=True) if s.phase == phase]
+        if points:
+            starts, durations = zip(*points, strict=True)
+            # Each step as a line from its start to its end, at the height of its duration.
+            ends = [start + ms / 1000 for start, ms in points]
+            top.hlines(durations, starts, ends, color=colour, linewidth=2, zorder=3)
+            top.scatter(starts, durations, s=10, color=colour, label=phase, zorder=3)
+    for s, xi in zip(steps, x, strict=True):
+        if s.index == 0 and (s.repeat > 0 or (s.epoch or 0) > 0):
+            label = f"repeat {s.repeat + 1}" if s.epoch in (None, 0) else f"epoch {s.epoch + 1}"
+            top.axvline(xi, color="grey", linestyle="--", linewidth=0.8)
+            top.annotate(label, (xi, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                         rotation=90, va="top", ha="right", color="grey")  # fmt: skip
+    ms = [s.ms for s in steps]
+    if ms and max(ms) > 20 * min(ms):
+        top.set_yscale("log")  # the compile step is often 10–100 × a timed step
+    top.set_ylabel("step time (ms)")
+    top.grid(alpha=0.3)
+    handles, labels = top.get_legend_handles_labels()
+    if trace is not None and _present(trace.power_w):
+        power = top.twinx()
+        line = power.plot(trace.t_s, [float("nan") if v is None else v for v in trace.power_w],
+                          color="black", linewidth=0.8, alpha=0.6, label="power (W)")  # fmt: skip
+        power.set_ylabel("power (W)")
+        handles += line
+        labels += ["power (W)"]
+    top.legend(handles, labels, fontsize=8, loc="upper right")
+    if lower:
+        bottom = axes[1][0]
+        if _present(trace.clock_mhz):
+            bottom.plot(trace.t_s, [float("nan") if v is None else v for v in trace.clock_mhz],
+                        color="#9467bd", linewidth=0.9)  # fmt: skip
+            bottom.set_ylabel("clock (MHz)", color="#9467bd")
+        if _present(trace.temperature_c):
+            heat = bottom.twinx()
+            heat.plot(trace.t_s, [float("nan") if v is None else v for v in trace.temperature_c],
+                      color="#8c564b", linewidth=0.9)  # fmt: skip
+            heat.set_ylabel("temperature (°C)", color="#8c564b")
+        bottom.grid(alpha=0.3)
+        bottom.set_xlabel(x_label)
+    else:
+        top.set_xlabel(x_label)
+    source = result.telemetry.source if result.telemetry else None
+    telemetry_note = f"telemetry: {source}" if source else "no telemetry"
+    top.set_title(
+        title
+        or f"{result.config.preset} on {result.device.description} — "
+        f"{result.environment.keras_backend}, {result.config.precision}, "
+        f"batch {result.config.batch_size}, width {result.config.width:g} ({telemetry_note})",
+        fontsize=9,
+    )
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    """Write `fig` as a PNG at `path`, atomically, and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:

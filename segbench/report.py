@@ -130,6 +130,8 @@ def summary_table(result: Result) -> Table:
             f"{len(s.epoch_train_s)} epochs; {s.epoch_ms_per_image_median:.1f} ms/image",
         )
         table.add_row("validation", _value_range(s.epoch_validation_s, "s"), "per epoch")
+    for label, value, note in hardware_rows(result):
+        table.add_row(label, value, note)
     if result.loss_trajectory:
         table.add_row(
             "loss (first → last)",
@@ -139,6 +141,84 @@ def summary_table(result: Result) -> Table:
     return table
 
 
+def format_bytes(n: float) -> str:
+    """Bytes as "1.23 GiB", "512.0 MiB"."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} B"
+
+
+def hardware_rows(result: Result) -> list[tuple[str, str, str]]:
+    """Energy, clocks, temperature, throttling, % of peak and memory as (measure, value, note)
+    rows; telemetry that is unavailable gets one row, its reason printed under the table."""
+    rows = []
+    t = result.telemetry
+    if t is not None and t.available:
+        rows.append(
+            (
+                "energy (timed steps)",
+                f"{t.energy_j:.1f} J",
+                f"{t.mean_w:.1f} W mean, {t.peak_w:.1f} W peak ({t.source})",
+            )
+        )
+        rows.append(
+            ("energy per image", f"{t.j_per_image:.3g} J", f"{t.images_per_kj:.0f} images/kJ")
+        )
+    elif t is not None:
+        rows.append(("energy", "not measured", "telemetry unavailable (see below)"))
+    if t is not None and t.clocks_mhz is not None:
+        c = t.clocks_mhz
+        rows.append(("clock", f"{c.median:.0f} MHz", f"{c.min:.0f} … {c.max:.0f} MHz"))
+    if t is not None and t.temperature_c_max is not None:
+        rows.append(("temperature (max)", f"{t.temperature_c_max:.0f} °C", ""))
+    if t is not None and t.throttle is not None and t.source is not None:
+        th = t.throttle
+        rows.append(
+            (
+                "throttling",
+                "none" if not th.events else _plural(th.events, "event"),
+                f"{100 * th.fraction_of_timed_steps:.0f} % of timed steps"
+                + (f": {', '.join(th.reasons)}" if th.reasons else ""),
+            )
+        )
+    p = result.peak
+    if p is not None and p.measured_tflops is not None:
+        rows.append(
+            (
+                "% of measured ceiling",
+                f"{p.achieved_pct_of_measured:.1f} %",
+                f"{p.measured_tflops:.3g} TFLOP/s: {p.method}",
+            )
+        )
+    if p is not None and p.vendor_tflops is not None:
+        kind = "estimate" if p.vendor_estimate else "published"
+        rows.append(
+            (
+                "% of vendor peak",
+                f"{p.achieved_pct_of_vendor:.1f} %",
+                f"{p.vendor_tflops:.3g} TFLOP/s {p.vendor_basis.upper()} ({kind}): "
+                f"{p.vendor_device}",
+            )
+        )
+    m = result.memory
+    if m is not None:
+        rows.append(("peak memory (host)", format_bytes(m.host_peak_bytes), "whole process"))
+        if m.device_peak_bytes is not None:
+            rows.append(("peak memory (device)", format_bytes(m.device_peak_bytes), ""))
+    return rows
+
+
+def hardware_notes(result: Result) -> list[str]:
+    """What the telemetry and the peak could not measure here, each with the fix."""
+    notes = []
+    if result.telemetry is not None and result.telemetry.reason:
+        notes.append(f"telemetry: {result.telemetry.reason}")
+    if result.peak is not None and result.peak.reason:
+        notes.append(f"peak: {result.peak.reason}")
+    return notes
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of the comparison: its header, alignment, and whether the compact table shows it."""
@@ -146,6 +226,7 @@ class Column:
     header: str
     justify: str = "right"
     compact: bool = True  # the table that ends `segbench run` (one result, summary above)
+    energy: bool = False  # shown only when a row has telemetry energy
 
 
 COLUMNS = (
@@ -158,10 +239,23 @@ COLUMNS = (
     Column("images/s"),
     Column("100k images (h:mm)"),
     Column("TFLOP/s"),
+    Column("J/image", energy=True),
+    Column("images/kJ", energy=True),
     Column("speedup (95 % CI or range)"),
     Column("verdict", justify="left", compact=False),
 )
-HEADERS = tuple(c.header for c in COLUMNS)
+
+
+def shown_columns(comparison: Comparison, compact: bool = False) -> list[int]:
+    """Indices of the COLUMNS a comparison shows: energy columns only when a row has energy."""
+    energy = any(row.j_per_image is not None for row in comparison.rows)
+    return [
+        i
+        for i, column in enumerate(COLUMNS)
+        if (column.compact or not compact) and (energy or not column.energy)
+    ]
+
+
 _ROW_STYLE = {"measured": "", "published": "dim", "estimate": "dim italic"}
 
 
@@ -214,6 +308,8 @@ def _row_cells(number: int, row: Row, step: str, per_image: str) -> list[str]:
         f"{row.images_per_s:.1f}",
         format_duration(row.seconds_per_100k, clock=True),
         "—" if row.tflops is None else f"{row.tflops:.2f}",
+        "—" if row.j_per_image is None else f"{row.j_per_image:.3g}",
+        "—" if row.images_per_kj is None else f"{row.images_per_kj:.0f}",
     ]
 
 
@@ -222,7 +318,7 @@ def compare_table(
 ) -> Table:
     """The comparison as a rich table; published rows dimmed, the estimate in italics."""
     table = Table(title=f"{title} (speedup > 1: faster than the baseline)", title_justify="left")
-    keep = [i for i, column in enumerate(COLUMNS) if column.compact or not compact]
+    keep = shown_columns(comparison, compact)
     for i in keep:
         table.add_column(COLUMNS[i].header, justify=COLUMNS[i].justify)
     for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
@@ -231,8 +327,12 @@ def compare_table(
 
 
 def compare_markdown(comparison: Comparison) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in compare_cells(comparison)]
+    keep = shown_columns(comparison)
+    headers = [COLUMNS[i].header for i in keep]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += [
+        "| " + " | ".join(cells[i] for i in keep) + " |" for cells in compare_cells(comparison)
+    ]
     lines += [""] + [f"- {row.label}: {row.conditions}" for row in comparison.rows]
     lines += [f"\n> warning: {w}" for w in comparison.warnings]
     return "\n".join(lines) + "\n"
@@ -241,9 +341,10 @@ def compare_markdown(comparison: Comparison) -> str:
 def compare_csv(comparison: Comparison) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*HEADERS, "conditions"])
+    keep = shown_columns(comparison)
+    writer.writerow([*(COLUMNS[i].header for i in keep), "conditions"])
     for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
-        writer.writerow([*cells, row.conditions])
+        writer.writerow([*(cells[i] for i in keep), row.conditions])
     return buffer.getvalue()
 
 
@@ -290,5 +391,6 @@ def run_report(result: Result, comparison: Comparison | None, caveats: list[str]
                 comparison, title="This run against the published references", compact=True
             )
         )
+    parts.extend(Text(f"note: {note}", style="dim") for note in hardware_notes(result))
     parts.extend(Text(f"warning: {note}", style="yellow") for note in caveats)
     return Group(*parts)

@@ -25,20 +25,25 @@ from segbench.config import RunConfig
 from segbench.doctor.types import FAIL, Check
 from segbench.environment import Environment
 from segbench.errors import BadInput
+from segbench.peak import Peak
 from segbench.runner import EpochRecord, Measurement, StepRecord
 from segbench.schema import (
     NAN_OK,
     NON_NEGATIVE,
     OPTIONAL,
+    OPTIONAL_POSITIVE,
     POSITIVE,
     from_json,
     json_schema,
     to_json,
 )
 from segbench.stats import Summary, disagreements, summarize, summarize_records
+from segbench.telemetry import Telemetry
 
-SCHEMA_VERSION = 2  # 2: confidence interval, outliers, drift and repeats in the summary
-READABLE_VERSIONS = (1, 2)
+# 2: confidence interval, outliers, drift and repeats in the summary.
+# 3: telemetry, peak and memory blocks; each step's start time (at_s).
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 SCHEMA_FILE = "result.schema.json"  # inside the package
 
 
@@ -65,6 +70,15 @@ class DataInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Memory:
+    """Peak memory of the run."""
+
+    host_peak_bytes: int = field(metadata=POSITIVE)  # the process's peak resident memory
+    device_peak_bytes: int | None = field(default=None, metadata=OPTIONAL_POSITIVE)  # GPU
+    device_reason: str | None = field(default=None, metadata=OPTIONAL)  # why it is absent
+
+
+@dataclass(frozen=True, kw_only=True)
 class Result:
     """The complete, versioned record of one run."""
 
@@ -86,6 +100,9 @@ class Result:
     environment: Environment
     doctor: list[Check] | None = field(default=None, metadata=OPTIONAL)
     summary: Summary
+    telemetry: Telemetry | None = field(default=None, metadata=OPTIONAL)  # version 3
+    peak: Peak | None = field(default=None, metadata=OPTIONAL)  # version 3
+    memory: Memory | None = field(default=None, metadata=OPTIONAL)  # version 3
     loss_trajectory: list[float] = field(metadata=NAN_OK)
     iou_trajectory: list[float] = field(metadata=NAN_OK)
     steps: list[StepRecord]
@@ -116,6 +133,9 @@ def build_result(
     git_commit: str | None,
     doctor: list[Check] | None = None,
     forced: bool = False,
+    telemetry: Telemetry | None = None,
+    peak: Peak | None = None,
+    memory: Memory | None = None,
 ) -> Result:
     """The record of one run; `forced` when it ran despite failed checks."""
     config = measurement.config
@@ -142,6 +162,9 @@ def build_result(
         environment=environment,
         doctor=list(doctor or []),
         summary=summarize(measurement),
+        telemetry=telemetry,
+        peak=peak,
+        memory=memory,
         loss_trajectory=[s.loss for s in training],
         iou_trajectory=[s.iou for s in training],
         steps=list(measurement.steps),

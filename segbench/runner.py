@@ -18,7 +18,7 @@ import numpy as np
 from segbench import backend, generation
 from segbench.config import MOMENTUM, RunConfig, learning_rate
 from segbench.errors import SigTerm
-from segbench.schema import NAN_OK, NON_NEGATIVE
+from segbench.schema import NAN_OK, NON_NEGATIVE, OPTIONAL
 from segbench.triangles import Split
 
 # Step phases. "compile" is the first step of each batch shape in a repeat.
@@ -37,6 +37,9 @@ class StepRecord:
     loss: float = field(metadata=NAN_OK)
     iou: float = field(metadata=NAN_OK)
     dice: float = field(metadata=NAN_OK)
+    # When the step started: seconds since the run's clock started (Measurement.origin), the
+    # clock the telemetry readings use too. Absent in files made before schema version 3.
+    at_s: float | None = field(default=None, metadata={**NON_NEGATIVE, **OPTIONAL})
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,15 @@ class Measurement:
     stage_s: list[float] = field(default_factory=list)
     status: str = "complete"
     interrupted_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM"
+    origin: float = field(default_factory=time.perf_counter)  # the run's clock: at_s = 0
+
+    def windows(self, steps: list[StepRecord]) -> list[tuple[float, float]]:
+        """(start, end) of each step on time.perf_counter()'s clock, as telemetry reads it."""
+        return [
+            (self.origin + s.at_s, self.origin + s.at_s + s.ms / 1000)
+            for s in steps
+            if s.at_s is not None
+        ]
 
 
 def compile_model(config: RunConfig, lr: float):
@@ -109,11 +121,12 @@ def _stage(split: Split, rows_list: list[np.ndarray]) -> list[tuple[object, obje
     return staged
 
 
-def _timed(fn: Callable[[], dict]) -> tuple[float, dict]:
+def _timed(fn: Callable[[], dict]) -> tuple[float, float, dict]:
+    """When the step started (perf_counter seconds), how long it took (ms), and its logs."""
     start = time.perf_counter_ns()
     logs = fn()
     backend.synchronize()
-    return (time.perf_counter_ns() - start) / 1e6, logs
+    return start / 1e9, (time.perf_counter_ns() - start) / 1e6, logs
 
 
 class _Run:
@@ -147,9 +160,9 @@ class _Run:
         x, y = batch
         model.reset_metrics()  # logs then hold this step's values, not a running mean
         if train:
-            ms, logs = _timed(lambda: self.train_step(x, y))
+            start, ms, logs = _timed(lambda: self.train_step(x, y))
         else:
-            ms, logs = _timed(lambda: self.test_step(x, y))
+            start, ms, logs = _timed(lambda: self.test_step(x, y))
         record = StepRecord(
             repeat=repeat,
             phase=phase,
@@ -161,6 +174,7 @@ class _Run:
             loss=float(logs["loss"]),
             iou=float(logs["iou"]),
             dice=float(logs["dice"]),
+            at_s=round(start - self.measurement.origin, 6),
         )
         self.measurement.steps.append(record)
         return record

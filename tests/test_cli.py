@@ -1,5 +1,6 @@
 """End-to-end runs of the real command line, in a subprocess as a user would start it."""
 
+import itertools
 import json
 import math
 import os
@@ -28,7 +29,7 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert len(files) == 1 and files[0].name.startswith("segbench-smoke-cpu-")
     stored = json.loads(files[0].read_text())
     assert stored == printed
-    assert stored["schema_version"] == 2 and stored["status"] == "complete"
+    assert stored["schema_version"] == 3 and stored["status"] == "complete"
     fastjsonschema.validate(shipped_schema(), stored)  # the file other tools will read
     assert stored["config"]["width"] == 1 / 16 and stored["config"]["batch_size"] == 2
     assert stored["model"]["parameters"] == 87_311
@@ -49,6 +50,30 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert {c["id"] for c in stored["doctor"]} >= {"python", "tensorflow", "packages", "compute"}
     assert "This run against the published references" in done.stderr
     assert "95 % CI" in done.stderr and "outliers" in done.stderr
+    starts = [s["at_s"] for s in stored["steps"]]
+    assert starts == sorted(starts) and starts[0] >= 0
+    for before, after in itertools.pairwise(stored["steps"]):
+        assert after["at_s"] >= before["at_s"] + before["ms"] / 1000 - 1e-6  # one after another
+    telemetry = stored["telemetry"]
+    if telemetry["source"] is None:  # a VM (this machine, CI): unavailable, with the reason
+        assert telemetry["available"] is False and telemetry["samples"] == 0
+        assert telemetry["reason"].startswith("energy: ") and "note: telemetry: " in done.stderr
+    peak = stored["peak"]
+    assert peak["achieved_tflops"] == pytest.approx(summary["tflops"])
+    assert peak["measured_tflops"] > peak["achieved_tflops"] > 0
+    assert peak["achieved_pct_of_measured"] == pytest.approx(
+        100 * peak["achieved_tflops"] / peak["measured_tflops"]
+    )
+    assert peak["method"].startswith("matmul 2048×2048 float32")
+    assert "% of measured ceiling" in done.stderr
+    assert stored["memory"]["host_peak_bytes"] > 100 * 2**20  # TensorFlow alone takes more
+    assert stored["memory"]["device_reason"].startswith("the CPU's memory is the host's")
+    # The trace picture of this file, beside it by default.
+    drawn = segbench("plot", str(files[0]), cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    picture = files[0].with_name(files[0].stem + "-trace.png")
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(picture) in drawn.stdout
 
 
 def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp_path):

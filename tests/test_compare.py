@@ -3,6 +3,7 @@
 import json
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,7 @@ def test_markdown_matches_golden_file():
         ('{"hello": "world"}', "not a segbench result (no schema_version)"),
         (
             json.dumps(document(schema=99)),
-            "schema_version 99 is newer than this segbench reads (2); upgrade segbench",
+            "schema_version 99 is newer than this segbench reads (3); upgrade segbench",
         ),
     ],
     ids=["truncated", "list", "foreign", "newer"],
@@ -266,3 +267,115 @@ def test_committed_example_results_compare():
     expected = results[0].summary.median_ms / results[1].summary.median_ms
     assert h100.speedup[1] == pytest.approx(expected, rel=1e-9)
     assert h100_bf16.precision == "mixed_bfloat16"
+
+
+def with_telemetry(data, throttled_steps=0, j_per_image=3.75):
+    """A result document with the telemetry block an NVML run writes (values as measured on
+    an H100: 700 W cap), its trace spanning the steps."""
+    timed = [s for s in data["steps"] if s["phase"] == "timed"]
+    clock = 0.0
+    for step in data["steps"]:
+        step["at_s"] = clock
+        clock += step["ms"] / 1000 + 0.001
+    times = [i * 0.1 for i in range(int(clock / 0.1) + 1)]
+    data["schema_version"] = 3
+    data["telemetry"] = {
+        "source": "nvml",
+        "available": True,
+        "interval_s": 0.1,
+        "samples": len(times),
+        "energy_j": j_per_image * 16 * len(timed),
+        "mean_w": 650.0,
+        "peak_w": 700.0,
+        "j_per_image": j_per_image,
+        "images_per_kj": 1000 / j_per_image,
+        "clocks_mhz": {"min": 1755.0, "median": 1980.0, "max": 1980.0},
+        "temperature_c_max": 71.0,
+        "throttle": {
+            "events": 1 if throttled_steps else 0,
+            "fraction_of_timed_steps": throttled_steps / len(timed),
+            "reasons": ["power cap"] if throttled_steps else [],
+        },
+        "trace": {
+            "t_s": times,
+            "power_w": [None] + [650.0 + (i % 7) for i in range(1, len(times))],
+            "clock_mhz": [1980.0 - 10 * (i % 3) for i in range(len(times))],
+            "temperature_c": [60 + i * 10 / len(times) for i in range(len(times))],
+        },
+    }
+    return data
+
+
+def test_energy_columns_appear_only_when_a_row_has_energy():
+    plain = compare([result(), result(gpu="Test GPU", median=250.0)], references=False)
+    assert "J/image" not in compare_markdown(plain)
+    gpu = Result.from_dict(with_telemetry(document(gpu="Test GPU", median=250.0)))
+    mixed = compare([result(), gpu], references=False)
+    cpu_row, gpu_row = mixed.rows
+    assert (gpu_row.j_per_image, gpu_row.images_per_kj) == (3.75, pytest.approx(266.67, 1e-3))
+    assert cpu_row.j_per_image is None
+    header, _, cpu_line, gpu_line = compare_markdown(mixed).splitlines()[:4]
+    assert "| J/image | images/kJ |" in header
+    assert "| — | — |" in cpu_line and "| 3.75 | 267 |" in gpu_line
+
+
+def test_throttling_is_a_warning_in_run_and_compare(tmp_path):
+    from segbench.compare import run_caveats
+
+    throttled = Result.from_dict(with_telemetry(document(gpu="Test GPU"), throttled_steps=5))
+    [note] = [n for n in run_caveats(throttled) if "throttled" in n]
+    assert note.startswith("The device throttled during 25 % of the timed steps (power cap)")
+    path = write(tmp_path, "hot.json", throttled)
+    done = CliRunner().invoke(app, ["compare", str(path), "--no-references"])
+    assert done.exit_code == 0, done.output
+    assert f"{path}: The device throttled during 25 %" in done.output.replace("\n", " ")
+    cool = Result.from_dict(with_telemetry(document(gpu="Test GPU")))
+    assert not [n for n in run_caveats(cool) if "throttled" in n]
+
+
+def test_run_report_shows_energy_clocks_and_the_ceilings():
+    from rich.console import Console
+
+    from segbench.peak import peak
+    from segbench.report import run_report
+    from segbench.vendor_peaks import nvidia_peak
+
+    r = Result.from_dict(with_telemetry(document(gpu="NVIDIA H100 80GB HBM3", median=250.0)))
+    r = replace(
+        r,
+        peak=peak(
+            r.summary.tflops,
+            "float32",
+            (200.0, "matmul 8192×8192"),
+            nvidia_peak(r.device.description),
+            [],
+        ),
+    )
+    console = Console(record=True, width=200)
+    console.print(run_report(r, None, []))
+    text = console.export_text()
+    assert "energy per image" in text and "3.75 J" in text and "267 images/kJ" in text
+    assert "1980 MHz" in text and "71 °C" in text
+    assert f"{100 * r.summary.tflops / 200:.1f} %" in text
+    assert "494.7 TFLOP/s TF32 (published): H100 SXM" in text.replace(
+        "495 TFLOP/s", "494.7 TFLOP/s"
+    )
+
+
+def test_trace_plot_draws_old_and_new_files(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    new = write(tmp_path, "new.json", with_telemetry(document(gpu="Test GPU"), throttled_steps=2))
+    old = write(tmp_path, "old.json", document(schema=2))  # no step start times, no telemetry
+    for path in (new, old):
+        out = tmp_path / f"{path.stem}.png"
+        done = CliRunner().invoke(app, ["plot", str(path), "-o", str(out)])
+        assert done.exit_code == 0, done.output
+        data = out.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert (width, height) == ((1200, 780) if path == new else (1200, 540))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema_version": 3')
+    done = CliRunner().invoke(app, ["plot", str(broken), "-o", str(tmp_path / "x.png")])
+    assert done.exit_code == 2 and "not valid JSON" in done.output
+    assert not (tmp_path / "x.png").exists()

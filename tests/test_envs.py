@@ -69,8 +69,16 @@ def test_every_target_pins_the_same_tensorflow_and_keras():
 def test_platform_specific_packages_are_where_they_belong():
     assert pins("macos-arm64-metal")["tensorflow-metal"] == "1.2.0"
     assert pins("linux-x86_64-cuda")["nvidia-cudnn-cu12"].startswith("9.3.")
+    # CUDA libraries only in the CUDA export; the NVML binding (telemetry, pure Python, no CUDA)
+    # on every Linux target and nowhere else.
     for target in ("linux-x86_64-cpu", "linux-aarch64-cpu", "macos-arm64-metal"):
-        assert not any(name.startswith("nvidia-") for name in pins(target)), target
+        cuda = [
+            name for name in pins(target) if name.startswith("nvidia-") and name != "nvidia-ml-py"
+        ]
+        assert not cuda, target
+    for target in ("linux-x86_64-cpu", "linux-aarch64-cpu", "linux-x86_64-cuda"):
+        assert "nvidia-ml-py" in pins(target), target
+    assert "nvidia-ml-py" not in pins("macos-arm64-metal")
     for target in ("linux-x86_64-cpu", "linux-aarch64-cpu", "linux-x86_64-cuda"):
         assert "tensorflow-metal" not in pins(target), target
 
