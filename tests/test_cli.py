@@ -88,13 +88,27 @@ def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp
     assert "environment check(s) failed (keras, packages)" in refused.stderr
     assert "--force" in refused.stderr
     assert not (tmp_path / "res").exists()  # the folder the refused run made is gone
+    # The forced run also sees a stand-in nvidia-smi: doctor's facts feed the fingerprint, so
+    # a run asks it once, not once per reader (with no GPU visible to TensorFlow, its nvidia
+    # check FAILs too).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    script = bin_dir / "nvidia-smi"
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\necho "NVIDIA Test GPU, 580.159.04, 9.0, 81559, 81079"\n'
+    )
+    script.chmod(0o755)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
     forced = segbench(*args, "--force", "--json", cwd=tmp_path, env=env)
     assert forced.returncode == 0, forced.stderr
     result = json.loads(forced.stdout)
     assert result["forced"] is True
     keras_check = next(c for c in result["doctor"] if c["id"] == "keras")
     assert (keras_check["status"], keras_check["expected"]) == ("FAIL", "3.5.0")
-    assert "Run with --force despite failed checks (keras, packages)" in forced.stderr
+    assert "Run with --force despite failed checks (keras, packages, nvidia)" in forced.stderr
+    assert result["environment"]["gpu_stack"]["nvidia_driver"] == "580.159.04"
+    assert len(calls.read_text().splitlines()) == 1
 
 
 def test_invalid_option_value_is_a_usage_error(tmp_path):
@@ -192,30 +206,15 @@ def test_out_folder_comes_from_segbench_out_and_is_checked_first(tmp_path):
     ]
 
 
-def test_a_run_asks_nvidia_smi_once_and_records_its_driver(small_dataset, tmp_path):
-    """doctor's facts feed the fingerprint: one nvidia-smi query per run, not one per reader."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    calls = tmp_path / "calls.log"
-    script = bin_dir / "nvidia-smi"
-    script.write_text(
-        f'#!/bin/sh\necho "$@" >> {calls}\necho "NVIDIA Test GPU, 580.159.04, 9.0, 81559, 81079"\n'
-    )
-    script.chmod(0o755)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    # The stand-in driver with no GPU visible to TensorFlow FAILs the nvidia check: --force.
-    args = [*SMOKE, "--data", str(small_dataset), "--out", "res", "--json", "--force"]
-    done = segbench(*args, cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["environment"]["gpu_stack"]["nvidia_driver"] == "580.159.04"
-    assert len(calls.read_text().splitlines()) == 1
-
-
 def test_smoke_run_with_keras_2_records_the_generation(small_dataset, tmp_path):
-    args = [*SMOKE, "--keras", "2", "--data", str(small_dataset), "--out", "res", "--json"]
+    out = tmp_path / ("a-long-folder-name-" * 8)
+    args = [*SMOKE, "--keras", "2", "--data", str(small_dataset), "--out", str(out), "--json"]
     done = segbench(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    # Piped, the result's path is printed whole on a line of its own (here on stderr: --json).
+    lines = done.stderr.splitlines()
+    written = next(p for p in out.glob("*.json"))
+    assert lines[lines.index("result written to:") + 1] == str(written)
     result = json.loads(done.stdout)
     assert result["config"]["keras"] == 2
     assert result["model"]["parameters"] == 87_311  # the same model as under Keras 3

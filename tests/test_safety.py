@@ -265,15 +265,6 @@ def test_an_epoch_run_without_a_full_batch_is_refused_up_front(small_dataset, tm
     assert not (tmp_path / "res").exists()
 
 
-def test_the_result_path_is_printed_whole_on_its_own_line_when_piped(small_dataset, tmp_path):
-    out = tmp_path / ("a-long-folder-name-" * 8)
-    done = segbench(*SMOKE, "--data", str(small_dataset), "--out", str(out), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    written = next(p for p in out.glob("*.json"))
-    assert lines[lines.index("result written to:") + 1] == str(written)
-
-
 # ---------------------------------------------------------------- doctor's blind spot
 
 

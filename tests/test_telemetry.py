@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import pynvml
@@ -202,12 +203,24 @@ def test_nvml_reading_converts_units_and_names_throttle_reasons():
     first, second = gpu.read(), gpu.read()
     assert second.energy_j - first.energy_j == pytest.approx(70.0)
     assert first.power_w == 700.0 and first.clock_mhz == 1980.0
+    assert first.memory_clock_mhz == 2619.0
     assert first.temperature_c == 67.0 and first.utilization_pct == 98.0
     assert first.memory_bytes == 80_520_809_984
     assert first.throttle == ("power cap", "thermal (hardware)")
     assert gpu.device_name == "NVIDIA H100 80GB HBM3" and gpu.missing == []
     gpu.close()
     assert gpu.nvml.state["shutdown"]
+
+
+def test_nvml_readings_give_energy_clocks_and_memory_of_the_timed_steps():
+    gpu = open_nvml(nvml_standin(), index="0")
+    readings = [replace(gpu.read(), t=i * 0.1) for i in range(21)]  # +70 J every 0.1 s
+    t = summarize("nvml", readings, [(0.5, 1.5)], 16, gpu.missing, 0.1, 0.0)
+    assert t.available and t.energy_j == pytest.approx(700.0) and t.mean_w == pytest.approx(700.0)
+    assert t.j_per_image == pytest.approx(43.75)
+    assert (t.clocks_mhz.median, t.memory_clocks_mhz.median) == (1980.0, 2619.0)
+    assert t.memory_used_bytes_max == 80_520_809_984 and t.utilization_pct_median == 98.0
+    assert t.temperature_c_max == 67.0
 
 
 def test_nvml_without_an_energy_counter_integrates_power():

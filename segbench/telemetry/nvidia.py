@@ -1,7 +1,7 @@
 """NVIDIA GPU telemetry through NVML (the nvidia-ml-py package, imported as pynvml): the
 total-energy counter where the GPU has one (Volta and newer; else power is integrated over
 time), power, SM clock, temperature, utilisation, memory used and the clock-event (throttle)
-reasons of the GPU the run uses."""
+reasons of the GPU the run uses (memory clock and memory used too)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ class Nvml:
         )
         power_mw = self._optional(nvml.nvmlDeviceGetPowerUsage)
         clock = self._optional(nvml.nvmlDeviceGetClockInfo, nvml.NVML_CLOCK_SM)
+        memory_clock = self._optional(nvml.nvmlDeviceGetClockInfo, nvml.NVML_CLOCK_MEM)
         temperature = self._optional(nvml.nvmlDeviceGetTemperature, nvml.NVML_TEMPERATURE_GPU)
         utilization = self._optional(nvml.nvmlDeviceGetUtilizationRates)
         memory = self._optional(nvml.nvmlDeviceGetMemoryInfo)
@@ -97,6 +98,7 @@ class Nvml:
             energy_j=energy_mj / 1000 if energy_mj is not None else None,
             power_w=power_mw / 1000 if power_mw is not None else None,
             clock_mhz=float(clock) if clock is not None else None,
+            memory_clock_mhz=float(memory_clock) if memory_clock is not None else None,
             temperature_c=float(temperature) if temperature is not None else None,
             utilization_pct=float(utilization.gpu) if utilization is not None else None,
             memory_bytes=int(memory.used) if memory is not None else None,

@@ -20,6 +20,7 @@ class Reading:
     energy_j: float | None = None  # a cumulative counter: only differences mean anything
     power_w: float | None = None
     clock_mhz: float | None = None  # the GPU's SM clock, or the CPU's mean core clock
+    memory_clock_mhz: float | None = None  # the GPU's memory clock (NVML)
     temperature_c: float | None = None
     utilization_pct: float | None = None
     memory_bytes: int | None = None  # device memory in use (NVML)

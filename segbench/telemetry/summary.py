@@ -60,8 +60,11 @@ class Telemetry:
     j_per_image: float | None = field(default=None, metadata=OPTIONAL_NON_NEGATIVE)
     images_per_kj: float | None = field(default=None, metadata=OPTIONAL_POSITIVE)
     clocks_mhz: Span | None = field(default=None, metadata=OPTIONAL)
+    memory_clocks_mhz: Span | None = field(default=None, metadata=OPTIONAL)  # NVML
     temperature_c_max: float | None = field(default=None, metadata=OPTIONAL)
     utilization_pct_median: float | None = field(default=None, metadata=OPTIONAL_NON_NEGATIVE)
+    # Device memory in use (NVML: every process's, not only the run's), its highest reading.
+    memory_used_bytes_max: int | None = field(default=None, metadata=OPTIONAL_NON_NEGATIVE)
     throttle: Throttle | None = field(default=None, metadata=OPTIONAL)
     # Mains or battery, and macOS Low Power Mode, as `segbench doctor` read them.
     power_source: str | None = field(default=None, metadata=OPTIONAL)
@@ -134,6 +137,8 @@ def summarize(
     watts = [w for a, b, w in spans if any(a < end and b > start for start, end in windows)]
     powers = [r.power_w for r in timed if r.power_w is not None]
     clocks = [r.clock_mhz for r in timed if r.clock_mhz is not None]
+    memory_clocks = [r.memory_clock_mhz for r in timed if r.memory_clock_mhz is not None]
+    memory_used = [r.memory_bytes for r in timed if r.memory_bytes is not None]
     temperatures = [r.temperature_c for r in timed if r.temperature_c is not None]
     utilizations = [r.utilization_pct for r in timed if r.utilization_pct is not None]
     energy = joules * timed_s / covered if available else None
@@ -148,16 +153,22 @@ def summarize(
         peak_w=max(powers + watts) if available else None,
         j_per_image=energy / images if energy is not None and images else None,
         images_per_kj=images / energy * 1000 if energy else None,
-        clocks_mhz=Span(min=min(clocks), median=statistics.median(clocks), max=max(clocks))
-        if clocks
-        else None,
+        clocks_mhz=_span(clocks),
+        memory_clocks_mhz=_span(memory_clocks),
         temperature_c_max=max(temperatures) if temperatures else None,
         utilization_pct_median=statistics.median(utilizations) if utilizations else None,
+        memory_used_bytes_max=max(memory_used) if memory_used else None,
         throttle=throttle(readings, windows) if timed else None,
         power_source=power_source,
         low_power_mode=low_power_mode,
         trace=trace(readings, origin) if readings else None,
     )
+
+
+def _span(values: list[float]) -> Span | None:
+    if not values:
+        return None
+    return Span(min=min(values), median=statistics.median(values), max=max(values))
 
 
 def throttle(readings: Sequence[Reading], windows: Sequence[tuple[float, float]]) -> Throttle:
