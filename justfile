@@ -54,6 +54,10 @@ lint:
 schema:
     uv run --locked python -c 'from segbench.result import write_schema; print(write_schema())'
 
+# Recompute the numerics check's CPU float32 reference (segbench/numerics_reference.json; a test fails when it is stale)
+numerics-reference:
+    uv run --locked python -m segbench.numerics
+
 # Re-lock: uv.lock, the envs/ exports, then conda-lock where conda-forge is reachable
 lock:
     uv lock

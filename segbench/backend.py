@@ -35,9 +35,10 @@ def select_backend(name: str) -> None:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if importlib.util.find_spec(name) is None:
+        how = "uv sync --extra jax" if name == "jax" else f"uv pip install {name}"
         raise Unavailable(
             f"--backend {name}: {name} is not installed here; install it "
-            f"(uv pip install {name}, or pip install {name}) or use --backend tensorflow"
+            f"({how}, or pip install {name}) or use --backend tensorflow"
         )
     os.environ["KERAS_BACKEND"] = name
     # TensorFlow's C++ start-up messages (CUDA plugin registration etc.) drown the output;

@@ -38,6 +38,7 @@ from segbench.options import (
     Backend,
     BackendOption,
     BatchSizeOption,
+    CheckNumericsOption,
     CooldownOption,
     DataDirOption,
     DeterministicOption,
@@ -290,6 +291,7 @@ def run(
     force: ForceOption = False,
     telemetry: TelemetryOption = True,
     peak: PeakOption = True,
+    check_numerics: CheckNumericsOption = True,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
     from segbench import pipeline
@@ -310,7 +312,7 @@ def run(
         repeats=repeats,
         cooldown=cooldown,
     )
-    instruments = pipeline.Instruments(telemetry=telemetry, peak=peak)
+    instruments = pipeline.Instruments(telemetry=telemetry, peak=peak, numerics=check_numerics)
     outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay(), instruments)
 
     from segbench.compare import against_references, run_caveats

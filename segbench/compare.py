@@ -108,6 +108,11 @@ def measured_row(result: Result, source: str | None = None) -> Row:
             [result.config.preset, _framework(result)]
             + (["interrupted"] if result.status == "interrupted" else [])
             + (["forced"] if result.forced else [])
+            + (
+                ["numerics deviate"]
+                if result.numerics and result.numerics.status == "deviates"
+                else []
+            )
         ),
         source=source,
         ms_per_image_ci95=None if ci is None else (ci[0] / batch, ci[1] / batch),
@@ -251,7 +256,7 @@ def compare(
     warnings += [
         f"{source}: {note}"
         for source, r in zip(sources, results, strict=True)
-        for note in throttle_caveats(r)
+        for note in numerics_caveats(r) + throttle_caveats(r)
     ]
     if should:
         warnings.append(
@@ -352,6 +357,20 @@ def throttle_caveats(result: Result) -> list[str]:
     ]
 
 
+def numerics_caveats(result: Result) -> list[str]:
+    """A warning when the device's training step deviated from the CPU reference."""
+    n = result.numerics
+    if n is None or n.status != "deviates":
+        return []
+    size = "a NaN loss" if n.max_rel_diff is None else f"relative difference {n.max_rel_diff:.2g}"
+    return [
+        f"The numerics check deviates from the CPU float32 reference from step {n.at_step} on "
+        f"({size}, tolerance {n.tolerance:g}): the speed figure may come from a wrong "
+        "computation. Run the same command with --device cpu to confirm, update the GPU "
+        "driver or plugin (tensorflow-metal, CUDA), and report it with the result file."
+    ]
+
+
 def run_caveats(result: Result) -> list[str]:
     """Things that make a run's figures less trustworthy, each with what to do."""
     notes = []
@@ -372,6 +391,7 @@ def run_caveats(result: Result) -> list[str]:
         notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
     notes += statistics_caveats(result)
     notes += throttle_caveats(result)
+    notes = numerics_caveats(result) + notes  # first: it questions every other figure
     if result.config.keras_generation != PUBLISHED_KERAS:
         notes.append(
             f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "

@@ -81,11 +81,15 @@ def _unit(layers, x, filters: int, k: int, kind: str, dropout: float, name: str)
 
 
 def build_cvnet(
-    width: float = 1.0, image_size: int = IMAGE_SIZE, keras_module: ModuleType | None = None
+    width: float = 1.0,
+    image_size: int = IMAGE_SIZE,
+    keras_module: ModuleType | None = None,
+    dropout: bool = True,
 ) -> keras.Model:
     """The CV-net model at the given width multiplier; width 1 is the published model.
 
     `keras_module` is the Keras package to build with: keras (default) or tf_keras (Keras 2).
+    `dropout=False` sets every dropout rate to 0 (the numerics check: no randomness).
     """
     if keras_module is None:
         import keras as keras_module
@@ -93,6 +97,7 @@ def build_cvnet(
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
+    low, high = (0.25, 0.5) if dropout else (0.0, 0.0)  # the units' dropout rates
     inputs = keras_module.Input((image_size, image_size, 1), name="input")
 
     stem = layers.Conv2D(
@@ -109,24 +114,24 @@ def build_cvnet(
     x = stem
     skips = []
     for i, n in enumerate(ENCODER, start=1):
-        d = _unit(layers, x, c(n), 3, "down", 0.25, f"enc{i}_down")
+        d = _unit(layers, x, c(n), 3, "down", low, f"enc{i}_down")
         x = layers.Concatenate(name=f"enc{i}_concat")(
             [
-                _unit(layers, d, c(n), 1, "point", 0.5, f"enc{i}_point"),
-                _unit(layers, d, c(n), 5, "sep", 0.5, f"enc{i}_sep"),
+                _unit(layers, d, c(n), 1, "point", high, f"enc{i}_point"),
+                _unit(layers, d, c(n), 5, "sep", high, f"enc{i}_sep"),
             ]
         )
         skips.append(x)
 
     for i, n in enumerate(BOTTLENECK, start=1):
-        x = _unit(layers, x, c(n), 5, "sepv", 0.25, f"mid{i}")
+        x = _unit(layers, x, c(n), 5, "sepv", low, f"mid{i}")
 
     for i, (n, skip) in enumerate(zip(DECODER, reversed(skips), strict=True), start=1):
         x = layers.Concatenate(name=f"dec{i}_concat")(
-            [_unit(layers, x, c(n), 3, "up", 0.25, f"dec{i}"), skip]
+            [_unit(layers, x, c(n), 3, "up", low, f"dec{i}"), skip]
         )
     x = layers.Concatenate(name="dec_last_concat")(
-        [_unit(layers, x, c(LAST_UP), 3, "up", 0.25, "dec_last"), stem]
+        [_unit(layers, x, c(LAST_UP), 3, "up", low, "dec_last"), stem]
     )
 
     x = layers.Conv2D(

@@ -120,3 +120,11 @@ PeakOption = Annotated[
         "the run's compute as a share of it and of the vendor's peak.",
     ),
 ]
+CheckNumericsOption = Annotated[
+    bool,
+    typer.Option(
+        "--check-numerics/--no-check-numerics",
+        help="Before timing, train a narrow model a few steps on the run's device and compare "
+        "its losses with the shipped CPU float32 reference (seconds).",
+    ),
+]

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from segbench import backend, doctor, environment, peak, telemetry, triangles
+from segbench import backend, doctor, environment, numerics, peak, telemetry, triangles
 from segbench.config import RunConfig
 from segbench.doctor.types import Check, Facts
 from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
@@ -47,6 +47,7 @@ class Instruments:
 
     telemetry: bool = True
     peak: bool = True
+    numerics: bool = True  # the numerics check before timing (--no-check-numerics skips it)
     interval_s: float = DEFAULT_INTERVAL_S
 
 
@@ -155,6 +156,11 @@ def _run(
             "so an epoch has no full batch to time; lower --batch-size"
         )
 
+    try:
+        checked = _check_numerics(config, chosen, instruments, display)
+    except KeyboardInterrupt as stop:
+        kind = Terminated if isinstance(stop, SigTerm) else Interrupted
+        raise kind("interrupted before timing started; no result written") from None
     if instruments.telemetry:
         source, missing = telemetry.open_source(chosen.kind)
     else:
@@ -206,10 +212,31 @@ def _run(
         forced=bool(failures),
         telemetry=measured_telemetry,
         memory=memory,
+        numerics=checked,
     )
     if result.summary.steps:
         result = replace(result, peak=_peak(result, measurement, instruments, display))
     return save(result, out)
+
+
+def _check_numerics(
+    config: RunConfig, device: backend.Device, instruments: Instruments, display: Display
+) -> numerics.Numerics:
+    """The numerics check on the run's device, backend and precision, before timing."""
+    import keras
+
+    if not instruments.numerics:
+        return numerics.Numerics(status=numerics.SKIPPED, reason="--no-check-numerics")
+    try:
+        with (
+            display.status("checking the device's numerics against the CPU reference"),
+            keras.device(device.keras_name),
+        ):
+            losses = numerics.probe_losses(config)
+    except Exception as e:  # noqa: BLE001 - the run itself reports what is broken
+        reason = f"the check could not run ({type(e).__name__}: {str(e)[:200]})"
+        return numerics.Numerics(status=numerics.SKIPPED, reason=reason)
+    return numerics.judge(losses, config.precision, numerics.shipped_reference())
 
 
 def _power_state(facts: Facts) -> tuple[str | None, bool | None]:

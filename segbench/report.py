@@ -201,6 +201,18 @@ def hardware_rows(result: Result) -> list[tuple[str, str, str]]:
                 f"{p.vendor_device}",
             )
         )
+    n = result.numerics
+    if n is not None and n.status == "skipped":
+        rows.append(("numerics check", "skipped", n.reason or ""))
+    elif n is not None:
+        size = "NaN" if n.max_rel_diff is None else f"{n.max_rel_diff:.2g}"
+        rows.append(
+            (
+                "numerics check",
+                "match" if n.status == "match" else "DEVIATES",
+                f"max rel. diff {size} at step {n.at_step} (tolerance {n.tolerance:g})",
+            )
+        )
     m = result.memory
     if m is not None:
         rows.append(("peak memory (host)", format_bytes(m.host_peak_bytes), "whole process"))

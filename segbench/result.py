@@ -25,6 +25,7 @@ from segbench.config import RunConfig
 from segbench.doctor.types import FAIL, Check
 from segbench.environment import Environment
 from segbench.errors import BadInput
+from segbench.numerics import Numerics
 from segbench.peak import Peak
 from segbench.runner import EpochRecord, Measurement, StepRecord
 from segbench.schema import (
@@ -41,7 +42,7 @@ from segbench.stats import Summary, disagreements, summarize, summarize_records
 from segbench.telemetry import Telemetry
 
 # 2: confidence interval, outliers, drift and repeats in the summary.
-# 3: telemetry, peak and memory blocks; each step's start time (at_s).
+# 3: telemetry, peak, memory and numerics blocks; each step's start time (at_s).
 SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 SCHEMA_FILE = "result.schema.json"  # inside the package
@@ -103,6 +104,7 @@ class Result:
     telemetry: Telemetry | None = field(default=None, metadata=OPTIONAL)  # version 3
     peak: Peak | None = field(default=None, metadata=OPTIONAL)  # version 3
     memory: Memory | None = field(default=None, metadata=OPTIONAL)  # version 3
+    numerics: Numerics | None = field(default=None, metadata=OPTIONAL)  # version 3
     loss_trajectory: list[float] = field(metadata=NAN_OK)
     iou_trajectory: list[float] = field(metadata=NAN_OK)
     steps: list[StepRecord]
@@ -136,6 +138,7 @@ def build_result(
     telemetry: Telemetry | None = None,
     peak: Peak | None = None,
     memory: Memory | None = None,
+    numerics: Numerics | None = None,
 ) -> Result:
     """The record of one run; `forced` when it ran despite failed checks."""
     config = measurement.config
@@ -165,6 +168,7 @@ def build_result(
         telemetry=telemetry,
         peak=peak,
         memory=memory,
+        numerics=numerics,
         loss_trajectory=[s.loss for s in training],
         iou_trajectory=[s.iou for s in training],
         steps=list(measurement.steps),

@@ -91,19 +91,23 @@ class Measurement:
         ]
 
 
-def compile_model(config: RunConfig, lr: float):
+def compile_model(config: RunConfig, lr: float, dropout: bool = True):
     """The CV-net model at `config.width`, compiled with the optimizer, loss and metrics of §3,
-    in the run's Keras generation."""
+    in the run's Keras generation, starting from the numpy-drawn weights of `config.seed`."""
     from segbench.cvnet import build_cvnet
     from segbench.losses import loss_and_metrics
+    from segbench.weights import seed_weights
 
     keras_generation = generation.load(config.keras_generation)
-    model = build_cvnet(config.width, config.image_size, keras_generation.keras)
+    model = build_cvnet(config.width, config.image_size, keras_generation.keras, dropout)
+    seed_weights(model, config.seed)  # the same starting point on every backend
     loss, iou, dice = loss_and_metrics(keras_generation.ops)
     optimizer = keras_generation.keras.optimizers.SGD(
         learning_rate=lr, momentum=MOMENTUM, nesterov=True
     )
-    model.compile(optimizer=optimizer, loss=loss, metrics=[iou, dice], jit_compile=config.xla)
+    # JAX runs compiled or op by op: its steps are always jit-compiled (XLA is how JAX runs).
+    jit = config.xla or config.backend == "jax"
+    model.compile(optimizer=optimizer, loss=loss, metrics=[iou, dice], jit_compile=jit)
     return model
 
 

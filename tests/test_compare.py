@@ -383,3 +383,29 @@ def test_trace_plot_draws_old_and_new_files(tmp_path):
     done = CliRunner().invoke(app, ["plot", str(broken), "-o", str(tmp_path / "x.png")])
     assert done.exit_code == 2 and "not valid JSON" in done.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_run_whose_numerics_deviate_is_marked_in_run_and_compare(tmp_path):
+    from segbench.compare import run_caveats
+
+    data = document(gpu="Test GPU")
+    data["schema_version"] = 3
+    data["numerics"] = {
+        "status": "deviates",
+        "max_rel_diff": 0.031,
+        "at_step": 1,
+        "tolerance": 1e-3,
+        "reference": "numerics_reference.json",
+        "losses": [1.52, 1.49, 1.47, 1.45],
+    }
+    wrong = Result.from_dict(data)
+    [first, *_] = run_caveats(wrong)
+    assert first.startswith(
+        "The numerics check deviates from the CPU float32 reference from step 1 on (relative "
+        "difference 0.031, tolerance 0.001): the speed figure may come from a wrong computation"
+    )
+    c = compare([result(), wrong], references=False)
+    assert c.rows[1].conditions.endswith("numerics deviate")
+    assert any(w.startswith("Test GPU: The numerics check deviates") for w in c.warnings)
+    data["numerics"] = {**data["numerics"], "status": "match", "max_rel_diff": 2e-7}
+    assert not [n for n in run_caveats(Result.from_dict(data)) if "numerics" in n]

@@ -1,5 +1,6 @@
 """Drift checks: uv.lock against pyproject, the envs/ exports against the lock, the justfile."""
 
+import json
 import os
 import platform
 import re
@@ -137,6 +138,8 @@ def test_justfile_lists_every_routine_task():
         "test",
         "lint",
         "lock",
+        "schema",
+        "numerics-reference",
         "docker-build-cpu",
         "docker-build-cuda",
     ):
@@ -193,4 +196,6 @@ def test_fresh_venv_from_the_cpu_export_runs_the_smoke_preset(tmp_path, small_da
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert len(list((tmp_path / "res").glob("segbench-smoke-cpu-*.json"))) == 1
+    [written] = (tmp_path / "res").glob("segbench-smoke-cpu-*.json")
+    # The installed package carries its data files: the schema and the numerics reference.
+    assert json.loads(written.read_text())["numerics"]["status"] == "match"

@@ -21,15 +21,14 @@ def cpu():
 
 
 def test_same_seed_gives_identical_losses(splits, cpu):
+    # (Another seed draws other initial weights: test_numerics checks that without a run.)
     first = run_benchmark(SMOKE, cpu, *splits)
     second = run_benchmark(SMOKE, cpu, *splits)
-    other_seed = run_benchmark(SMOKE.with_overrides(seed=7), cpu, *splits)
     losses = [s.loss for s in first.steps]
     assert len(losses) == 1 + SMOKE.warmup + SMOKE.steps
     assert all(math.isfinite(v) for v in losses)
     assert losses == [s.loss for s in second.steps]
     assert [s.iou for s in first.steps] == [s.iou for s in second.steps]
-    assert losses != [s.loss for s in other_seed.steps]
 
 
 def test_steps_protocol_reports_compile_and_warmup_apart(splits, cpu):

@@ -19,7 +19,8 @@ from segbench import pipeline, triangles
 from segbench.cli import app
 from segbench.result import load_result
 
-SMOKE = ["run", "--preset", "smoke", "--device", "cpu"]
+# The numerics check is tested in test_cli and test_numerics; these runs skip its seconds.
+SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--no-check-numerics"]
 
 
 # ---------------------------------------------------------------- data loss
@@ -160,14 +161,14 @@ def test_a_batch_too_large_for_memory_is_refused_by_the_memory_check(small_datas
 
 @pytest.mark.parametrize("command", ["run", "doctor"])
 def test_a_backend_that_is_not_installed_says_how_to_install_it(tmp_path, command):
-    # jax is not part of the lock: the tests run without it.
-    if importlib.util.find_spec("jax") is not None:
-        pytest.skip("jax is installed here")
-    done = segbench(command, "--backend", "jax", cwd=tmp_path)
+    # torch is not part of the lock: the tests run without it.
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here")
+    done = segbench(command, "--backend", "torch", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "error: --backend jax: jax is not installed here; install it "
-        "(uv pip install jax, or pip install jax) or use --backend tensorflow"
+        "error: --backend torch: torch is not installed here; install it "
+        "(uv pip install torch, or pip install torch) or use --backend tensorflow"
     ]
 
 

@@ -1,0 +1,184 @@
+"""The numerics check: does this device compute the benchmark's training step correctly?
+
+Before timing, `segbench run` trains the model at a narrow width (every op type of the full
+model, dropout off) on a fixed batch of two triangles, from the seed's numpy-drawn weights:
+the loss at the initial weights, then after each of a few SGD steps with the benchmark's
+optimizer and loss — on the run's own device, backend and precision. The losses are held
+against a reference computed with TensorFlow on the CPU in float32, shipped in the package
+(numerics_reference.json; `just numerics-reference` remakes it). Measures and judges; never
+prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from segbench import __version__, backend, generation, triangles
+from segbench.atomic import write_text_atomic
+from segbench.config import PRESETS, RunConfig, learning_rate
+from segbench.schema import NON_NEGATIVE, OPTIONAL
+
+REFERENCE_FILE = "numerics_reference.json"  # inside the package
+WIDTH = 1 / 16  # every op type of the full model, 87,311 parameters
+BATCH = 2
+STEPS = 3  # SGD steps after the initial loss
+SEED = 42
+# Largest relative difference from the float32 CPU reference that still "match"es, per
+# precision, from measurements on the CPU (README, "The numerics check"): TensorFlow again
+# 0; JAX in float32 ≤ 3.1e-5; TensorFlow mixed_float16 ≤ 3.6e-5, mixed_bfloat16 ≤ 2.1e-4.
+# Deliberately wrong computations differ by ≥ 7.9e-3 (LeakyReLU slope 0.3: 1.9e-2 at the first
+# loss; momentum 0.5: 7.9e-3 after the first step). The limits sit between, with room for a
+# GPU's TF32 convolutions (on by default on Ampere and newer), not yet measured here.
+TOLERANCE = {"float32": 1e-3, "mixed_float16": 2e-3, "mixed_bfloat16": 3e-3}
+MATCH, DEVIATES, SKIPPED = "match", "deviates", "skipped"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Numerics:
+    """The numerics check of a run: its losses against the shipped CPU float32 reference."""
+
+    status: str = field(metadata={"enum": (MATCH, DEVIATES, SKIPPED)})
+    max_rel_diff: float | None = field(default=None, metadata={**NON_NEGATIVE, **OPTIONAL})
+    # The first step whose loss is beyond the tolerance (0: the initial loss); when all match,
+    # the step of the largest difference.
+    at_step: int | None = field(default=None, metadata={**NON_NEGATIVE, **OPTIONAL})
+    tolerance: float | None = field(default=None, metadata={**NON_NEGATIVE, **OPTIONAL})
+    reference: str | None = field(default=None, metadata=OPTIONAL)  # what it was held against
+    losses: list[float] | None = field(default=None, metadata=OPTIONAL)  # this device's
+    reason: str | None = field(default=None, metadata=OPTIONAL)  # why it was skipped
+
+
+def probe_config(run: RunConfig) -> RunConfig:
+    """The check's configuration: narrow, two images, the run's backend, precision and XLA."""
+    return replace(
+        PRESETS["smoke"],
+        preset="numerics",
+        width=WIDTH,
+        batch_size=BATCH,
+        seed=SEED,
+        precision=run.precision,
+        xla=run.xla,
+        backend=run.backend,
+        keras=run.keras,
+        device=run.device,
+    )
+
+
+def fixed_batch() -> tuple[np.ndarray, np.ndarray]:
+    """The first two triangles of the data recipe, as float32 (2, 512, 512, 1) in [0, 1]."""
+    vertices, colours = triangles.triangle_recipe(BATCH)
+    pairs = [triangles.render(vertices[i], colours[i]) for i in range(BATCH)]
+    x = np.stack([image for image, _ in pairs])[..., None].astype(np.float32) / 255.0
+    y = np.stack([mask for _, mask in pairs])[..., None].astype(np.float32) / 255.0
+    return x, y
+
+
+def probe_losses(run: RunConfig, build=None) -> list[float]:
+    """The loss at the seed's initial weights and after each of STEPS SGD steps (training
+    mode: BN with the batch's statistics, no dropout), on the current keras.device; `build`
+    replaces the model builder (the tests break it on purpose)."""
+    from segbench.runner import compile_model
+
+    config = probe_config(run)
+    keras_generation = generation.load(config.keras_generation)
+    keras_generation.keras.backend.clear_session()
+    keras_generation.keras.mixed_precision.set_global_policy(config.precision)
+    backend.configure_determinism(config.seed, deterministic=False)
+    model = (build or compile_model)(config, learning_rate(0, 0), dropout=False)
+    train_step, _ = keras_generation.step_functions(model, config.xla)
+    x, y = (backend.to_device(a) for a in fixed_batch())
+    losses = []
+    for _ in range(STEPS + 1):
+        # A training step reports the loss of the weights it starts from: the initial loss,
+        # then the loss after each update (the last update is not evaluated).
+        model.reset_metrics()
+        losses.append(float(train_step(x, y)["loss"]))
+    backend.synchronize()
+    keras_generation.keras.mixed_precision.set_global_policy("float32")
+    return losses
+
+
+def judge(losses: list[float], precision: str, reference: dict) -> Numerics:
+    """ "match" when every loss is within the precision's tolerance of the reference's."""
+    expected = reference["losses"]
+    tolerance = TOLERANCE[precision]
+    diffs = [
+        abs(a - b) / max(abs(b), 1e-12) if math.isfinite(a) else math.inf
+        for a, b in zip(losses, expected, strict=True)
+    ]
+    beyond = [i for i, d in enumerate(diffs) if d > tolerance]
+    worst = max(range(len(diffs)), key=diffs.__getitem__)
+    return Numerics(
+        status=DEVIATES if beyond else MATCH,
+        max_rel_diff=max(diffs) if math.isfinite(max(diffs)) else None,  # None: a NaN loss
+        at_step=beyond[0] if beyond else worst,
+        tolerance=tolerance,
+        reference=_describe(reference),
+        losses=losses,
+    )
+
+
+def _describe(reference: dict) -> str:
+    made = reference["provenance"]
+    return (
+        f"{REFERENCE_FILE}: TensorFlow {made['tensorflow']} on the CPU, float32, "
+        f"width {made['width']}, seed {made['seed']}, {made['steps']} SGD steps"
+    )
+
+
+def shipped_reference() -> dict:
+    """The reference shipped inside the package."""
+    return json.loads(resources.files("segbench").joinpath(REFERENCE_FILE).read_text())
+
+
+def reference_document(losses: list[float]) -> dict:
+    """The reference file: the losses and how they were made."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "provenance": {
+            "made_with": "just numerics-reference (python -m segbench.numerics)",
+            "segbench": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "platform": f"{platform.system()} {platform.machine()}",
+            "device": "CPU",
+            "precision": "float32",
+            "width": WIDTH,
+            "batch": BATCH,
+            "seed": SEED,
+            "steps": STEPS,
+        },
+        "losses": losses,
+    }
+
+
+def reference_losses() -> list[float]:
+    """The reference's losses, computed here and now (TensorFlow, CPU, float32, Keras 3)."""
+    import keras
+
+    backend.choose_device("cpu")
+    with keras.device("cpu"):
+        return probe_losses(PRESETS["smoke"])
+
+
+def main() -> None:
+    """Recompute the reference here and write it into the package."""
+    backend.select_backend("tensorflow")
+    document = reference_document(reference_losses())
+    path = Path(__file__).with_name(REFERENCE_FILE)
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

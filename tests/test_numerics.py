@@ -1,0 +1,129 @@
+"""The numerics check: numpy-drawn initial weights, the shipped CPU reference, the same losses
+on the jax backend, and a deliberately broken computation caught at the right step."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from segbench import cvnet, runner
+from segbench.config import PRESETS
+from segbench.cvnet import PUBLISHED_PARAMETERS, build_cvnet
+from segbench.numerics import (
+    DEVIATES,
+    MATCH,
+    TOLERANCE,
+    judge,
+    probe_losses,
+    shipped_reference,
+)
+from segbench.weights import KERNEL_INITIALIZERS, fans, seed_weights
+
+
+def kernels(model):
+    return {w.path: np.asarray(w.numpy()) for w in model.weights if "kernel" in w.path}
+
+
+def test_initial_weights_come_from_the_seed_with_keras_limits():
+    a, b, other = (build_cvnet(1 / 16, dropout=False) for _ in range(3))
+    seed_weights(a, 42)
+    seed_weights(b, 42)
+    seed_weights(other, 7)
+    assert a.count_params() == 87_311
+    ka, kb, ko = kernels(a), kernels(b), kernels(other)
+    assert all(np.array_equal(ka[name], kb[name]) for name in ka)
+    assert not any(np.array_equal(ka[name], ko[name]) for name in ka)
+    # Every kernel within its initializer's limit; the largest one fills its range.
+    limits = {}
+    for layer in a.layers:
+        for w in layer.weights:
+            name = w.path.split("/")[-1]
+            if name in KERNEL_INITIALIZERS:
+                rule = type(getattr(layer, KERNEL_INITIALIZERS[name])).__name__
+                fan_in, fan_out = fans(tuple(w.shape))
+                limits[w.path] = math.sqrt(
+                    6 / (fan_in if rule == "HeUniform" else fan_in + fan_out)
+                )
+    assert set(limits) == set(ka) and len(ka) > 30
+    assert all(np.abs(ka[p]).max() <= limit for p, limit in limits.items())
+    largest = max(ka, key=lambda p: ka[p].size)
+    assert np.abs(ka[largest]).max() > 0.99 * limits[largest]
+    gamma = [w for w in a.weights if w.path.endswith("gamma")]
+    assert all(np.all(np.asarray(w.numpy()) == 1) for w in gamma)
+
+
+def test_the_published_model_keeps_its_parameter_count():
+    model = build_cvnet(1.0)
+    seed_weights(model, 42)
+    assert model.count_params() == PUBLISHED_PARAMETERS
+
+
+def test_the_shipped_reference_says_how_it_was_made():
+    # Recomputed and matched to this file in test_cli's smoke run (TensorFlow, CPU, float32).
+    reference = shipped_reference()
+    made = reference["provenance"]
+    assert (made["device"], made["precision"], made["steps"], made["seed"]) == (
+        "CPU",
+        "float32",
+        3,
+        42,
+    )
+    assert made["width"] == 1 / 16 and made["tensorflow"] == "2.19.1"
+    losses = reference["losses"]
+    assert len(losses) == 4 and losses == sorted(losses, reverse=True)  # it trains
+
+
+JAX_PROBE = """
+import json
+from segbench import backend
+backend.select_backend("jax")
+import keras
+from segbench.config import PRESETS
+from segbench.numerics import judge, probe_losses, shipped_reference
+with keras.device("cpu"):
+    losses = probe_losses(PRESETS["smoke"])
+print(json.dumps({"losses": losses, "backend": keras.backend.backend()}))
+"""
+
+
+def test_the_jax_backend_on_the_cpu_matches_the_tensorflow_reference():
+    pytest.importorskip("jax", reason="the jax extra is not installed (uv sync --extra jax)")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_PROBE], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["backend"] == "jax"
+    checked = judge(found["losses"], "float32", shipped_reference())
+    assert checked.status == MATCH, checked
+
+
+def test_a_changed_activation_deviates_at_the_first_loss(monkeypatch):
+    monkeypatch.setattr(cvnet, "_LEAK", 0.3)  # LeakyReLU slope 0.3 instead of 0.2
+    with keras.device("cpu"):
+        checked = judge(probe_losses(PRESETS["smoke"]), "float32", shipped_reference())
+    assert checked.status == DEVIATES and checked.at_step == 0
+    assert checked.max_rel_diff > 5 * TOLERANCE["float32"]
+
+
+def test_a_changed_optimizer_deviates_from_the_first_step_on(monkeypatch):
+    monkeypatch.setattr(runner, "MOMENTUM", 0.5)  # the forward pass is right, training is not
+    with keras.device("cpu"):
+        checked = judge(probe_losses(PRESETS["smoke"]), "float32", shipped_reference())
+    assert checked.status == DEVIATES and checked.at_step == 1
+
+
+def test_judgement_of_nan_and_of_each_precision():
+    reference = {"losses": [1.0, 0.9, 0.8, 0.7], "provenance": shipped_reference()["provenance"]}
+    nan = judge([1.0, 0.9, float("nan"), 0.7], "float32", reference)
+    assert (nan.status, nan.at_step, nan.max_rel_diff) == (DEVIATES, 2, None)
+    close = judge([1.0, 0.9, 0.8, 0.7 * (1 + 2.5e-3)], "mixed_bfloat16", reference)
+    assert (close.status, close.at_step) == (MATCH, 3)
+    assert close.max_rel_diff == pytest.approx(2.5e-3)
+    assert judge([1.0, 0.9, 0.8, 0.7 * (1 + 2.5e-3)], "float32", reference).status == DEVIATES
