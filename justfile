@@ -36,6 +36,10 @@ doctor *ARGS:
 data *ARGS:
     uv run --locked segbench data {{ARGS}}
 
+# N local workers of one multi-worker run (README: "More than one GPU or machine")
+launch WORKERS *ARGS:
+    uv run --locked segbench launch --workers {{WORKERS}} -- run {{ARGS}}
+
 # Compare result files side by side
 compare +FILES:
     uv run --locked segbench compare {{FILES}}

@@ -6,6 +6,7 @@ imported lazily, inside the function that needs them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -189,7 +190,11 @@ def synchronize() -> None:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        tf.test.experimental.sync_devices()
+        # A multi-worker process (collectives configured): TensorFlow cannot sync the other
+        # workers' devices from here (InternalError). Keras's train_on_batch has already
+        # returned numpy values, which waited for this device.
+        with contextlib.suppress(tf.errors.InternalError):
+            tf.test.experimental.sync_devices()
     elif backend == "torch":
         import torch
 

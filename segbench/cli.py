@@ -40,6 +40,7 @@ from segbench.options import (
     BatchSizeOption,
     CheckNumericsOption,
     CooldownOption,
+    CpuReplicasOption,
     DataDirOption,
     DeterministicOption,
     DeviceChoice,
@@ -48,6 +49,8 @@ from segbench.options import (
     Expect,
     ForceOption,
     Format,
+    GlobalBatchOption,
+    GpusOption,
     KerasOption,
     OutOption,
     PeakOption,
@@ -56,8 +59,11 @@ from segbench.options import (
     Preset,
     PresetOption,
     RepeatsOption,
+    ScalingOption,
     SeedOption,
     StepsOption,
+    StrategyOption,
+    SyncBatchnormOption,
     TelemetryOption,
     WarmupOption,
     WidthOption,
@@ -170,8 +176,11 @@ def doctor_command(
         Path, typer.Option(envvar="SEGBENCH_OUT", help="Results folder whose free disk is checked.")
     ] = Path("results"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    strategy: StrategyOption = "none",
+    gpus: GpusOption = None,
 ) -> None:
-    """Check the environment and say exactly what to fix (exit 1 when a check FAILs)."""
+    """Check the environment and say exactly what to fix (exit 1 when a check FAILs).
+    With --strategy multiworker, also TF_CONFIG, this task's port and the other workers."""
     from segbench import backend as backends
 
     backends.select_backend(_value(backend))
@@ -191,6 +200,8 @@ def doctor_command(
         xla=xla,
         expect=_value(expect) if expect else None,
         folders=(str(triangles.default_data_dir()), str(out)),
+        strategy=_value(strategy),
+        gpus=gpus,
     )
     with stderr.status("checking the environment"):
         checks = doctor.run_checks(doctor.gather(context), context)
@@ -292,6 +303,12 @@ def run(
     telemetry: TelemetryOption = True,
     peak: PeakOption = True,
     check_numerics: CheckNumericsOption = True,
+    strategy: StrategyOption = "none",
+    gpus: GpusOption = None,
+    cpu_replicas: CpuReplicasOption = None,
+    global_batch: GlobalBatchOption = None,
+    sync_batchnorm: SyncBatchnormOption = False,
+    scaling: ScalingOption = False,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
     from segbench import pipeline
@@ -311,6 +328,12 @@ def run(
         deterministic=deterministic,
         repeats=repeats,
         cooldown=cooldown,
+        strategy=None if _value(strategy) == "none" else _value(strategy),
+        gpus=gpus,
+        cpu_replicas=cpu_replicas,
+        global_batch=global_batch,
+        sync_batchnorm=sync_batchnorm or None,
+        scaling=scaling or None,
     )
     instruments = pipeline.Instruments(telemetry=telemetry, peak=peak, numerics=check_numerics)
     outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay(), instruments)
@@ -320,6 +343,12 @@ def run(
     from segbench.result import to_json_text
 
     result = outcome.result
+    if outcome.worker:
+        stderr.print(
+            "this worker's part of the job is done; the chief (task 0) writes the result",
+            highlight=False,
+        )
+        return
     comparison = against_references(result) if result.summary.steps else None
     report_console = stderr if as_json else stdout
     report_console.print(run_report(result, comparison, run_caveats(result)))
@@ -342,6 +371,23 @@ def _print_path(console: Console, label: str, path: Path) -> None:
     else:
         console.print(f"{label}:", highlight=False)
         console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def launch_command(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes to start.")] = 2,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="First port (one per worker). Default: free ports."),
+    ] = None,
+) -> None:
+    """Start N local workers of one multi-worker run on 127.0.0.1, each `segbench run ARGS…`
+    with its own TF_CONFIG: segbench launch --workers 2 -- run --preset smoke. The chief's
+    output is shown; if a worker fails, the others are stopped and it is named."""
+    from segbench.launch import launch
+
+    launch(list(ctx.args), workers, port, lambda line: stderr.print(line, highlight=False))
 
 
 @app.command("compare")

@@ -25,6 +25,7 @@ from segbench.stats import (
 MUST_MATCH: dict[str, Callable[[Result], Any]] = {
     "width": lambda r: r.config.width,
     "image_size": lambda r: r.config.image_size,
+    # Images per step: the global batch of a data-parallel run (README: "More than one GPU").
     "batch_size": lambda r: r.config.batch_size,
 }
 # Results that differ in these are comparable but not like for like: a warning.
@@ -33,6 +34,7 @@ SHOULD_MATCH: dict[str, Callable[[Result], Any]] = {
     "precision": lambda r: r.config.precision,
     "backend": lambda r: r.environment.keras_backend,
     "keras": lambda r: r.config.keras_generation,
+    "replicas": lambda r: r.distribution.replicas if r.distribution else 1,
 }
 # A spread above this share of the median makes the numbers hard to compare.
 NOISY_SPREAD = 0.10
@@ -106,6 +108,11 @@ def measured_row(result: Result, source: str | None = None) -> Row:
         tflops=s.tflops,
         conditions=", ".join(
             [result.config.preset, _framework(result)]
+            + (
+                [f"{result.distribution.replicas} replicas ({result.distribution.strategy})"]
+                if result.distribution
+                else []
+            )
             + (["interrupted"] if result.status == "interrupted" else [])
             + (["forced"] if result.forced else [])
             + (

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from segbench.distribution import STRATEGIES
 from segbench.generation import GENERATIONS
 from segbench.schema import OPTIONAL
 
@@ -42,11 +43,23 @@ class RunConfig:
     # 2: tf-keras, the article's generation; 3: Keras 3. Absent (None) in files made before
     # --keras existed, which all used Keras 3.
     keras: int | None = field(default=None, metadata=OPTIONAL)
+    # Data parallelism (distribution.py); all absent for one device, as in files made before.
+    strategy: str | None = field(default=None, metadata=OPTIONAL)  # mirrored | multiworker
+    gpus: int | None = field(default=None, metadata=OPTIONAL)  # --gpus N: the first N GPUs
+    cpu_replicas: int | None = field(default=None, metadata=OPTIONAL)  # logical CPU devices
+    global_batch: int | None = field(default=None, metadata=OPTIONAL)  # strong scaling
+    sync_batchnorm: bool | None = field(default=None, metadata=OPTIONAL)
+    scaling: bool | None = field(default=None, metadata=OPTIONAL)  # measure one replica first
 
     @property
     def keras_generation(self) -> int:
         """The Keras generation the run uses (2 or 3)."""
         return self.keras or 3
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the run is data-parallel (--strategy mirrored or multiworker)."""
+        return self.strategy not in (None, "none")
 
     def with_overrides(self, **values: Any) -> RunConfig:
         """A copy with every value that is not None replaced."""
@@ -76,6 +89,57 @@ class RunConfig:
             (
                 self.keras_generation == 3 or self.backend == "tensorflow",
                 f"--keras 2 runs on the tensorflow backend only (got --backend {self.backend})",
+            ),
+        ]
+        if self.strategy not in (None, *STRATEGIES):
+            raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}")
+        alone = "only with --strategy mirrored or multiworker"
+        checks += [
+            (not self.gpus or self.gpus >= 1, "--gpus must be at least 1"),
+            (not self.cpu_replicas or self.cpu_replicas >= 1, "--cpu-replicas must be at least 1"),
+            (not self.global_batch or self.global_batch >= 1, "--global-batch must be at least 1"),
+            (
+                self.distributed
+                or not (
+                    self.gpus
+                    or self.cpu_replicas
+                    or self.global_batch
+                    or self.scaling
+                    or self.sync_batchnorm
+                ),
+                "--gpus, --cpu-replicas, --global-batch, --scaling and --sync-batchnorm work "
+                + alone,
+            ),
+            (
+                not self.distributed or self.backend != "torch",
+                f"--strategy {self.strategy}: the torch backend has no tf.distribute or Keras "
+                "distribution support; use --backend tensorflow or jax",
+            ),
+            (
+                not self.distributed or self.keras_generation == 3,
+                "--strategy runs with Keras 3 (--keras 3)",
+            ),
+            (
+                not self.distributed or self.epochs == 0,
+                "--strategy times steps; the epoch protocol (--epochs, the article preset) runs "
+                "on one device: use --preset quick or --epochs 0",
+            ),
+            (
+                not (self.gpus and self.cpu_replicas),
+                "--gpus and --cpu-replicas exclude each other: replicas are GPUs or CPU parts",
+            ),
+            (
+                not (self.cpu_replicas and self.device == "gpu"),
+                "--cpu-replicas splits the CPU: it cannot run with --device gpu",
+            ),
+            (
+                not (self.gpus and self.device == "cpu"),
+                "--gpus needs --device gpu or auto",
+            ),
+            (
+                not (self.sync_batchnorm and self.backend == "jax"),
+                "--sync-batchnorm is for the tensorflow backend; on jax BatchNormalization "
+                "already sees the global batch",
             ),
         ]
         for ok, message in checks:

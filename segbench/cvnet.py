@@ -7,7 +7,8 @@ valid 5×5 convolutions need 512×512 input at full depth.
 
 from __future__ import annotations
 
-from types import ModuleType
+import functools
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # keras is imported where a model is built: the FLOP count needs none
@@ -85,15 +86,23 @@ def build_cvnet(
     image_size: int = IMAGE_SIZE,
     keras_module: ModuleType | None = None,
     dropout: bool = True,
+    synchronized_bn: bool = False,
 ) -> keras.Model:
     """The CV-net model at the given width multiplier; width 1 is the published model.
 
     `keras_module` is the Keras package to build with: keras (default) or tf_keras (Keras 2).
     `dropout=False` sets every dropout rate to 0 (the numerics check: no randomness).
+    `synchronized_bn`: under tf.distribute, BatchNormalization averages its batch statistics
+    over all replicas (--sync-batchnorm) instead of using each replica's own.
     """
     if keras_module is None:
         import keras as keras_module
     layers = keras_module.layers
+    if synchronized_bn:
+        layers = SimpleNamespace(**vars(layers))
+        layers.BatchNormalization = functools.partial(
+            keras_module.layers.BatchNormalization, synchronized=True
+        )
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable

@@ -10,6 +10,7 @@ import typer
 
 from segbench.backend import BACKENDS
 from segbench.config import DEVICES, PRECISIONS, PRESETS
+from segbench.distribution import STRATEGIES
 from segbench.generation import GENERATIONS
 
 
@@ -25,6 +26,7 @@ Backend = _choices("Backend", BACKENDS)
 KerasGeneration = _choices("KerasGeneration", [str(g) for g in GENERATIONS])
 Expect = _choices("Expect", ("gpu", "cpu"))
 Format = _choices("Format", ("table", "markdown", "csv", "json"))
+Strategy = _choices("Strategy", STRATEGIES)
 
 
 # The options of `segbench run`, one alias each, so the command in cli.py reads as its pipeline.
@@ -126,5 +128,50 @@ CheckNumericsOption = Annotated[
         "--check-numerics/--no-check-numerics",
         help="Before timing, train a narrow model a few steps on the run's device and compare "
         "its losses with the shipped CPU float32 reference (seconds).",
+    ),
+]
+
+# Data parallelism (README: "More than one GPU or machine").
+StrategyOption = Annotated[
+    Strategy,
+    typer.Option(
+        help="none: one device. mirrored: every visible GPU of this machine (tf.distribute."
+        "MirroredStrategy; jax: keras.distribution.DataParallel). multiworker: the machines "
+        "of TF_CONFIG (MultiWorkerMirroredStrategy).",
+    ),
+]
+GpusOption = Annotated[
+    int | None, typer.Option(min=1, help="Replicas on the first N GPUs (default: every GPU).")
+]
+CpuReplicasOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Split the CPU into N logical devices, one replica each: tests the mechanism "
+        "on a machine without GPUs (not a speed figure).",
+    ),
+]
+GlobalBatchOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Fix the global batch (strong scaling), split over the replicas. Default: "
+        "--batch-size per replica (weak scaling).",
+    ),
+]
+SyncBatchnormOption = Annotated[
+    bool,
+    typer.Option(
+        "--sync-batchnorm",
+        help="BatchNormalization uses the statistics of the global batch (all-reduced every "
+        "layer) instead of each replica's own (tensorflow backend).",
+    ),
+]
+ScalingOption = Annotated[
+    bool,
+    typer.Option(
+        "--scaling",
+        help="Time one replica first and report the scaling efficiency: N-replica images/s "
+        "÷ (N × one-replica images/s).",
     ),
 ]

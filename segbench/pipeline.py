@@ -6,6 +6,7 @@ through a `Display` that the command line supplies.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,13 +16,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from segbench import backend, doctor, environment, numerics, peak, telemetry, triangles
+from segbench import (
+    backend,
+    distribution,
+    doctor,
+    environment,
+    numerics,
+    peak,
+    telemetry,
+    triangles,
+)
 from segbench.config import RunConfig
 from segbench.doctor.types import Check, Facts
 from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
 from segbench.result import DataInfo, Memory, Result, build_result, write_result
 from segbench.runner import Event, Measurement, run_benchmark
-from segbench.stats import timed_steps
+from segbench.stats import summarize, timed_steps
 from segbench.telemetry import DEFAULT_INTERVAL_S
 
 
@@ -58,6 +68,7 @@ class RunOutcome:
     result: Result
     path: Path | None
     write_error: str | None = None
+    worker: bool = False  # a multi-worker task other than the chief: it writes no file
 
 
 class ChecksFailed(Unavailable):
@@ -100,6 +111,8 @@ def run(
     written to `out` is saved elsewhere (RunOutcome.write_error says why and where).
     """
     validated(config)
+    if config.strategy == distribution.MULTIWORKER:
+        distribution.parse_tf_config(os.environ.get("TF_CONFIG"))  # BadInput before anything
     try:
         created = not out.exists()
     except OSError:  # a name too long, say: check_writable says so in one line
@@ -121,20 +134,24 @@ def _run(
     display: Display,
     instruments: Instruments,
 ) -> RunOutcome:
+    distribution.configure_before_import(config)
     backend.select_backend(config.backend)  # before anything imports keras
+    replication, survey, config = _start_replicas(config, display)
     chosen = backend.choose_device(config.device)
     context = doctor.Context(
         preset=config.preset,
         width=config.width,
-        batch_size=config.batch_size,
+        batch_size=config.batch_size // (replication.replicas if replication else 1),
         epochs=config.epochs,
         device=chosen.kind,
         precision=config.precision,
         xla=config.xla,
         folders=(str(data_dir or triangles.default_data_dir()), str(out)),
+        strategy=config.strategy or distribution.NONE,
+        gpus=config.gpus,
     )
     with display.status("checking the environment"):
-        facts = doctor.gather(context)
+        facts = doctor.gather(context, survey)
     checks = doctor.run_checks(facts, context)
     failures = doctor.failed(checks)
     if failures and not force:
@@ -168,9 +185,14 @@ def _run(
     sampler = telemetry.Sampler(source, instruments.interval_s)
     backend.reset_peak_memory()
     started_at = datetime.now(timezone.utc)
+    one_replica = None
     with display.progress() as notify, sampler:
         try:
-            measurement = run_benchmark(config, chosen, train, validation, notify)
+            if config.scaling and replication is not None:
+                one_replica = _one_replica(
+                    config, chosen, train, notify, display, replication.replicas
+                )
+            measurement = run_benchmark(config, chosen, train, validation, notify, replication)
         except Exception as e:
             if not _out_of_memory(e):
                 raise
@@ -214,9 +236,77 @@ def _run(
         memory=memory,
         numerics=checked,
     )
+    if replication is not None:
+        record = replication.record(
+            config.batch_size // replication.replicas,
+            config.batch_size,
+            "strong" if config.global_batch else "weak",
+        )
+        record = distribution.with_throughput(record, result.summary.images_per_s, one_replica)
+        result = replace(result, distribution=record)
+        if not replication.is_chief:  # the chief writes the job's one result file
+            return RunOutcome(result, None, worker=True)
     if result.summary.steps:
         result = replace(result, peak=_peak(result, measurement, instruments, display))
     return save(result, out)
+
+
+def _start_replicas(
+    config: RunConfig, display: Display
+) -> tuple[distribution.Replication | None, distribution.Survey | None, RunConfig]:
+    """Start the replicas of a data-parallel run (before anything else runs on the backend):
+    TF_CONFIG and this task's port checked first, then, multi-worker, every other worker
+    waited for. Returns the config with its batch_size the global batch (images per step,
+    as every summary reads it)."""
+    if not config.distributed:
+        return None, None, config
+    survey = distribution.survey(config.strategy, os.environ.get("TF_CONFIG"), peers=False)
+    if survey.problem:
+        raise Unavailable(f"TF_CONFIG ({survey.found}): {survey.problem}; {survey.fix}")
+    replication = distribution.start(config)
+    cluster = getattr(replication, "cluster", None)
+    if cluster is not None:
+        with display.status(
+            f"waiting for the other workers ({', '.join(cluster.peers)}), "
+            f"at most {distribution.PEER_TIMEOUT_S:.0f} s"
+        ):
+            distribution.wait_for_peers(cluster)
+    _, global_batch = distribution.batches(
+        config.batch_size, config.global_batch, replication.replicas
+    )
+    device = "cpu" if config.cpu_replicas else config.device
+    return replication, survey, validated(replace(config, batch_size=global_batch, device=device))
+
+
+def _one_replica(
+    config: RunConfig,
+    device: backend.Device,
+    train: triangles.Split,
+    notify: Callable[[Event], None],
+    display: Display,
+    replicas: int,
+) -> float:
+    """--scaling: images/s of one replica alone, timed first with the same steps (weak
+    scaling: the per-replica batch; strong: the whole global batch on one device)."""
+    batch = config.global_batch or config.batch_size // replicas
+    alone = replace(
+        config,
+        strategy=None,
+        gpus=None,
+        cpu_replicas=None,
+        global_batch=None,
+        sync_batchnorm=None,
+        scaling=None,
+        batch_size=batch,
+        repeats=1,
+        cooldown=0,
+    )
+    display.note(f"scaling: timing one replica first (batch {batch} on {device.description})")
+    measured = run_benchmark(alone, device, train, None, notify)
+    if measured.status == "interrupted":
+        kind = Terminated if measured.interrupted_by == "SIGTERM" else Interrupted
+        raise kind("interrupted while timing one replica (--scaling); no result written")
+    return summarize(measured).images_per_s
 
 
 def _check_numerics(
@@ -298,7 +388,12 @@ def _load_data(
             if not (folder / triangles.TRAIN_CSV).is_file():
                 display.note(f"generating the triangles data set into {folder} (once)")
                 shutil.rmtree(folder, ignore_errors=True)
-                triangles.generate(folder)
+                try:
+                    triangles.generate(folder)
+                except OSError:
+                    # Another process (a worker beside this one) put its copy there first.
+                    if not (folder / triangles.TRAIN_CSV).is_file():
+                        raise
             try:
                 with display.status(f"loading {folder} into memory"):
                     train, validation = triangles.load_dataset(folder, size)

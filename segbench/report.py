@@ -80,6 +80,41 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+def _batch_label(result: Result) -> str:
+    """The batch as run: "16", or "32 (2 replicas × 16)" data-parallel."""
+    d = result.distribution
+    if d is None:
+        return str(result.config.batch_size)
+    return f"{d.global_batch} ({_plural(d.replicas, 'replica')} × {d.per_replica_batch})"
+
+
+def distribution_rows(result: Result) -> list[tuple[str, str, str]]:
+    """A data-parallel run's replicas, throughput per replica and scaling efficiency."""
+    d = result.distribution
+    if d is None:
+        return []
+    workers = f", {_plural(d.workers, 'worker')}" if d.workers > 1 else ""
+    rows = [
+        (
+            "replicas",
+            f"{d.replicas} ({d.strategy}{workers})",
+            f"{d.scaling} scaling; BatchNorm {d.batchnorm}",
+        ),
+        ("all-reduce", d.communication, ", ".join(d.devices)),
+    ]
+    if d.images_per_s_per_replica is not None:
+        rows.append(("throughput per replica", f"{d.images_per_s_per_replica:.1f} images/s", ""))
+    if d.scaling_efficiency is not None and d.one_replica_images_per_s is not None:
+        rows.append(
+            (
+                "scaling efficiency",
+                f"{100 * d.scaling_efficiency:.1f} %",
+                f"one replica alone: {d.one_replica_images_per_s:.1f} images/s",
+            )
+        )
+    return rows
+
+
 def summary_table(result: Result) -> Table:
     """The run's statistics: step time with its spread, throughput and extrapolations."""
     s = result.summary
@@ -87,7 +122,7 @@ def summary_table(result: Result) -> Table:
     title = (
         f"segbench {config.preset} — {device_label(result)} — "
         f"{result.environment.keras_backend} (Keras {config.keras_generation}), "
-        f"{config.precision}, batch {config.batch_size}, width {config.width:g}"
+        f"{config.precision}, batch {_batch_label(result)}, width {config.width:g}"
     )
     table = Table(title=title, title_justify="left", show_header=True)
     table.add_column("measure")
@@ -130,6 +165,8 @@ def summary_table(result: Result) -> Table:
             f"{len(s.epoch_train_s)} epochs; {s.epoch_ms_per_image_median:.1f} ms/image",
         )
         table.add_row("validation", _value_range(s.epoch_validation_s, "s"), "per epoch")
+    for label, value, note in distribution_rows(result):
+        table.add_row(label, value, note)
     for label, value, note in hardware_rows(result):
         table.add_row(label, value, note)
     if result.loss_trajectory:
@@ -404,5 +441,7 @@ def run_report(result: Result, comparison: Comparison | None, caveats: list[str]
             )
         )
     parts.extend(Text(f"note: {note}", style="dim") for note in hardware_notes(result))
+    if result.distribution is not None and result.distribution.note:
+        parts.append(Text(f"note: {result.distribution.note}", style="yellow"))
     parts.extend(Text(f"warning: {note}", style="yellow") for note in caveats)
     return Group(*parts)

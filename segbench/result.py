@@ -1,6 +1,6 @@
 """The result record: typed, versioned, written atomically and checked field by field on load.
 
-`Result.to_dict()` is the JSON a run writes (schema_version 2; version 1 files still load);
+`Result.to_dict()` is the JSON a run writes (schema_version 4; versions 1 to 3 still load);
 `load_result` reads a file back into the same types, refusing with one line that names the file
 and the field when a value is missing, of the wrong type, not finite, or out of range, then
 checks it against the JSON Schema shipped in the package (result.schema.json, made from these
@@ -22,6 +22,7 @@ from segbench import __version__
 from segbench.atomic import write_text_atomic, write_text_new
 from segbench.backend import Device
 from segbench.config import RunConfig
+from segbench.distribution import Distribution
 from segbench.doctor.types import FAIL, Check
 from segbench.environment import Environment
 from segbench.errors import BadInput
@@ -43,8 +44,9 @@ from segbench.telemetry import Telemetry
 
 # 2: confidence interval, outliers, drift and repeats in the summary.
 # 3: telemetry, peak, memory and numerics blocks; each step's start time (at_s).
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# 4: data-parallel runs: the distribution block and the config's strategy fields.
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 SCHEMA_FILE = "result.schema.json"  # inside the package
 
 
@@ -105,6 +107,7 @@ class Result:
     peak: Peak | None = field(default=None, metadata=OPTIONAL)  # version 3
     memory: Memory | None = field(default=None, metadata=OPTIONAL)  # version 3
     numerics: Numerics | None = field(default=None, metadata=OPTIONAL)  # version 3
+    distribution: Distribution | None = field(default=None, metadata=OPTIONAL)  # version 4
     loss_trajectory: list[float] = field(metadata=NAN_OK)
     iou_trajectory: list[float] = field(metadata=NAN_OK)
     steps: list[StepRecord]

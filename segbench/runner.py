@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from segbench import backend, generation
 from segbench.config import MOMENTUM, RunConfig, learning_rate
+from segbench.distribution import Replication
 from segbench.errors import SigTerm
 from segbench.schema import NAN_OK, NON_NEGATIVE, OPTIONAL
 from segbench.triangles import Split
@@ -99,7 +101,10 @@ def compile_model(config: RunConfig, lr: float, dropout: bool = True):
     from segbench.weights import seed_weights
 
     keras_generation = generation.load(config.keras_generation)
-    model = build_cvnet(config.width, config.image_size, keras_generation.keras, dropout)
+    synchronized_bn = bool(config.sync_batchnorm) and config.distributed
+    model = build_cvnet(
+        config.width, config.image_size, keras_generation.keras, dropout, synchronized_bn
+    )
     seed_weights(model, config.seed)  # the same starting point on every backend
     loss, iou, dice = loss_and_metrics(keras_generation.ops)
     optimizer = keras_generation.keras.optimizers.SGD(
@@ -125,11 +130,13 @@ def _stage(split: Split, rows_list: list[np.ndarray]) -> list[tuple[object, obje
     return staged
 
 
-def _timed(fn: Callable[[], dict]) -> tuple[float, float, dict]:
+def _timed(
+    fn: Callable[[], dict], synchronize: Callable[[], None] = backend.synchronize
+) -> tuple[float, float, dict]:
     """When the step started (perf_counter seconds), how long it took (ms), and its logs."""
     start = time.perf_counter_ns()
     logs = fn()
-    backend.synchronize()
+    synchronize()
     return start / 1e9, (time.perf_counter_ns() - start) / 1e6, logs
 
 
@@ -137,19 +144,33 @@ class _Run:
     """One benchmark run: state shared by the step and epoch protocols."""
 
     def __init__(
-        self, config: RunConfig, measurement: Measurement, notify: Callable[[Event], None]
+        self,
+        config: RunConfig,
+        measurement: Measurement,
+        notify: Callable[[Event], None],
+        replication: Replication | None,
     ):
         self.config = config
         self.measurement = measurement
         self.notify = notify
+        self.replication = replication
 
-    def compile(self, lr: float):
-        """A freshly compiled model; the first one also describes the model in the measurement."""
+    def compile(self, lr: float, example: tuple[np.ndarray, np.ndarray]):
+        """A freshly compiled model; the first one also describes the model in the measurement.
+        Data-parallel, its variables are mirrored on every replica (`example`: one replica's
+        batch, which builds the metrics and optimizer state before the first step)."""
         from segbench.cvnet import architecture_forward_flops
 
-        model = compile_model(self.config, lr)
-        keras_generation = generation.load(self.config.keras_generation)
-        self.train_step, self.test_step = keras_generation.step_functions(model, self.config.xla)
+        if self.replication is None:
+            model = compile_model(self.config, lr)
+            keras_generation = generation.load(self.config.keras_generation)
+            self.train_step, self.test_step = keras_generation.step_functions(
+                model, self.config.xla
+            )
+        else:
+            with self.replication.scope():
+                model = compile_model(self.config, lr)
+            self.train_step, self.test_step = self.replication.step_functions(model, example)
         if not self.measurement.parameters:
             self.measurement.parameters = model.count_params()
             # Training: forward, plus backward for inputs and weights (3 × forward).
@@ -161,19 +182,24 @@ class _Run:
     def step(
         self, model, batch, repeat: int, phase: str, index: int, epoch: int | None, train: bool
     ) -> StepRecord:
-        x, y = batch
         model.reset_metrics()  # logs then hold this step's values, not a running mean
-        if train:
-            start, ms, logs = _timed(lambda: self.train_step(x, y))
+        run = self.train_step if train else self.test_step
+        if self.replication is None:
+            x, y = batch
+            images = int(x.shape[0])
+            start, ms, logs = _timed(lambda: run(x, y))
         else:
-            start, ms, logs = _timed(lambda: self.test_step(x, y))
+            # A step of all replicas: it ends when the last has finished and the gradients
+            # are all-reduced (the reduced logs are read back after the synchronisation).
+            images = self.config.batch_size  # the global batch
+            start, ms, logs = _timed(lambda: run(batch), self.replication.synchronize)
         record = StepRecord(
             repeat=repeat,
             phase=phase,
             index=index,
             epoch=epoch,
             training=train,
-            images=int(x.shape[0]),
+            images=images,
             ms=ms,
             loss=float(logs["loss"]),
             iou=float(logs["iou"]),
@@ -187,17 +213,18 @@ class _Run:
         """First step (compile), warm-up, then timed steps, cycling over the training set."""
         config = self.config
         total = 1 + config.warmup + config.steps
-        distinct = min(total, math.ceil(len(train) / config.batch_size))
+        size = config.batch_size  # data-parallel: the global batch, split over the replicas
+        distinct = min(total, math.ceil(len(train) / size))
         with_staging = time.perf_counter()
-        batches = _stage(
-            train,
-            [
-                batch_rows(i * config.batch_size, config.batch_size, len(train))
-                for i in range(distinct)
-            ],
-        )
+        rows = [batch_rows(i * size, size, len(train)) for i in range(distinct)]
+        if self.replication is None:
+            batches = _stage(train, rows)
+        else:  # each global batch split into per-replica slices on their devices
+            batches = [self.replication.stage(train.x[r], train.y[r]) for r in rows]
+            self.replication.synchronize()
         self.measurement.stage_s.append(time.perf_counter() - with_staging)
-        model = self.compile(learning_rate(0, 0))
+        first = rows[0][: size // (self.replication.replicas if self.replication else 1)]
+        model = self.compile(learning_rate(0, 0), (train.x[first], train.y[first]))
         phases = [(COMPILE, 1), (WARMUP, config.warmup), (TIMED, config.steps)]
         index = 0
         for phase, count in phases:
@@ -224,7 +251,7 @@ class _Run:
             [np.arange(s, min(s + size, len(validation))) for s in range(0, len(validation), size)],
         )
         self.measurement.stage_s.append(time.perf_counter() - started)
-        model = self.compile(learning_rate(0, config.epochs))
+        model = self.compile(learning_rate(0, config.epochs), (train.x[:size], train.y[:size]))
         seen: set[tuple[bool, int]] = set()  # (training?, batch size): shapes already compiled
         for epoch in range(config.epochs):
             lr = learning_rate(epoch, config.epochs)
@@ -274,8 +301,10 @@ def run_benchmark(
     train: Split,
     validation: Split | None = None,
     notify: Callable[[Event], None] = lambda event: None,
+    replication: Replication | None = None,
 ) -> Measurement:
-    """Run the benchmark `config.repeats` times on `device`; Ctrl-C returns what was measured."""
+    """Run the benchmark `config.repeats` times on `device`, or data-parallel on the replicas
+    of `replication`; Ctrl-C returns what was measured."""
     import keras
 
     config.validate()
@@ -284,9 +313,11 @@ def run_benchmark(
     keras_generation = generation.load(config.keras_generation)
     keras_generation.keras.mixed_precision.set_global_policy(config.precision)
     backend.configure_determinism(config.seed, config.deterministic)
-    with keras.device(device.keras_name):
+    # Data-parallel, the strategy places every replica's work on its device.
+    placement = keras.device(device.keras_name) if replication is None else nullcontext()
+    with placement:
         measurement = Measurement(config=config, device=device)
-        run = _Run(config, measurement, notify)
+        run = _Run(config, measurement, notify, replication)
         try:
             for repeat in range(config.repeats):
                 if repeat:

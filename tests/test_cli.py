@@ -29,7 +29,7 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert len(files) == 1 and files[0].name.startswith("segbench-smoke-cpu-")
     stored = json.loads(files[0].read_text())
     assert stored == printed
-    assert stored["schema_version"] == 3 and stored["status"] == "complete"
+    assert stored["schema_version"] == 4 and stored["status"] == "complete"
     fastjsonschema.validate(shipped_schema(), stored)  # the file other tools will read
     assert stored["config"]["width"] == 1 / 16 and stored["config"]["batch_size"] == 2
     assert stored["model"]["parameters"] == 87_311

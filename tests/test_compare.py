@@ -144,6 +144,32 @@ def test_differing_model_or_batch_is_refused_unless_forced():
     assert "Forced: results differ in width, batch_size." in forced.warnings
 
 
+def _distributed(batch: int, replicas: int) -> Result:
+    data = document(batch=batch, schema=4)
+    data["config"]["strategy"] = "mirrored"
+    data["distribution"] = {
+        "strategy": "mirrored",
+        "replicas": replicas,
+        "workers": 1,
+        "per_replica_batch": batch // replicas,
+        "global_batch": batch,
+        "scaling": "weak",
+        "communication": "NcclAllReduce",
+        "batchnorm": "per-replica",
+        "devices": [f"GPU:{i}" for i in range(replicas)],
+    }
+    return Result.from_dict(data)
+
+
+def test_a_distributed_result_sits_beside_one_device_only_at_the_same_global_batch():
+    with pytest.raises(CompareError, match=r"batch_size \(16 vs 64\): not comparable"):
+        compare([result(batch=16), _distributed(64, 4)])
+    c = compare([result(batch=64), _distributed(64, 4)], references=False)
+    assert "replicas" in c.warnings[0] and c.rows[1].conditions.endswith("4 replicas (mirrored)")
+    forced = compare([result(batch=16), _distributed(64, 4)], force=True, references=False)
+    assert len(forced.rows) == 2
+
+
 def test_differing_versions_precision_or_backend_only_warn():
     c = compare(
         [result(), result(precision="mixed_bfloat16", backend="torch", tf=None)], references=False
@@ -178,7 +204,7 @@ def test_markdown_matches_golden_file():
         ('{"hello": "world"}', "not a segbench result (no schema_version)"),
         (
             json.dumps(document(schema=99)),
-            "schema_version 99 is newer than this segbench reads (3); upgrade segbench",
+            "schema_version 99 is newer than this segbench reads (4); upgrade segbench",
         ),
     ],
     ids=["truncated", "list", "foreign", "newer"],

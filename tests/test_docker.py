@@ -57,6 +57,13 @@ def test_cuda_image_runs_on_the_gpu_and_says_so_without_one():
     assert '"--device", "gpu"' in text and "SEGBENCH_IMAGE=cuda" in text
 
 
+def test_cuda_image_exposes_the_worker_port_the_readme_publishes():
+    exposed = re.findall(r"^EXPOSE (\d+)$", DOCKERFILES["cuda"].read_text(), re.MULTILINE)
+    readme = (ROOT / "README.md").read_text()
+    assert exposed == ["12345"]
+    assert '-p 12345:12345 -e TF_CONFIG="$TF_CONFIG"' in readme and "segbench-cuda run" in readme
+
+
 def test_build_context_holds_only_what_the_images_copy():
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignore[1] == "*"

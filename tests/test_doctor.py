@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -217,6 +218,16 @@ def _doctor(*args, env=None):
     )
 
 
+def _doctor_here(*args, env=None):
+    """`segbench doctor` in this process (the real checks, without a second TensorFlow start)."""
+    from typer.testing import CliRunner
+
+    from segbench.cli import app
+
+    done = CliRunner().invoke(app, ["doctor", *args], env=env)
+    return SimpleNamespace(returncode=done.exit_code, stdout=done.stdout, stderr=done.stderr)
+
+
 def test_real_doctor_on_this_machine_reports_every_check():
     done = _doctor("--json", "--preset", "smoke")
     assert done.returncode == 0, done.stderr
@@ -245,7 +256,7 @@ def test_real_doctor_on_this_machine_reports_every_check():
 
 
 def test_expect_gpu_on_a_cpu_machine_fails(tmp_path):
-    done = _doctor("--json", "--expect", "gpu")
+    done = _doctor_here("--json", "--expect", "gpu")
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     if checks["devices"]["found"] != "tensorflow: CPU only":
         pytest.skip("this machine has a GPU")
@@ -257,7 +268,7 @@ def test_expect_gpu_on_a_cpu_machine_fails(tmp_path):
 def test_corrupt_export_is_named_and_other_checks_still_run(tmp_path):
     corrupt = tmp_path / "requirements.txt"
     corrupt.write_bytes(b"\xff\xfe\x00garbage")
-    done = _doctor("--json", env={"SEGBENCH_LOCK_EXPORT": str(corrupt)})
+    done = _doctor_here("--json", env={"SEGBENCH_LOCK_EXPORT": str(corrupt)})
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     assert checks["packages"]["status"] == WARN
     assert checks["packages"]["found"].startswith(str(corrupt))
@@ -273,7 +284,7 @@ def test_environment_that_drifted_from_the_lock_is_reported(tmp_path):
     )
     path = tmp_path / "requirements.txt"
     path.write_text(drifted)
-    done = _doctor("--json", env={"SEGBENCH_LOCK_EXPORT": str(path)})
+    done = _doctor_here("--json", env={"SEGBENCH_LOCK_EXPORT": str(path)})
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     assert checks["packages"]["status"] == WARN
     assert "numpy 2.1.3 (locked 1.26.4)" in checks["packages"]["found"]
@@ -344,3 +355,26 @@ def test_nvidia_smi_query_fields_and_fallback(tmp_path, monkeypatch):
     }
     _fake_nvidia_smi(tmp_path, every - {"compute_cap"})  # drivers before 510
     assert "compute_cap" not in nvidia_smi() and nvidia_smi()["memory_free_mib"] == "81079"
+
+
+def test_doctor_checks_the_multiworker_set_up(tmp_path):
+    import socket
+
+    from segbench.launch import tf_config
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        config = tf_config([f"127.0.0.1:{port}", "127.0.0.1:9"], 0)
+        done = _doctor_here("--json", "--strategy", "multiworker", env={"TF_CONFIG": config})
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["distribution"]["status"] == FAIL
+    assert checks["distribution"]["found"] == (
+        f"task 0 of 2 at 127.0.0.1:{port}: port {port} is in use"
+    )
+    assert done.returncode == 1
+    free = tf_config([f"127.0.0.1:{port}", "127.0.0.1:9"], 0)  # released above
+    done = _doctor_here("--json", "--strategy", "multiworker", env={"TF_CONFIG": free})
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["distribution"]["status"] == WARN
+    assert "not listening yet: 127.0.0.1:9" in checks["distribution"]["found"]

@@ -135,6 +135,7 @@ def test_justfile_lists_every_routine_task():
         "doctor",
         "data",
         "compare",
+        "launch",
         "test",
         "lint",
         "lock",

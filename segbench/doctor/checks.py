@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from segbench.doctor.cluster import check_distribution
 from segbench.doctor.hardware import (
     check_computation,
     check_devices,
@@ -65,6 +66,11 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.cpus,
         ),
         check_disk(facts.disk_free),
+        *(
+            [check_distribution(facts.distribution, facts.gpus, context.gpus)]
+            if facts.distribution is not None
+            else []
+        ),
     ]
 
 

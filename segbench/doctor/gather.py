@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from segbench.distribution import NONE, Survey
+from segbench.distribution import survey as distribution_survey
 from segbench.doctor.lockfiles import lock_versions, normalise, read_export, target_name
 from segbench.doctor.types import Context, Facts
 from segbench.environment import (
@@ -179,10 +181,13 @@ def _disk_free(folders: tuple[str, ...]) -> dict[str, int | str]:
     return free
 
 
-def gather(context: Context) -> Facts:
-    """Read everything the checks judge from this machine (seconds, TensorFlow import included)."""
+def gather(context: Context, survey: Survey | None = None) -> Facts:
+    """Read everything the checks judge from this machine (seconds, TensorFlow import included).
+    A data-parallel run passes the `survey` it took before its own server started."""
     import psutil
 
+    if survey is None and context.strategy != NONE:
+        survey = distribution_survey(context.strategy, os.environ.get("TF_CONFIG"), peers=True)
     installed, shadowed = installed_distributions()
     import_errors = _import_errors()
     export_path, pins, export_error = _lock_export(installed)
@@ -218,4 +223,5 @@ def gather(context: Context) -> Facts:
         xla_available=xla,
         disk_free=_disk_free(context.folders),
         lock_versions=lock_versions(LOCK_FILE),
+        distribution=survey,
     )

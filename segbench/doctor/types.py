@@ -33,6 +33,8 @@ class Context:
     xla: bool = False
     expect: str | None = None  # "gpu" | "cpu": a missing (or unexpected) GPU is then a FAIL
     folders: tuple[str, ...] = ()
+    strategy: str = "none"  # --strategy: mirrored | multiworker get the distribution check
+    gpus: int | None = None  # --gpus N
 
 
 @dataclass
@@ -64,3 +66,4 @@ class Facts:
     disk_free: dict[str, int | str] = field(default_factory=dict)  # str: why it is unusable
     shadowed: dict[str, list[str]] = field(default_factory=dict)  # name → versions, imported first
     lock_versions: dict[str, set[str]] = field(default_factory=dict)
+    distribution: Any = None  # distribution.Survey of a data-parallel run
