@@ -48,11 +48,26 @@ compare +FILES:
 test *ARGS:
     uv run --locked pytest {{ARGS}}
 
-# Lint Python (ruff) and the Dockerfiles (hadolint)
+# Lint Python (ruff), the Dockerfiles (hadolint) and the GitHub workflow (actionlint, Linux)
 lint:
     uv run --locked ruff check .
     uv run --locked ruff format --check .
     if compgen -G "docker/Dockerfile.*" >/dev/null; then uv run --locked hadolint docker/Dockerfile.*; fi
+    if [ -x .venv/bin/actionlint ]; then uv run --locked actionlint; else echo "actionlint: Linux only, skipped"; fi
+
+# Enter the Nix dev shell (flake.nix): then `uv sync --locked`, `uv run segbench run`, `uv run pytest`
+nix-develop:
+    nix --extra-experimental-features "nix-command flakes" develop
+
+# Parse flake.nix and evaluate its dev shells against the stand-in nixpkgs (needs nix-instantiate)
+nix-check:
+    nix-instantiate --parse flake.nix >/dev/null
+    nix-instantiate --eval --strict --json tests/nix/evaluate.nix
+    uv run --locked pytest -n 0 tests/test_nix.py
+
+# Re-check TensorFlow × tensorflow-metal pairs from the macOS wheels (downloads ~2.5 GB once)
+metal-pairs *PAIRS:
+    uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py {{PAIRS}}
 
 # Rewrite segbench/result.schema.json from the result dataclasses (a test fails when it is stale)
 schema:

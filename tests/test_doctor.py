@@ -108,14 +108,18 @@ def test_expected_device():
 
 def test_metal_plugin_and_legacy_tensorflow_macos():
     mac = ("darwin", "arm64")
+    locked = {"tensorflow": "2.19.1", "tensorflow-metal": "1.2.0"}
     assert doctor.check_metal("linux", "x86_64", {}, [], PINS, "tensorflow").status == SKIP
     legacy = doctor.check_metal(*mac, {"tensorflow-macos": "2.16.2"}, [], PINS, "tensorflow")
     assert legacy.status == FAIL and "pip uninstall -y tensorflow-macos" in legacy.fix
-    assert doctor.check_metal(*mac, {"tensorflow": "2.19.1"}, [], PINS, "tensorflow").status == FAIL
-    unloaded = doctor.check_metal(*mac, {"tensorflow-metal": "1.2.0"}, [], PINS, "tensorflow")
+    missing = doctor.check_metal(*mac, {"tensorflow": "2.19.1"}, [], PINS, "tensorflow")
+    assert missing.status == FAIL and "tensorflow-metal==1.2.0" in missing.fix
+    unloaded = doctor.check_metal(*mac, locked, [], PINS, "tensorflow")
     assert unloaded.status == FAIL and "no GPU" in unloaded.found
-    ok = doctor.check_metal(*mac, {"tensorflow-metal": "1.2.0"}, ["METAL"], PINS, "tensorflow")
-    assert ok.status == PASS
+    # A Mac VM (CI runner) with the CPU asked for: the missing GPU only warns.
+    assert doctor.check_metal(*mac, locked, [], PINS, "tensorflow", "cpu").status == WARN
+    ok = doctor.check_metal(*mac, locked, ["METAL"], PINS, "tensorflow")
+    assert ok.status == PASS and ok.found == "tensorflow 2.19.1 + tensorflow-metal 1.2.0, METAL"
 
 
 def test_nvidia_driver_without_tensorflow_gpu_names_the_cause():

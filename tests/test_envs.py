@@ -143,6 +143,9 @@ def test_justfile_lists_every_routine_task():
         "numerics-reference",
         "docker-build-cpu",
         "docker-build-cuda",
+        "nix-develop",
+        "nix-check",
+        "metal-pairs",
     ):
         line = next(line for line in done.stdout.splitlines() if line.split()[0] == recipe)
         assert "# " in line, f"{recipe} has no doc line"

@@ -42,7 +42,13 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
         ),
         check_devices(facts.gpus, facts.backend, context.expect),
         check_metal(
-            facts.sys_platform, facts.machine, facts.installed, facts.gpus, pins, facts.backend
+            facts.sys_platform,
+            facts.machine,
+            facts.installed,
+            facts.gpus,
+            pins,
+            facts.backend,
+            context.device,
         ),
         check_nvidia(facts.nvidia, facts.gpus, facts.installed, facts.backend, context.precision),
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
