@@ -1,6 +1,7 @@
 """Running the real command line as a user would: `python -m segbench` in a subprocess."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -38,3 +39,12 @@ def start(*args, cwd, env=None):
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def ctrl_c_default() -> None:
+    """Popen preexec_fn: Ctrl-C as at a terminal, even where pytest was started in the background.
+
+    A shell without job control starts background commands with SIGINT ignored, and Python keeps
+    an inherited SIG_IGN instead of raising KeyboardInterrupt, so a test of Ctrl-C must restore it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

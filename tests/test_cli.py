@@ -12,7 +12,7 @@ from pathlib import Path
 
 import fastjsonschema
 import pytest
-from cli_helpers import segbench
+from cli_helpers import ctrl_c_default, segbench
 from typer.testing import CliRunner
 
 from segbench.cli import app
@@ -165,14 +165,20 @@ def test_ctrl_c_during_timing_writes_partial_result_and_exits_130(small_dataset,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_default,
     )
-    deadline = time.monotonic() + 240
-    for line in proc.stderr:  # one line per phase when stderr is not a terminal
-        if "timed" in line or time.monotonic() > deadline:
-            break
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
+    try:
+        deadline = time.monotonic() + 240
+        for line in proc.stderr:  # one line per phase when stderr is not a terminal
+            if "timed" in line or time.monotonic() > deadline:
+                break
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)  # drains the pipes, so the child never blocks writing
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130
     files = list((tmp_path / "res").glob("*.json"))
     assert len(files) == 1

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from cli_helpers import ctrl_c_default
 from typer.testing import CliRunner
 
 from segbench.backend import DeviceError
@@ -57,9 +58,15 @@ def test_ctrl_c_during_doctor_exits_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_default,
     )
-    time.sleep(2.0)  # doctor imports TensorFlow and gathers facts for several seconds
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        time.sleep(2.0)  # doctor imports TensorFlow and gathers facts for several seconds
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "error: interrupted"
