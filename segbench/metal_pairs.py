@@ -102,10 +102,17 @@ def lookup(tensorflow: str, metal: str) -> Pair | None:
     return None
 
 
+def wanted(pins: dict[str, str] | None = None) -> tuple[str, str]:
+    """(tensorflow, tensorflow-metal) wanted: the export's pins, else the lock's."""
+    return (
+        (pins or {}).get("tensorflow") or LOCKED[0],
+        (pins or {}).get("tensorflow-metal") or LOCKED[1],
+    )
+
+
 def pip_fix(pins: dict[str, str] | None = None) -> str:
-    """The command that installs the locked pair, with the export's pins when there are any."""
-    tensorflow = (pins or {}).get("tensorflow") or LOCKED[0]
-    metal = (pins or {}).get("tensorflow-metal") or LOCKED[1]
+    """The command that installs the wanted pair."""
+    tensorflow, metal = wanted(pins)
     return (
         f'uv sync --locked (or pip install "tensorflow=={tensorflow}" "tensorflow-metal=={metal}")'
     )

@@ -165,7 +165,7 @@ def check_metal(
     """The Metal plugin: installed, a pair that loads (segbench.metal_pairs), the GPU it exposes."""
     if (sys_platform, machine) != ("darwin", "arm64"):
         return Check("metal", SKIP, "not macOS arm64")
-    locked = "tensorflow {} + tensorflow-metal {}".format(*pins_or_locked(pins))
+    locked = "tensorflow {} + tensorflow-metal {}".format(*metal_pairs.wanted(pins))
     if "tensorflow-macos" in installed:
         return Check(
             "metal",
@@ -206,11 +206,3 @@ def check_metal(
             "a Mac with its own GPU (virtual machines have none), or run with --device cpu",
         )
     return Check("metal", PASS, f"{pair}, {', '.join(gpus) or 'GPU unused'}", locked)
-
-
-def pins_or_locked(pins: dict[str, str] | None) -> tuple[str, str]:
-    """(tensorflow, tensorflow-metal) versions the environment should have."""
-    return (
-        (pins or {}).get("tensorflow") or metal_pairs.LOCKED[0],
-        (pins or {}).get("tensorflow-metal") or metal_pairs.LOCKED[1],
-    )
