@@ -12,11 +12,15 @@ rows of segbench/metal_pairs.py (a test holds the two together).
 
     uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py            # the default matrix
     uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py 2.19.1:1.2.0 2.20.0:1.2.0
+    uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py --merge 2.19.1:1.3.0
 
-About 250 MB a TensorFlow wheel is downloaded (cached in $SEGBENCH_CACHE/metal-wheels) and
-parsed in ~20 s; pairs named on the command line are printed, only the default matrix rewrites
-the evidence. "loads" means only that the plugin's symbols resolve: whether the pair then trains
-correctly is for a Mac to show.
+The default matrix is TENSORFLOW × every tensorflow-metal release that PyPI lists with a macOS
+arm64 wheel (read from PyPI at run time and recorded in the evidence, so a test notices a
+release the table lacks). About 250 MB a TensorFlow wheel is downloaded (cached in
+$SEGBENCH_CACHE/metal-wheels) and parsed in ~20 s; pairs named on the command line are printed,
+and with --merge their rows replace or join those of the evidence; the default matrix rewrites
+it. "loads" means only that the plugin's symbols resolve: whether the pair then trains correctly
+is for a Mac to show.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -51,13 +56,37 @@ TENSORFLOW = (
     *("2.12.0", "2.13.1", "2.14.1", "2.15.1", "2.16.2"),
     *("2.17.1", "2.18.1", "2.19.1", "2.20.0", "2.21.0"),
 )
-METAL = ("0.8.0", "1.0.0", "1.1.0", "1.2.0")
+SIMPLE_INDEX = "https://pypi.org/simple/tensorflow-metal/"
 
 
 def missing_symbols(plugin_imports: set[str], tensorflow_exports: set[str]) -> list[str]:
     """The plugin's imports of TensorFlow symbols that no TensorFlow library exports, sorted."""
     wanted = {name for name in plugin_imports if name.startswith(TENSORFLOW_PREFIXES)}
     return sorted(wanted - tensorflow_exports)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def macos_arm64_releases(index: dict) -> list[str]:
+    """The releases in a PyPI simple-index JSON answer that have a macOS arm64 wheel, oldest
+    first (yanked files left out)."""
+    found = set()
+    for file in index["files"]:
+        name = file["filename"]
+        if name.endswith(".whl") and "macosx" in name and "arm64" in name and not file["yanked"]:
+            found.add(name.split("-")[1])
+    return sorted(found, key=_version_key)
+
+
+def pypi_releases() -> list[str]:
+    """Every tensorflow-metal release on PyPI with a macOS arm64 wheel (PEP 691 JSON index)."""
+    request = urllib.request.Request(
+        SIMPLE_INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return macos_arm64_releases(json.load(answer))
 
 
 def distribution(tensorflow: str) -> str:
@@ -70,7 +99,7 @@ def download(name: str, version: str, cache: Path) -> Path:
     found = sorted(cache.glob(f"{name.replace('-', '_')}-{version}-*macosx*arm64.whl"))
     if found:
         return found[0]
-    for python in ("3.11", "3.10", "3.9"):
+    for python in ("3.11", "3.10", "3.9", "3.8"):  # tensorflow-metal 0.1–0.4: cp38/cp39 only
         command = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
             "--platform", "macosx_12_0_arm64", "--python-version", python,
@@ -100,7 +129,9 @@ def _imports(wheel: Path) -> set[str]:
     import lief
 
     with zipfile.ZipFile(wheel) as archive, tempfile.TemporaryDirectory() as scratch:
-        binary = lief.parse(archive.extract(PLUGIN, scratch))
+        # 0.1–0.4 keep it under tensorflow_metal-<version>.data/purelib/
+        member = next(n for n in archive.namelist() if n.endswith(PLUGIN))
+        binary = lief.parse(archive.extract(member, scratch))
         loaded = [lib.name for lib in binary.libraries if "ID_DYLIB" not in str(lib.command)]
         tensorflow = {i + 1 for i, name in enumerate(loaded) if "tensorflow" in name}
         names = set()
@@ -154,23 +185,43 @@ def check(pairs: list[tuple[str, str]], cache: Path) -> list[dict]:
     return rows
 
 
+def merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """The evidence rows `old` with `new` replacing rows of the same pair or joining them,
+    sorted by TensorFlow, then plugin release."""
+    rows = {(r["tensorflow"], r["tensorflow_metal"]): r for r in old}
+    rows.update({(r["tensorflow"], r["tensorflow_metal"]): r for r in new})
+
+    def key(row: dict) -> tuple:
+        return _version_key(row["tensorflow"].split()[-1]), _version_key(row["tensorflow_metal"])
+
+    return sorted(rows.values(), key=key)
+
+
 def main(argv: list[str]) -> int:
-    if argv:
-        pairs = [tuple(arg.split(":", 1)) for arg in argv]
+    merge = "--merge" in argv
+    named = [arg for arg in argv if arg != "--merge"]
+    releases = pypi_releases()
+    if named:
+        pairs = [tuple(arg.split(":", 1)) for arg in named]
     else:
-        pairs = [(tf, metal) for tf in TENSORFLOW for metal in METAL]
+        pairs = [(tf, metal) for tf in TENSORFLOW for metal in releases]
     cache = Path(os.environ.get("SEGBENCH_CACHE", Path.home() / ".cache" / "segbench"))
     cache = cache / "metal-wheels"
     cache.mkdir(parents=True, exist_ok=True)
     rows = check(pairs, cache)
-    if argv:
+    if named and not merge:
         return 0
+    if merge:
+        old = json.loads(EVIDENCE.read_text())
+        rows = merged(old["pairs"], rows)
     evidence = {
-        "how": "uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py",
+        "how": "uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py"
+        + (" (then --merge " + " ".join(named) + ")" if merge else ""),
         "checked": datetime.date.today().isoformat(),
         "symbols": "imports of " + PLUGIN + " bound by flat lookup or to a TensorFlow library,"
         + " named " + " ".join(TENSORFLOW_PREFIXES) + "…, against the exports of "
         + ", ".join(TF_LIBRARIES),
+        "tensorflow_metal_on_pypi": releases,  # with a macOS arm64 wheel, on the day checked
         "pairs": rows,
     }  # fmt: skip
     tmp = EVIDENCE.with_suffix(".tmp")

@@ -31,8 +31,9 @@ class Device:
     description: str
 
 
-def select_backend(name: str) -> None:
-    """Choose the Keras backend; must run before keras is first imported."""
+def select_backend(name: str, import_now: bool = True) -> None:
+    """Choose the Keras backend; must run before keras is first imported. With `import_now`
+    False, keras is imported later by `import_quietly` (after doctor's child-process probe)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if importlib.util.find_spec(name) is None:
@@ -45,12 +46,19 @@ def select_backend(name: str) -> None:
     # TensorFlow's C++ start-up messages (CUDA plugin registration etc.) drown the output;
     # `segbench doctor` reports the device state instead. Setting TF_CPP_MIN_LOG_LEVEL
     # below 3 brings them back.
-    quiet = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") == "3"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if import_now:
+        import_quietly()
+
+
+def import_quietly() -> None:
+    """Import keras (and its backend) with the backend's start-up chatter silenced."""
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
     if quiet and "keras" not in sys.modules:
         # Some of those messages are written before absl's logging starts, straight to fd 2.
         with stderr_silenced():
             import keras  # noqa: F401
-        if name == "tensorflow":
+        if os.environ.get("KERAS_BACKEND") == "tensorflow":
             import tensorflow as tf
 
             # Retracing notices are expected: the epoch protocol's last batch is smaller.

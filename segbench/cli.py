@@ -183,7 +183,7 @@ def doctor_command(
     With --strategy multiworker, also TF_CONFIG, this task's port and the other workers."""
     from segbench import backend as backends
 
-    backends.select_backend(_value(backend))
+    backends.select_backend(_value(backend), import_now=False)  # doctor probes it first
     from dataclasses import asdict
 
     from segbench import doctor, triangles
@@ -230,7 +230,7 @@ class _ConsoleDisplay:
         return stderr.status(text)
 
     def note(self, text: str) -> None:
-        stderr.print(text, highlight=False, soft_wrap=True)
+        stderr.print(text, markup=False, highlight=False, soft_wrap=True)
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[Any], None]]:
@@ -352,6 +352,8 @@ def run(
     comparison = against_references(result) if result.summary.steps else None
     report_console = stderr if as_json else stdout
     report_console.print(run_report(result, comparison, run_caveats(result)))
+    for line in pipeline.warning_lines(result.doctor or []):  # repeated under the tables
+        report_console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
     if outcome.path is not None:
         _print_path(report_console, "result written to", outcome.path)
     if as_json or outcome.path is None:
@@ -359,6 +361,8 @@ def run(
     if outcome.write_error:
         kept = f"saved to {outcome.path}" if outcome.path else "printed on stdout above"
         raise Unavailable(f"{outcome.write_error}; the measurement was {kept}")
+    if result.interrupted_by == "error":
+        raise Unavailable(f"{result.failure}; the partial result is in {outcome.path}")
     if result.status == "interrupted":
         stopped = Terminated if result.interrupted_by == "SIGTERM" else Interrupted
         raise stopped(f"interrupted: the partial result is in {outcome.path}")

@@ -3,12 +3,14 @@ that make a figure less trustworthy, each with what to do. Judges; never prints.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from segbench.config import PUBLISHED_SETUP, is_published_setup
 from segbench.cvnet import published_training_gflop_per_image
+from segbench.doctor.types import PASS
 from segbench.errors import BadInput
 from segbench.references import M1_GPU_LABEL, PUBLISHED_KERAS, REFERENCES, Reference
 from segbench.result import Result, recompute
@@ -17,6 +19,7 @@ from segbench.stats import (
     SLOWER,
     SLOWING,
     SPEEDING_UP,
+    STEADY,
     difference,
     timed_steps,
 )
@@ -72,6 +75,12 @@ class Row:
     verdict: str | None = None  # "faster" | "slower" | "no significant difference"
     j_per_image: float | None = None  # energy over the timed steps (telemetry), measured rows
     images_per_kj: float | None = None
+    # What the file says makes its figure less trustworthy: short labels (result_caveats).
+    caveats: list[str] = field(default_factory=list)
+    # The caveats that undermine the verdict, one entry per row that has them (the baseline's
+    # first), e.g. ["#1 drift +7.0 %", "#2 battery, low power"].
+    undermined_by: list[str] = field(default_factory=list)
+    no_verdict: str | None = None  # why no verdict is given, e.g. "loss diverged"
 
     @property
     def images_per_s(self) -> float:
@@ -113,19 +122,76 @@ def measured_row(result: Result, source: str | None = None) -> Row:
                 if result.distribution
                 else []
             )
-            + (["interrupted"] if result.status == "interrupted" else [])
-            + (["forced"] if result.forced else [])
-            + (
-                ["numerics deviate"]
-                if result.numerics and result.numerics.status == "deviates"
-                else []
-            )
         ),
         source=source,
         ms_per_image_ci95=None if ci is None else (ci[0] / batch, ci[1] / batch),
         j_per_image=energy.j_per_image if energy else None,
         images_per_kj=energy.images_per_kj if energy else None,
+        caveats=result_caveats(result),
     )
+
+
+def diverged_loss(result: Result) -> str | None:
+    """How the loss diverged in the timed steps, "NaN" or "inf"; None when every one is finite."""
+    losses = [s.loss for s in timed_steps(result.config, result.steps)]
+    if any(math.isnan(loss) for loss in losses):
+        return "NaN"
+    if any(math.isinf(loss) for loss in losses):
+        return "inf"
+    return None
+
+
+def power_state(result: Result) -> str | None:
+    """The power the run had, "mains" or "battery", with ", Low Power Mode" when it was on:
+    the telemetry's record, else the doctor's power check; None when the file records neither."""
+    t = result.telemetry
+    source = t.power_source.split(" (")[0] if t and t.power_source else None
+    low_power = bool(t and (t.low_power_mode or energy_mode(result) == "low power"))
+    check = next((c for c in result.doctor or [] if c.id == "power"), None)
+    if check is not None:
+        if source is None and check.found.startswith("on battery"):
+            source = "battery"
+        elif source is None and check.status == PASS:
+            source = "mains"
+        low_power = low_power or "low power" in check.found.lower()
+    if low_power:
+        return f"{source or 'power source not recorded'}, Low Power Mode"
+    return source
+
+
+def energy_mode(result: Result) -> str | None:
+    """The macOS energy mode the telemetry recorded ("automatic", "low power", "high power")."""
+    # getattr: files and versions from before the field have none.
+    return getattr(result.telemetry, "energy_mode", None)
+
+
+def result_caveats(result: Result) -> list[str]:
+    """Short labels of what the file says about itself that undermines its speed figure and
+    any verdict drawn from it; the warnings (run_caveats) say the same at length, with the fix."""
+    labels = []
+    loss = diverged_loss(result)
+    if loss:
+        labels.append(f"diverged ({loss} loss)")
+    if result.numerics and result.numerics.status == "deviates":
+        labels.append("numerics deviate")
+    if result.status == "interrupted":
+        labels.append("interrupted")
+    if result.forced:
+        labels.append("forced")
+    s = result.summary
+    if s.drift and s.drift.verdict != STEADY:
+        labels.append(f"drift {s.drift.change_pct:+.1f} %")
+    if s.outliers and s.outliers.count >= max(2, MANY_OUTLIERS * s.steps):
+        labels.append(f"outliers {s.outliers.count}/{s.steps}")
+    t = result.telemetry
+    if t and t.throttle and t.throttle.events:
+        labels.append(f"throttled {100 * t.throttle.fraction_of_timed_steps:.0f} %")
+    power = power_state(result)
+    if power and power.startswith("battery"):
+        labels.append("battery")
+    if power and power.endswith("Low Power Mode"):
+        labels.append("low power")
+    return labels
 
 
 def ms_per_image_samples(result: Result) -> list[float]:
@@ -190,6 +256,71 @@ def with_speedup(
     return replace(row, speedup=(min(low, typical), typical, max(high, typical)))
 
 
+def with_caveats(row: Row, number: int, baseline: Row, baseline_number: int) -> Row:
+    """`row` with what the caveats of both rows do to its verdict: none when a loss diverged
+    (a diverged run's speed is no speed figure), else the caveats that undermine it."""
+    if row.kind != "measured":
+        return row
+    if diverged(row) or diverged(baseline):
+        reason = "loss diverged" if diverged(row) else "the baseline's loss diverged"
+        return replace(row, verdict=None, p_value=None, no_verdict=reason)
+    if row.verdict is None:
+        return row
+    undermined_by = [
+        f"#{n} {', '.join(caveats)}"
+        for n, caveats in ((baseline_number, baseline.caveats), (number, row.caveats))
+        if caveats
+    ]
+    return replace(row, undermined_by=undermined_by)
+
+
+def diverged(row: Row) -> bool:
+    return any(c.startswith("diverged") for c in row.caveats)
+
+
+@dataclass(frozen=True)
+class EnvironmentDifference:
+    """A recorded fact that differs between the results: its value in each, in row order
+    (None: the file does not record it)."""
+
+    fact: str
+    values: list[str | None]
+
+
+def environment_facts(result: Result) -> dict[str, str | None]:
+    """Every fact a result records about the software and the conditions it ran under."""
+    env = result.environment
+    facts: dict[str, str | None] = {
+        "segbench": result.segbench_version,
+        "git commit": result.git_commit,
+        "uv.lock sha256": env.uv_lock_sha256,
+        "python": env.python,
+        "os": f"{env.os.system} {env.os.release}",
+        "backend": env.keras_backend,
+        "keras generation": str(result.config.keras_generation),
+        "precision": result.config.precision,
+        "xla": "on" if result.config.xla else "off",
+        "power": power_state(result),
+        "energy mode": energy_mode(result),
+    }
+    facts |= dict(sorted(env.packages.items()))
+    facts |= {k.replace("_", " "): v for k, v in sorted(env.gpu_stack.items())}
+    # The settings that change the computation (Keras's, environment variables), in files
+    # that record them (getattr: older versions have no such field).
+    settings = getattr(env, "settings", None) or {}
+    facts |= {f"setting {k}": v for k, v in sorted(settings.items())}
+    return facts
+
+
+def environment_differences(results: list[Result]) -> list[EnvironmentDifference]:
+    """The facts whose value is not the same in every result (asv's and ReBench's "what
+    changed between these runs"), in the order environment_facts lists them."""
+    each = [environment_facts(r) for r in results]
+    names = list(dict.fromkeys(name for facts in each for name in facts))
+    found = [EnvironmentDifference(n, [facts.get(n) for facts in each]) for n in names]
+    return [d for d in found if len(set(d.values)) > 1]
+
+
 def differences(results: list[Result]) -> tuple[list[str], list[str]]:
     """(fields that must match but differ, fields that should match but differ)."""
     must = [f for f, value in MUST_MATCH.items() if len({value(r) for r in results}) > 1]
@@ -220,6 +351,8 @@ class Comparison:
     baseline: int
     forced_fields: list[str]
     warnings: list[str]
+    # One value per result file: the first len(values) rows.
+    environment_differences: list[EnvironmentDifference] = field(default_factory=list)
 
 
 def compare(
@@ -254,6 +387,10 @@ def compare(
         row if i == base else with_speedup(row, rows[base], samples[i], samples[base])
         for i, row in enumerate(rows)
     ]
+    rows = [
+        row if i == base else with_caveats(row, i + 1, rows[base], base + 1)
+        for i, row in enumerate(rows)
+    ]
     warnings = [
         f"{source}: the summary in the file disagrees with its steps "
         f"({', '.join(r.disagreeing)}): shown here as recomputed from the steps."
@@ -263,7 +400,7 @@ def compare(
     warnings += [
         f"{source}: {note}"
         for source, r in zip(sources, results, strict=True)
-        for note in numerics_caveats(r) + throttle_caveats(r)
+        for note in recorded_caveats(r)
     ]
     if should:
         warnings.append(
@@ -281,7 +418,7 @@ def compare(
         )
     if must:
         warnings.append("Forced: results differ in " + ", ".join(must) + ".")
-    return Comparison(rows, base, must, warnings)
+    return Comparison(rows, base, must, warnings, environment_differences(results))
 
 
 def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
@@ -294,15 +431,25 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
         )
     found = []
     for i, row in enumerate(comparison.rows):
+        if i != comparison.baseline and row.kind == "measured" and row.no_verdict:
+            # Not evaluable is not a pass: a diverged run would otherwise look fast.
+            found.append(
+                f"{row.source}: no verdict against {baseline.source} ({row.no_verdict}: a NaN "
+                "or inf loss in the timed steps), so the gate cannot pass; find why the loss "
+                "diverged and measure again"
+            )
         if i == comparison.baseline or row.kind != "measured" or row.verdict != SLOWER:
             continue
         slowdown = 100.0 * (row.ms_per_image / baseline.ms_per_image - 1.0)
         if slowdown > limit_pct:
             low, _, high = row.speedup
+            undermined = (
+                f"; undermined: {'; '.join(row.undermined_by)}" if row.undermined_by else ""
+            )
             found.append(
                 f"{row.source} is {slowdown:.1f} % slower than {baseline.source} "
                 f"(speedup {row.speedup[1]:.3f}×, 95 % CI {low:.3f}–{high:.3f}, "
-                f"p = {row.p_value:.2g}): more than the {limit_pct:g} % allowed"
+                f"p = {row.p_value:.2g}{undermined}): more than the {limit_pct:g} % allowed"
             )
     return found
 
@@ -364,31 +511,96 @@ def throttle_caveats(result: Result) -> list[str]:
     ]
 
 
+def diverged_caveats(result: Result) -> list[str]:
+    """A warning when the loss became NaN or inf during the timed steps."""
+    loss = diverged_loss(result)
+    if loss is None:
+        return []
+    steps = timed_steps(result.config, result.steps)
+    bad = [i for i, s in enumerate(steps, start=1) if not math.isfinite(s.loss)]
+    return [
+        f"The loss became {loss} in {len(bad)} of {len(steps)} timed steps (the first: timed "
+        f"step {bad[0]}): the run diverged, so its step times measure a broken computation and "
+        "no verdict is given for it. Run the same command with --device cpu to see whether the "
+        "device is at fault, and check --precision."
+    ]
+
+
+def status_caveats(result: Result) -> list[str]:
+    """A warning when the run was forced past failed checks or interrupted."""
+    notes = []
+    if result.forced:
+        failed = ", ".join(result.failed_checks)
+        notes.append(
+            f"Run with --force despite failed checks{f' ({failed})' if failed else ''}: "
+            "the figures may not be comparable."
+        )
+    if result.status == "interrupted":
+        notes.append("The run was interrupted: the figures cover only the steps that finished.")
+    return notes
+
+
+def power_caveats(result: Result) -> list[str]:
+    """A warning when the run was made on battery or in Low Power Mode."""
+    power = power_state(result) or ""
+    how = (["on battery power"] if power.startswith("battery") else []) + (
+        ["in Low Power Mode"] if power.endswith("Low Power Mode") else []
+    )
+    if not how:
+        return []
+    return [
+        f"The run was made {' '.join(how)}: the OS may have slowed the CPU and GPU down; plug "
+        "in the charger, turn Low Power Mode off (System Settings → Battery) and run again."
+    ]
+
+
+def recorded_caveats(result: Result) -> list[str]:
+    """What a result file says about itself that makes its figures less trustworthy, at
+    length and with the fix: the warnings `compare` prints for each file."""
+    return (
+        diverged_caveats(result)
+        + numerics_caveats(result)
+        + status_caveats(result)
+        + statistics_caveats(result)
+        + throttle_caveats(result)
+        + power_caveats(result)
+    )
+
+
 def numerics_caveats(result: Result) -> list[str]:
     """A warning when the device's training step deviated from the CPU reference."""
     n = result.numerics
     if n is None or n.status != "deviates":
         return []
-    size = "a NaN loss" if n.max_rel_diff is None else f"relative difference {n.max_rel_diff:.2g}"
-    return [
-        f"The numerics check deviates from the CPU float32 reference from step {n.at_step} on "
-        f"({size}, tolerance {n.tolerance:g}): the speed figure may come from a wrong "
-        "computation. Run the same command with --device cpu to confirm, update the GPU "
-        "driver or plugin (tensorflow-metal, CUDA), and report it with the result file."
-    ]
+    advice = (
+        "Run the same command with --device cpu to confirm, update the GPU driver or plugin "
+        "(tensorflow-metal, CUDA), and report it with the result file."
+    )
+    notes = []
+    losses_off = n.tolerance is not None and (
+        n.max_rel_diff is None or n.max_rel_diff > n.tolerance
+    )
+    if losses_off:
+        size = (
+            "a NaN loss" if n.max_rel_diff is None else f"relative difference {n.max_rel_diff:.2g}"
+        )
+        notes.append(
+            f"The numerics check deviates from the CPU float32 reference from step {n.at_step} "
+            f"on ({size}, tolerance {n.tolerance:g}): the speed figure may come from a wrong "
+            f"computation. {advice}"
+        )
+    if getattr(n, "random_ok", None) is False:
+        notes.append(
+            f"The numerics check found the device's random generator broken ({n.random}): "
+            f"dropout, and so the training computed, is not the model's. {advice}"
+        )
+    return notes or [f"The numerics check deviates. {advice}"]
 
 
 def run_caveats(result: Result) -> list[str]:
     """Things that make a run's figures less trustworthy, each with what to do."""
-    notes = []
+    notes = status_caveats(result)
     s = result.summary
-    if result.forced:
-        notes.append(
-            f"Run with --force despite failed checks ({', '.join(result.failed_checks)}): "
-            "the figures may not be comparable."
-        )
-    if result.status == "interrupted":
-        notes.append("The run was interrupted: the figures cover only the steps that finished.")
     if s.spread > NOISY_SPREAD:
         notes.append(
             f"Step times spread by {100 * s.spread:.0f} % of the "
@@ -398,7 +610,8 @@ def run_caveats(result: Result) -> list[str]:
         notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
     notes += statistics_caveats(result)
     notes += throttle_caveats(result)
-    notes = numerics_caveats(result) + notes  # first: it questions every other figure
+    # First: they question every other figure.
+    notes = diverged_caveats(result) + numerics_caveats(result) + notes
     if result.config.keras_generation != PUBLISHED_KERAS:
         notes.append(
             f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "

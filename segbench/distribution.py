@@ -11,9 +11,12 @@ standard TF_CONFIG (cluster + task), so they run unchanged under Kubernetes, Slu
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from segbench.errors import BadInput, Unavailable
+from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
 from segbench.schema import OPTIONAL, OPTIONAL_POSITIVE, POSITIVE
 
 NONE, MIRRORED, MULTIWORKER = "none", "mirrored", "multiworker"
@@ -275,6 +278,56 @@ def wait_for_peers(cluster: Cluster, timeout: float = PEER_TIMEOUT_S) -> None:
                 "(same cluster, its own task index) and open their ports"
             )
         time.sleep(0.5)
+
+
+def peer_timeout() -> float:
+    """How long a worker waits for the others: PEER_TIMEOUT_S, or $SEGBENCH_PEER_TIMEOUT."""
+    try:
+        value = float(os.environ.get("SEGBENCH_PEER_TIMEOUT", PEER_TIMEOUT_S))
+    except ValueError:
+        return PEER_TIMEOUT_S
+    return value if math.isfinite(value) and value >= 0 else PEER_TIMEOUT_S
+
+
+def start_after_rendezvous(config: Any, timeout: float) -> Replication:
+    """`start(config)`; multi-worker, only once every worker of TF_CONFIG listens.
+
+    TensorFlow's MultiWorkerMirroredStrategy waits for the other workers inside its C++ runtime
+    while holding the GIL: no limit or signal handler of Python's runs there (a worker that
+    never starts hangs the job). So each worker first listens on its own port with a plain
+    socket and waits, here, for every other worker to listen on theirs (bounded by `timeout`,
+    naming the missing ones; Ctrl-C and SIGTERM stop it); then it frees the port for
+    TensorFlow's server. The strategy's own set-up then runs with SIGINT and SIGTERM at their
+    default action, so that they still end the process (nothing has been measured yet)."""
+    if config.strategy != MULTIWORKER or config.backend == "jax":
+        return start(config)
+    cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
+    _, port = _host_port(cluster.address)
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("", port))
+            listener.listen(64)
+        except OSError as e:
+            raise Unavailable(
+                f"TF_CONFIG: port {port} of this task cannot be used ({e.strerror or e}); "
+                "choose a free port in TF_CONFIG"
+            ) from None
+        try:
+            wait_for_peers(cluster, timeout)
+        except KeyboardInterrupt as stop:
+            kind = Terminated if isinstance(stop, SigTerm) else Interrupted
+            raise kind(
+                "interrupted while waiting for the other workers; nothing was measured"
+            ) from None
+    if threading.current_thread() is not threading.main_thread():
+        return start(config)
+    previous = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return start(config)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- replicas at run time -------------------------------------------------------------------

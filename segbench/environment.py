@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from segbench.schema import POSITIVE
+from segbench import settings
+from segbench.schema import OPTIONAL, POSITIVE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
@@ -46,6 +47,9 @@ class Environment:
     devices: list[str]
     gpu_stack: dict[str, str]  # CUDA/cuDNN, NVIDIA driver, tensorflow-metal where present
     uv_lock_sha256: str | None
+    # The global settings the run computed with: Keras's (pinned, with what keras.json asked)
+    # and every environment variable that changes the computation (settings.py); version 5.
+    settings: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
 
 
 def package_version(name: str) -> str | None:
@@ -166,6 +170,28 @@ def gpu_stack(nvidia: dict[str, str] | None) -> dict[str, str]:
     return info
 
 
+def installed_versions() -> dict[str, str]:
+    """Every installed distribution's version, by its normalised name."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            found.setdefault(name.lower().replace("_", "-").replace(".", "-"), dist.version)
+    return found
+
+
+def imported_versions(listed: dict[str, str]) -> dict[str, str]:
+    """`listed` (the installed distributions' versions) with each framework's version as this
+    process imported it: two distributions behind one import name can make them differ."""
+    found = dict(listed)
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        module = sys.modules.get(name) if name in found else None
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str) and version:
+            found[name] = version
+    return found
+
+
 def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Environment:
     """Everything needed to tell what machine and software produced a result."""
     import keras
@@ -185,15 +211,18 @@ def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Envir
         ),
         ram_bytes=psutil.virtual_memory().total,
         python=platform.python_version(),
-        packages={
-            name: version
-            for name in FINGERPRINT_PACKAGES
-            if (version := package_version(name)) is not None
-        },
+        packages=imported_versions(
+            {
+                name: version
+                for name in FINGERPRINT_PACKAGES
+                if (version := package_version(name)) is not None
+            }
+        ),
         keras_backend=keras.backend.backend(),
         devices=device_names,
         gpu_stack=gpu_stack(nvidia),
         uv_lock_sha256=lock_sha256(),
+        settings=settings.survey().effective(),
     )
 
 

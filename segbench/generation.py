@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+from segbench import settings
 from segbench.errors import Unavailable
 
 GENERATIONS = (2, 3)
@@ -54,6 +55,7 @@ def load(number: int) -> Generation:
     if number == 3:
         import keras
 
+        settings.pin_keras(keras)  # whatever keras.json says: float32, channels-last
         return Generation(3, keras, keras.ops)
     try:
         import tf_keras
@@ -61,6 +63,7 @@ def load(number: int) -> Generation:
         raise Unavailable(
             "--keras 2 needs tf-keras: uv sync --locked (or pip install 'tf-keras~=2.19.0')"
         ) from None
+    settings.pin_keras(tf_keras)
     return Generation(2, tf_keras, _tensorflow_ops())
 
 

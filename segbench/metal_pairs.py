@@ -11,13 +11,14 @@ Verdicts:
 - fails: the plugin cannot load (the symbol check names what is missing; reports agree).
 
 Sources, cited per row:
-- [symbols] envs/metal_pairs.py on 2026-11-26: both macOS arm64 wheels from PyPI, every symbol the
+- [symbols] envs/metal_pairs.py on 2026-11-29: both macOS arm64 wheels from PyPI, every symbol the
   plugin binds by flat lookup or to a TensorFlow library checked against the exports of
   libtensorflow_framework, libtensorflow_cc, _pywrap_tensorflow_internal and (2.20+)
   lib_pywrap_tensorflow_common (evidence:
   envs/metal-pairs.json; a test holds this table to it). It checked each minor's newest patch
-  (2.12.0, 2.13.1, 2.14.1 as tensorflow-macos; 2.15.1 … 2.21.0) against tensorflow-metal 0.8.0,
-  1.0.0, 1.1.0 and 1.2.0; rows are keyed by TensorFlow minor.
+  (2.12.0, 2.13.1, 2.14.1 as tensorflow-macos; 2.15.1 … 2.21.0) against every tensorflow-metal
+  release PyPI lists with a macOS arm64 wheel (0.1.0 … 1.2.0, 1.0.1 included); rows are keyed
+  by TensorFlow minor.
 - [#81987] tensorflow/tensorflow#81987: TensorFlow 2.18.0 + tensorflow-metal, macOS 15.1.1,
   "Symbol not found" in libmetal_plugin.dylib at `import tensorflow`.
 - [#84167] tensorflow/tensorflow#84167: tensorflow-metal 1.1.0 lists the M2 Max GPU with
@@ -37,10 +38,20 @@ from dataclasses import dataclass
 
 WORKS, LOADS, FAILS = "works", "loads", "fails"
 LOCKED = ("2.19.1", "1.2.0")  # tensorflow, tensorflow-metal: uv.lock's macOS arm64 pair
-METAL_RELEASES = ("0.8.0", "1.0.0", "1.1.0", "1.2.0")
+# Every release on PyPI with a macOS arm64 wheel (pip index versions tensorflow-metal
+# --platform macosx_12_0_arm64; envs/metal-pairs.json records the list the check saw).
+METAL_RELEASES = (
+    *("0.1.0", "0.1.1", "0.1.2", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.5.1", "0.6.0"),
+    *("0.7.0", "0.7.1", "0.8.0", "1.0.0", "1.0.1", "1.1.0", "1.2.0"),
+)
+# 0.1.0–0.6.0 (built for TensorFlow 2.5–2.10) bind tensorflow::internal::LogMessage, which 2.12
+# moved to tsl::; 0.7.0–1.1.0 bind tsl's (const char*, int, int) form that 2.18 dropped.
+_TENSORFLOW_LOGGING = METAL_RELEASES[:9]
+_TSL_LOGGING = METAL_RELEASES[9:15]
 # tensorflow-metal 1.2.0 needs tsl::internal::LogMessage(const char*, int, absl::LogSeverity);
 # 2.18 dropped the (const char*, int, int) form that 0.8.0–1.1.0 bind to.
 _OLD_LOG_MESSAGE = "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii"
+_TF_LOG_MESSAGE = "Symbol not found: __ZN10tensorflow8internal10LogMessageC1EPKcii"
 _NO_PYWRAP = (
     "Library not loaded: @rpath/_pywrap_tensorflow_internal.so; behind it, Symbol not found: "
     "_TF_AssignUpdateVariable and dozens more C-API and protobuf C++ symbols"
@@ -62,29 +73,39 @@ def _row(tensorflow: str, metal: str, verdict: str, *sources: str, symptom: str 
     return Pair(tensorflow, metal, verdict, symptom, sources)
 
 
+_BEFORE_2_18 = ("2.12", "2.13", "2.14", "2.15", "2.16", "2.17")
 PAIRS: tuple[Pair, ...] = (
-    # TensorFlow 2.12–2.17: every release of the plugin resolves its symbols [symbols].
+    # TensorFlow 2.12–2.19: no release before 0.7.0 loads.
+    *(
+        _row(minor, metal, FAILS, "symbols", symptom=_TF_LOG_MESSAGE)
+        for minor in (*_BEFORE_2_18, "2.18", "2.19")
+        for metal in _TENSORFLOW_LOGGING
+    ),
+    # TensorFlow 2.12–2.17: every later release of the plugin resolves its symbols [symbols].
     *(
         _row(minor, metal, LOADS, "symbols")
-        for minor in ("2.12", "2.13", "2.14", "2.15", "2.16")
-        for metal in METAL_RELEASES
+        for minor in _BEFORE_2_18
+        for metal in (*_TSL_LOGGING, "1.2.0")
+        if (minor, metal) != ("2.17", "1.1.0")
     ),
-    *(_row("2.17", metal, LOADS, "symbols") for metal in ("0.8.0", "1.0.0", "1.2.0")),
     _row("2.17", "1.1.0", WORKS, "#84167", "symbols"),
     # TensorFlow 2.18 and 2.19: only 1.2.0 loads.
     *(
-        _row(minor, metal, FAILS, *sources, symptom=_OLD_LOG_MESSAGE)
-        for minor, sources in (("2.18", ("symbols",)), ("2.19", ("symbols",)))
-        for metal in ("0.8.0", "1.0.0")
+        _row(minor, metal, FAILS, "symbols", symptom=_OLD_LOG_MESSAGE)
+        for minor in ("2.18", "2.19")
+        for metal in _TSL_LOGGING
+        if (minor, metal) != ("2.18", "1.1.0")
     ),
     _row("2.18", "1.1.0", FAILS, "#81987", "#84167", "symbols", symptom=_OLD_LOG_MESSAGE),
-    _row("2.19", "1.1.0", FAILS, "symbols", symptom=_OLD_LOG_MESSAGE),
     _row("2.18", "1.2.0", WORKS, "#126360", "symbols"),
     _row("2.19", "1.2.0", WORKS, "lock", "#126360", "symbols"),
     # TensorFlow 2.20 and 2.21: no release of the plugin loads.
-    *(_row("2.20", metal, FAILS, "symbols", symptom=_NO_PYWRAP) for metal in METAL_RELEASES[:3]),
+    *(
+        _row(minor, metal, FAILS, "symbols", symptom=_NO_PYWRAP)
+        for minor in ("2.20", "2.21")
+        for metal in METAL_RELEASES[:-1]
+    ),
     _row("2.20", "1.2.0", FAILS, "#126360", "symbols", symptom=_NO_PYWRAP),
-    *(_row("2.21", metal, FAILS, "symbols", symptom=_NO_PYWRAP) for metal in METAL_RELEASES[:3]),
     _row("2.21", "1.2.0", FAILS, "#126384", "symbols", symptom=_NO_PYWRAP),
 )
 

@@ -37,6 +37,8 @@ SEED = 42
 # loss; momentum 0.5: 7.9e-3 after the first step). The limits sit between, with room for a
 # GPU's TF32 convolutions (on by default on Ampere and newer), not yet measured here.
 TOLERANCE = {"float32": 1e-3, "mixed_float16": 2e-3, "mixed_bfloat16": 3e-3}
+DROPOUT_RATES = (0.25, 0.5)  # the model's (benchmark §1)
+DROPOUT_SHAPE = (4, 128, 128, 8)  # 524,288 values a draw: the kept share within ±1 %
 MATCH, DEVIATES, SKIPPED = "match", "deviates", "skipped"
 
 
@@ -53,6 +55,11 @@ class Numerics:
     reference: str | None = field(default=None, metadata=OPTIONAL)  # what it was held against
     losses: list[float] | None = field(default=None, metadata=OPTIONAL)  # this device's
     reason: str | None = field(default=None, metadata=OPTIONAL)  # why it was skipped
+    # The random path training uses: dropout masks at the benchmark's rates drawn on the run's
+    # device (what was found; a constant or biased generator makes the status "deviates").
+    # Version 5.
+    random: str | None = field(default=None, metadata=OPTIONAL)
+    random_ok: bool | None = field(default=None, metadata=OPTIONAL)
 
 
 def probe_config(run: RunConfig) -> RunConfig:
@@ -103,6 +110,65 @@ def probe_losses(run: RunConfig, build=None) -> list[float]:
     backend.synchronize()
     keras_generation.keras.mixed_precision.set_global_policy("float32")
     return losses
+
+
+def dropout_draws(precision: str = "float32", shape=DROPOUT_SHAPE) -> list[tuple[float, list]]:
+    """Two successive draws of a training-mode Dropout layer (as the model's) at each of the
+    benchmark's rates, on the current keras.device: (rate, [first, second]) as numpy arrays."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        ones = backend.to_device(np.ones(shape, dtype=np.float32))
+        found = []
+        for rate in DROPOUT_RATES:
+            layer = keras.layers.Dropout(rate, seed=SEED)
+            draws = [keras.ops.convert_to_numpy(layer(ones, training=True)) for _ in range(2)]
+            found.append((rate, [d.astype(np.float32) for d in draws]))
+        return found
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def judge_dropout(draws: list[tuple[float, list]]) -> tuple[bool, str]:
+    """(fine?, what was found): each draw keeps 1 − rate of its values (within 6 σ of the
+    binomial, at least 1 %), scaled by 1 / (1 − rate), and two draws are independent (they
+    agree at (1 − rate)² + rate² of the positions, not more)."""
+    problems, seen = [], []
+    for rate, (first, second) in draws:
+        n = first.size
+        kept = float(np.count_nonzero(first)) / n
+        allowed = max(6 * math.sqrt(rate * (1 - rate) / n), 0.01)
+        agree = float(np.mean((first != 0) == (second != 0)))
+        independent = (1 - rate) ** 2 + rate**2
+        values = first[first != 0]
+        scale = 1 / (1 - rate)
+        seen.append(f"rate {rate:g} keeps {100 * kept:.1f} %")
+        if abs(kept - (1 - rate)) > allowed:
+            problems.append(
+                f"dropout at rate {rate:g} keeps {100 * kept:.1f} % of the values, "
+                f"not {100 * (1 - rate):.0f} % (a biased random generator)"
+            )
+        if agree > independent + 0.05:
+            what = "are identical" if agree == 1.0 else f"agree at {100 * agree:.0f} % of positions"
+            problems.append(
+                f"two dropout draws at rate {rate:g} {what} (independent draws agree at "
+                f"{100 * independent:.0f} %): the random generator repeats itself"
+            )
+        if values.size and not np.allclose(values, scale, rtol=1e-2):
+            problems.append(
+                f"dropout at rate {rate:g} scales kept values to {float(values.mean()):.3g}, "
+                f"not {scale:.3g}"
+            )
+    if problems:
+        return False, "; ".join(problems)
+    return True, "dropout masks: " + ", ".join(seen) + "; successive draws independent"
+
+
+def with_random(found: Numerics, fine: bool, what: str) -> Numerics:
+    """`found` with the random path's verdict: a broken generator makes it "deviates"."""
+    status = found.status if fine or found.status == SKIPPED else DEVIATES
+    return replace(found, status=status, random=what, random_ok=fine)
 
 
 def judge(losses: list[float], precision: str, reference: dict) -> Numerics:

@@ -27,8 +27,16 @@ from segbench import (
     triangles,
 )
 from segbench.config import RunConfig
+from segbench.doctor import diagnose
 from segbench.doctor.types import Check, Facts
-from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
+from segbench.errors import (
+    BadInput,
+    Interrupted,
+    SegbenchError,
+    SigTerm,
+    Terminated,
+    Unavailable,
+)
 from segbench.result import DataInfo, Memory, Result, build_result, write_result
 from segbench.runner import Event, Measurement, run_benchmark
 from segbench.stats import summarize, timed_steps
@@ -73,6 +81,10 @@ class RunOutcome:
 
 class ChecksFailed(Unavailable):
     """An environment check FAILed and --force was not given."""
+
+
+class FrameworkFailed(Unavailable):
+    """The framework failed (a CUDA library, the device): the one line says the likely cause."""
 
 
 def check_writable(folder: Path) -> None:
@@ -120,10 +132,28 @@ def run(
     try:
         check_writable(out)
         return _run(config, data_dir, out, force, display, instruments)
-    except BaseException:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+    except (SegbenchError, KeyboardInterrupt):
+        _remove_if_empty(out, created)
         raise
+    except Exception as e:
+        _remove_if_empty(out, created)
+        if os.environ.get("SEGBENCH_DEBUG"):
+            raise
+        # The framework failed before anything was timed (device set-up, the first import of
+        # a CUDA library): one line with the likely cause, not its traceback.
+        cause, fix = diagnose.explain(e, environment.installed_versions(), {})
+        raise FrameworkFailed(
+            f"{diagnose.first_line(e)} — likely cause: {cause}; fix: {fix}; nothing was timed "
+            "(SEGBENCH_DEBUG=1 shows the traceback)"
+        ) from None
+    except BaseException:
+        _remove_if_empty(out, created)
+        raise
+
+
+def _remove_if_empty(out: Path, created: bool) -> None:
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def _run(
@@ -135,7 +165,8 @@ def _run(
     instruments: Instruments,
 ) -> RunOutcome:
     distribution.configure_before_import(config)
-    backend.select_backend(config.backend)  # before anything imports keras
+    backend.select_backend(config.backend, import_now=False)  # before anything imports keras
+    _import_safely(config.backend, display)
     replication, survey, config = _start_replicas(config, display)
     chosen = backend.choose_device(config.device)
     context = doctor.Context(
@@ -143,7 +174,7 @@ def _run(
         width=config.width,
         batch_size=config.batch_size // (replication.replicas if replication else 1),
         epochs=config.epochs,
-        device=chosen.kind,
+        device=config.device,  # as asked: "auto" still expects the GPU a driver announces
         precision=config.precision,
         xla=config.xla,
         folders=(str(data_dir or triangles.default_data_dir()), str(out)),
@@ -182,6 +213,8 @@ def _run(
         source, missing = telemetry.open_source(chosen.kind)
     else:
         source, missing = None, ["telemetry turned off (--no-telemetry)"]
+    for line in warning_lines(checks):  # before timing: the person can still act on them
+        display.note(line)
     sampler = telemetry.Sampler(source, instruments.interval_s)
     backend.reset_peak_memory()
     started_at = datetime.now(timezone.utc)
@@ -200,6 +233,16 @@ def _run(
                 f"out of memory at width {config.width:g}, batch {config.batch_size} "
                 f"on the {chosen.kind.upper()}: lower --batch-size or --width"
             ) from None
+    failure = None
+    if measurement.error is not None:  # kept as for Ctrl-C, with the line that says why
+        cause, fix = diagnose.explain(
+            measurement.error, facts.installed, environment.gpu_stack(facts.nvidia)
+        )
+        phase = _phase_of(measurement)
+        failure = (
+            f"the framework failed {phase} ({diagnose.first_line(measurement.error)}) — "
+            f"likely cause: {cause}; fix: {fix}"
+        )
     device_peak, device_reason = backend.device_peak_memory(chosen.kind)
     memory = Memory(
         host_peak_bytes=backend.host_peak_memory(),
@@ -235,6 +278,7 @@ def _run(
         telemetry=measured_telemetry,
         memory=memory,
         numerics=checked,
+        failure=failure,
     )
     if replication is not None:
         record = replication.record(
@@ -251,6 +295,49 @@ def _run(
     return save(result, out)
 
 
+def warning_lines(checks: list[Check]) -> list[str]:
+    """One line per WARN of the environment checks: what was found and what to do."""
+    return [
+        f"warning: {c.id}: {c.found}" + (f"; {c.fix}" if c.fix else "")
+        for c in checks
+        if c.status == doctor.WARN
+    ]
+
+
+def _import_safely(name: str, display: Display) -> None:
+    """Import the backend here only once a child process has imported it without dying: a
+    plugin built for another TensorFlow would otherwise end the run in a traceback or a crash.
+    Refuses with doctor's own line (its import check) whatever --force says."""
+    from segbench.doctor.gather import installed_distributions
+    from segbench.doctor.probe import modules_for, probe
+
+    if not all(_installed(m) for m in modules_for(name)):
+        return  # a missing framework: the framework checks say so
+    with display.status(f"importing {', '.join(modules_for(name))} (in a child process first)"):
+        probed = probe(name)
+    if not probed.ok:
+        check = doctor.check_import(probed, installed_distributions()[0], None)
+        raise ChecksFailed(f"{check.found}; fix: {check.fix}")
+    with display.status(f"importing {', '.join(modules_for(name))}"):
+        backend.import_quietly()
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _phase_of(measurement: Measurement) -> str:
+    """Where a run stopped: "after 3 timed steps", "at the first step (compile)", ..."""
+    timed = timed_steps(measurement.config, measurement.steps)
+    if timed:
+        return f"after {len(timed)} timed step(s)"
+    if measurement.steps:
+        return f"in the {measurement.steps[-1].phase} steps, before timing"
+    return "at the first step (building and compiling the model)"
+
+
 def _start_replicas(
     config: RunConfig, display: Display
 ) -> tuple[distribution.Replication | None, distribution.Survey | None, RunConfig]:
@@ -263,14 +350,11 @@ def _start_replicas(
     survey = distribution.survey(config.strategy, os.environ.get("TF_CONFIG"), peers=False)
     if survey.problem:
         raise Unavailable(f"TF_CONFIG ({survey.found}): {survey.problem}; {survey.fix}")
-    replication = distribution.start(config)
-    cluster = getattr(replication, "cluster", None)
-    if cluster is not None:
-        with display.status(
-            f"waiting for the other workers ({', '.join(cluster.peers)}), "
-            f"at most {distribution.PEER_TIMEOUT_S:.0f} s"
-        ):
-            distribution.wait_for_peers(cluster)
+    timeout = distribution.peer_timeout()
+    if config.strategy == distribution.MULTIWORKER:
+        peers = ", ".join(distribution.parse_tf_config(os.environ.get("TF_CONFIG")).peers)
+        display.note(f"waiting for the other workers ({peers}), at most {timeout:.0f} s")
+    replication = distribution.start_after_rendezvous(config, timeout)
     _, global_batch = distribution.batches(
         config.batch_size, config.global_batch, replication.replicas
     )
@@ -323,19 +407,23 @@ def _check_numerics(
             keras.device(device.keras_name),
         ):
             losses = numerics.probe_losses(config)
+            draws = numerics.dropout_draws(config.precision)
     except Exception as e:  # noqa: BLE001 - the run itself reports what is broken
         reason = f"the check could not run ({type(e).__name__}: {str(e)[:200]})"
         return numerics.Numerics(status=numerics.SKIPPED, reason=reason)
-    return numerics.judge(losses, config.precision, numerics.shipped_reference())
+    found = numerics.judge(losses, config.precision, numerics.shipped_reference())
+    return numerics.with_random(found, *numerics.judge_dropout(draws))
 
 
-def _power_state(facts: Facts) -> tuple[str | None, bool | None]:
-    """Mains or battery (with its charge) and Low Power Mode, as the doctor read them."""
+def _power_state(facts: Facts) -> tuple[str | None, bool | None, str | None]:
+    """Mains or battery (with its charge), Low Power Mode and the macOS energy mode
+    ("automatic" | "low power" | "high power"), as the doctor read them."""
     if facts.battery is None:
-        return "mains (no battery)", facts.low_power_mode
+        return "mains (no battery)", facts.low_power_mode, facts.energy_mode
     if facts.battery.get("power_plugged"):
-        return "mains (battery charging or full)", facts.low_power_mode
-    return f"battery ({facts.battery.get('percent', '?')} %)", facts.low_power_mode
+        return "mains (battery charging or full)", facts.low_power_mode, facts.energy_mode
+    percent = facts.battery.get("percent", "?")
+    return f"battery ({percent} %)", facts.low_power_mode, facts.energy_mode
 
 
 def _peak(

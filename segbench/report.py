@@ -13,11 +13,11 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from segbench.compare import Comparison, Row, device_label
+from segbench.compare import Comparison, EnvironmentDifference, Row, device_label
 from segbench.doctor.types import Check
 from segbench.result import Result
 from segbench.stats import Summary
@@ -276,6 +276,7 @@ class Column:
     justify: str = "right"
     compact: bool = True  # the table that ends `segbench run` (one result, summary above)
     energy: bool = False  # shown only when a row has telemetry energy
+    caveats: bool = False  # shown only when a row has caveats
 
 
 COLUMNS = (
@@ -292,16 +293,21 @@ COLUMNS = (
     Column("images/kJ", energy=True),
     Column("speedup (95 % CI or range)"),
     Column("verdict", justify="left", compact=False),
+    Column("caveats", justify="left", compact=False, caveats=True),
 )
 
 
 def shown_columns(comparison: Comparison, compact: bool = False) -> list[int]:
-    """Indices of the COLUMNS a comparison shows: energy columns only when a row has energy."""
+    """Indices of the COLUMNS a comparison shows: energy columns only when a row has energy,
+    the caveats column only when a row has caveats."""
     energy = any(row.j_per_image is not None for row in comparison.rows)
+    caveats = any(row.caveats for row in comparison.rows)
     return [
         i
         for i, column in enumerate(COLUMNS)
-        if (column.compact or not compact) and (energy or not column.energy)
+        if (column.compact or not compact)
+        and (energy or not column.energy)
+        and (caveats or not column.caveats)
     ]
 
 
@@ -331,7 +337,14 @@ def compare_cells(comparison: Comparison) -> list[list[str]]:
             speedup = f"{typical:.2f}×"
         else:
             speedup = f"{typical:.2f}× ({low:.2f}–{high:.2f})"
-        cells.append([*_row_cells(i, row, step, per_image), speedup, _verdict(i, row, comparison)])
+        cells.append(
+            [
+                *_row_cells(i, row, step, per_image),
+                speedup,
+                _verdict(i, row, comparison),
+                ", ".join(row.caveats) or "—",
+            ]
+        )
     return cells
 
 
@@ -341,9 +354,14 @@ def _verdict(number: int, row: Row, comparison: Comparison) -> str:
         return "baseline"
     if row.kind != "measured":
         return f"{row.kind} figure: no samples to test"
+    if row.no_verdict:
+        return f"no verdict: {row.no_verdict}"
     if row.verdict is None:
         return "not tested: the baseline has no samples"
-    return row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
+    verdict = row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
+    if row.undermined_by:
+        verdict += " — undermined: " + "; ".join(row.undermined_by)
+    return verdict
 
 
 def _row_cells(number: int, row: Row, step: str, per_image: str) -> list[str]:
@@ -364,15 +382,42 @@ def _row_cells(number: int, row: Row, step: str, per_image: str) -> list[str]:
 
 def compare_table(
     comparison: Comparison, title: str = "segbench compare", compact: bool = False
-) -> Table:
-    """The comparison as a rich table; published rows dimmed, the estimate in italics."""
+) -> RenderableType:
+    """The comparison as a rich table, published rows dimmed, the estimate in italics; below
+    it (not in the compact table) the environment differences."""
     table = Table(title=f"{title} (speedup > 1: faster than the baseline)", title_justify="left")
     keep = shown_columns(comparison, compact)
     for i in keep:
         table.add_column(COLUMNS[i].header, justify=COLUMNS[i].justify)
     for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
         table.add_row(*(cells[i] for i in keep), style=_ROW_STYLE[row.kind])
+    if compact or not comparison.environment_differences:
+        return table
+    return Group(table, environment_table(comparison.environment_differences))
+
+
+ENVIRONMENT_TITLE = "environment differences"
+
+
+def environment_table(found: list[EnvironmentDifference]) -> Table:
+    """The facts that differ between the result files, one column per file (#: its row)."""
+    table = Table(title=ENVIRONMENT_TITLE, title_justify="left")
+    table.add_column("fact")
+    for i in range(len(found[0].values)):
+        table.add_column(f"#{i + 1}")
+    for d in found:
+        table.add_row(d.fact, *(_fact_cell(d.fact, v) for v in d.values))
     return table
+
+
+def _fact_cell(fact: str, value: str | None) -> str:
+    """A fact's value for display: "—" when not recorded, digests cut to 12 characters."""
+    if value is None:
+        return "—"
+    if fact in ("git commit", "uv.lock sha256"):
+        digest, dirty, _ = value.partition("-dirty")
+        return digest[:12] + dirty
+    return value
 
 
 def compare_markdown(comparison: Comparison) -> str:
@@ -383,17 +428,27 @@ def compare_markdown(comparison: Comparison) -> str:
         "| " + " | ".join(cells[i] for i in keep) + " |" for cells in compare_cells(comparison)
     ]
     lines += [""] + [f"- {row.label}: {row.conditions}" for row in comparison.rows]
+    found = comparison.environment_differences
+    if found:
+        numbers = [f"#{i + 1}" for i in range(len(found[0].values))]
+        lines += ["", f"**{ENVIRONMENT_TITLE}**", ""]
+        lines += ["| fact | " + " | ".join(numbers) + " |", "|" + "---|" * (1 + len(numbers))]
+        lines += [
+            f"| {d.fact} | " + " | ".join(_fact_cell(d.fact, v) for v in d.values) + " |"
+            for d in found
+        ]
     lines += [f"\n> warning: {w}" for w in comparison.warnings]
     return "\n".join(lines) + "\n"
 
 
 def compare_csv(comparison: Comparison) -> str:
+    """The rows as CSV; `caveats` always the last column (labels joined by "; ")."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    keep = shown_columns(comparison)
-    writer.writerow([*(COLUMNS[i].header for i in keep), "conditions"])
+    keep = [i for i in shown_columns(comparison) if not COLUMNS[i].caveats]
+    writer.writerow([*(COLUMNS[i].header for i in keep), "conditions", "caveats"])
     for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
-        writer.writerow([*(cells[i] for i in keep), row.conditions])
+        writer.writerow([*(cells[i] for i in keep), row.conditions, "; ".join(row.caveats)])
     return buffer.getvalue()
 
 
@@ -411,6 +466,7 @@ def compare_json(comparison: Comparison) -> str:
         "rows": rows,
         "warnings": comparison.warnings,
         "forced_fields": comparison.forced_fields,
+        "environment_differences": [asdict(d) for d in comparison.environment_differences],
     }
     return json.dumps(document, indent=2) + "\n"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
@@ -28,6 +29,7 @@ from segbench.environment import Environment
 from segbench.errors import BadInput
 from segbench.numerics import Numerics
 from segbench.peak import Peak
+from segbench.privacy import public_text
 from segbench.runner import EpochRecord, Measurement, StepRecord
 from segbench.schema import (
     NAN_OK,
@@ -39,14 +41,16 @@ from segbench.schema import (
     json_schema,
     to_json,
 )
-from segbench.stats import Summary, disagreements, summarize, summarize_records
+from segbench.stats import Summary, disagreements, summarize, summarize_records, timed_steps
 from segbench.telemetry import Telemetry
 
 # 2: confidence interval, outliers, drift and repeats in the summary.
 # 3: telemetry, peak, memory and numerics blocks; each step's start time (at_s).
 # 4: data-parallel runs: the distribution block and the config's strategy fields.
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 5: the framework's failure and a diverged loss; the environment's settings; the numerics
+#    check's random path; the macOS energy mode in the telemetry.
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 SCHEMA_FILE = "result.schema.json"  # inside the package
 
 
@@ -90,9 +94,13 @@ class Result:
     git_commit: str | None  # ends in -dirty for uncommitted changes
     status: str = field(metadata={"enum": ("complete", "interrupted")})
     forced: bool | None = field(default=None, metadata=OPTIONAL)  # ran despite failed checks
-    interrupted_by: str | None = field(  # Ctrl-C or SIGTERM stopped it
-        default=None, metadata={**OPTIONAL, "enum": ("SIGINT", "SIGTERM")}
+    interrupted_by: str | None = field(  # Ctrl-C, SIGTERM or a framework error stopped it
+        default=None, metadata={**OPTIONAL, "enum": ("SIGINT", "SIGTERM", "error")}
     )
+    # Version 5: why the framework failed (the one line shown: cause and fix), and where the
+    # loss became NaN or infinite in the timed steps (a diverged run is no speed figure).
+    failure: str | None = field(default=None, metadata=OPTIONAL)
+    diverged: str | None = field(default=None, metadata=OPTIONAL)
     started_at: str
     finished_at: str
     seed: int
@@ -142,8 +150,11 @@ def build_result(
     peak: Peak | None = None,
     memory: Memory | None = None,
     numerics: Numerics | None = None,
+    failure: str | None = None,
 ) -> Result:
-    """The record of one run; `forced` when it ran despite failed checks."""
+    """The record of one run; `forced` when it ran despite failed checks, `failure` the line
+    that says why the framework ended it. Its free text (the
+    data folder, the checks, the reasons) names no user, host or home folder (privacy.py)."""
     config = measurement.config
     training = [s for s in measurement.steps if s.training]
     return Result(
@@ -153,6 +164,8 @@ def build_result(
         status=measurement.status,
         forced=forced,
         interrupted_by=measurement.interrupted_by,
+        failure=_public(failure),
+        diverged=diverged_at(config, measurement.steps),
         started_at=started_at.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         seed=config.seed,
@@ -164,20 +177,51 @@ def build_result(
             training_gflop_per_image=measurement.training_flops_per_image / 1e9,
         ),
         device=measurement.device,
-        data=data,
-        environment=environment,
-        doctor=list(doctor or []),
+        data=replace(data, folder=public_text(data.folder)),
+        environment=replace(
+            environment,
+            settings=environment.settings
+            and {k: public_text(v) for k, v in environment.settings.items()},
+        ),
+        doctor=[
+            replace(
+                c,
+                found=public_text(c.found),
+                expected=public_text(c.expected),
+                fix=public_text(c.fix),
+            )
+            for c in doctor or []
+        ],
         summary=summarize(measurement),
-        telemetry=telemetry,
-        peak=peak,
-        memory=memory,
-        numerics=numerics,
+        telemetry=_public_reason(telemetry),
+        peak=_public_reason(peak),
+        memory=memory and replace(memory, device_reason=_public(memory.device_reason)),
+        numerics=_public_reason(numerics),
         loss_trajectory=[s.loss for s in training],
         iou_trajectory=[s.iou for s in training],
         steps=list(measurement.steps),
         epochs=list(measurement.epochs),
         stage_s=list(measurement.stage_s),
     )
+
+
+def diverged_at(config: RunConfig, steps: list[StepRecord]) -> str | None:
+    """Where the loss of the timed steps first became NaN or infinite, or None."""
+    timed = timed_steps(config, steps)
+    for number, step in enumerate(timed, 1):
+        if not math.isfinite(step.loss):
+            kind = "NaN" if math.isnan(step.loss) else "infinite"
+            return f"the loss became {kind} at timed step {number} of {len(timed)}"
+    return None
+
+
+def _public(text: str | None) -> str | None:
+    return None if text is None else public_text(text)
+
+
+def _public_reason(block: Any) -> Any:
+    """A telemetry, peak or numerics block whose `reason` names no user, host or home."""
+    return block and replace(block, reason=_public(block.reason))
 
 
 def result_stem(result: Result) -> str:

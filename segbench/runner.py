@@ -81,7 +81,8 @@ class Measurement:
     epochs: list[EpochRecord] = field(default_factory=list)
     stage_s: list[float] = field(default_factory=list)
     status: str = "complete"
-    interrupted_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM"
+    interrupted_by: str | None = None  # "SIGINT" (Ctrl-C), "SIGTERM", or "error" (the framework)
+    error: BaseException | None = None  # the framework's error that ended the run
     origin: float = field(default_factory=time.perf_counter)  # the run's clock: at_s = 0
 
     def windows(self, steps: list[StepRecord]) -> list[tuple[float, float]]:
@@ -331,6 +332,10 @@ def run_benchmark(
         except KeyboardInterrupt as stop:
             measurement.status = "interrupted"
             measurement.interrupted_by = "SIGTERM" if isinstance(stop, SigTerm) else "SIGINT"
+        except Exception as error:  # noqa: BLE001 - the framework failed: keep what was measured
+            measurement.status = "interrupted"
+            measurement.interrupted_by = "error"
+            measurement.error = error
     return measurement
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import pytest
 from segbench import backend
 
 backend.select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
+# doctor and run import the frameworks in a child process first and remember a clean import
+# per environment: one remembered probe for the suite instead of one per test folder (the
+# probe's own tests point SEGBENCH_PROBE_CACHE elsewhere).
+os.environ.setdefault(
+    "SEGBENCH_PROBE_CACHE", str(Path(tempfile.gettempdir()) / f"segbench-tests-probe-{os.getuid()}")
+)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert len(files) == 1 and files[0].name.startswith("segbench-smoke-cpu-")
     stored = json.loads(files[0].read_text())
     assert stored == printed
-    assert stored["schema_version"] == 4 and stored["status"] == "complete"
+    assert stored["schema_version"] == 5 and stored["status"] == "complete"
     fastjsonschema.validate(shipped_schema(), stored)  # the file other tools will read
     assert stored["config"]["width"] == 1 / 16 and stored["config"]["batch_size"] == 2
     assert stored["model"]["parameters"] == 87_311
@@ -95,8 +95,8 @@ def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp
     assert "--force" in refused.stderr
     assert not (tmp_path / "res").exists()  # the folder the refused run made is gone
     # The forced run also sees a stand-in nvidia-smi: doctor's facts feed the fingerprint, so
-    # a run asks it once, not once per reader (with no GPU visible to TensorFlow, its nvidia
-    # check FAILs too).
+    # a run asks it once, not once per reader (with --device cpu its nvidia check is skipped:
+    # the run does not use the GPU).
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls.log"
@@ -112,7 +112,9 @@ def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp
     assert result["forced"] is True
     keras_check = next(c for c in result["doctor"] if c["id"] == "keras")
     assert (keras_check["status"], keras_check["expected"]) == ("FAIL", "3.5.0")
-    assert "Run with --force despite failed checks (keras, packages, nvidia)" in forced.stderr
+    assert "Run with --force despite failed checks (keras, packages)" in forced.stderr
+    nvidia = next(c for c in result["doctor"] if c["id"] == "nvidia")
+    assert nvidia["status"] == "SKIP" and "--device cpu" in nvidia["found"]
     assert result["environment"]["gpu_stack"]["nvidia_driver"] == "580.159.04"
     assert len(calls.read_text().splitlines()) == 1
 

@@ -53,8 +53,15 @@ def document(
     packages = {"tensorflow": tf, "keras": "3.12.4", "torch": "2.11.0"}
     data["environment"]["packages"] = {k: v for k, v in packages.items() if v}
     # 20 timed steps whose p10, median and p90 are the values asked for, in a fixed mixed
-    # order (no trend); the summary is what segbench computes from them.
-    ms = [p10] * 3 + [median] * 14 + [p90] * 3
+    # order (no trend); the summary is what segbench computes from them. The middle 14 spread
+    # between p10 and p90 as real steps do (were they all equal, the MAD would be 0 and every
+    # other step an outlier), the two closest to the median symmetric about it.
+    low, high = (0.9 * (median - p10), 0.9 * (p90 - median)) if p10 < median < p90 else (0, 0)
+    near = min(low, high) / 7
+    spread = [median - low * k / 7 for k in range(2, 8)] + [
+        median + high * k / 7 for k in range(2, 8)
+    ]
+    ms = [p10] * 3 + [median - near, median + near, *spread] + [p90] * 3
     timed = [step for step in data["steps"] if step["phase"] == "timed"]
     assert len(timed) == len(ms)
     for step, value in zip(timed, np.random.default_rng(ORDER_SEED).permutation(ms), strict=True):
@@ -204,7 +211,7 @@ def test_markdown_matches_golden_file():
         ('{"hello": "world"}', "not a segbench result (no schema_version)"),
         (
             json.dumps(document(schema=99)),
-            "schema_version 99 is newer than this segbench reads (4); upgrade segbench",
+            "schema_version 99 is newer than this segbench reads (5); upgrade segbench",
         ),
     ],
     ids=["truncated", "list", "foreign", "newer"],
@@ -431,7 +438,9 @@ def test_a_run_whose_numerics_deviate_is_marked_in_run_and_compare(tmp_path):
         "difference 0.031, tolerance 0.001): the speed figure may come from a wrong computation"
     )
     c = compare([result(), wrong], references=False)
-    assert c.rows[1].conditions.endswith("numerics deviate")
+    assert c.rows[1].caveats == ["numerics deviate"]
+    assert c.rows[1].conditions == "quick, TensorFlow 2.19.1, Keras 3.12.4"
+    assert c.rows[1].undermined_by == ["#2 numerics deviate"]
     assert any(w.startswith("Test GPU: The numerics check deviates") for w in c.warnings)
     data["numerics"] = {**data["numerics"], "status": "match", "max_rel_diff": 2e-7}
     assert not [n for n in run_caveats(Result.from_dict(data)) if "numerics" in n]

@@ -260,3 +260,60 @@ def test_run_refuses_bad_distribution_options_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: --strategy multiworker: TF_CONFIG is not set")
     assert not (tmp_path / "results").exists()
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def test_a_worker_that_never_joins_stops_the_job_in_time_and_a_signal_stops_the_wait(tmp_path):
+    """Two workers in TF_CONFIG, the second never started (TensorFlow's strategy set-up would
+    wait for it in C++, holding the GIL): the run stops when the wait is over, naming it, and
+    SIGTERM stops the wait."""
+    from cli_helpers import ctrl_c_default
+
+    chief, missing = _free_ports(2)
+    config = tf_config([f"127.0.0.1:{chief}", f"127.0.0.1:{missing}"], 0)
+    run = ("run", "--preset", "smoke", "--strategy", "multiworker", "--out", "out")
+    begun = time.monotonic()
+    done = segbench(*run, cwd=tmp_path, env={"TF_CONFIG": config, "SEGBENCH_PEER_TIMEOUT": "4"})
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"error: worker(s) 127.0.0.1:{missing} not reachable after 4 s: start segbench run"
+        )
+    )
+    assert time.monotonic() - begun < 150
+    assert not (tmp_path / "out").exists()
+
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "segbench", *run],
+        cwd=tmp_path,
+        env={**os.environ, "TF_CONFIG": config, "SEGBENCH_CACHE": str(tmp_path / "cache")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_default,
+    )
+    try:
+        for line in waiting.stderr:
+            if line.startswith("waiting for the other workers"):
+                break
+        time.sleep(3)  # waiting for the missing worker by now
+        waiting.send_signal(signal.SIGTERM)
+        _, rest = waiting.communicate(timeout=60)
+        assert waiting.returncode == 143
+        assert rest.strip().splitlines()[-1] == (
+            "error: interrupted while waiting for the other workers; nothing was measured"
+        )
+    finally:
+        waiting.kill()

@@ -134,7 +134,8 @@ def test_nvidia_driver_without_tensorflow_gpu_names_the_cause():
     )
     assert too_old.status == FAIL and "too old for CUDA 12" in too_old.fix
     ok = doctor.check_nvidia(H100, ["H100"], {}, "tensorflow", "mixed_bfloat16")
-    assert ok.status == PASS and "compute capability 9.0 (fp16+bf16 tensor cores)" in ok.found
+    assert ok.status == PASS
+    assert "compute capability 9.0 (Hopper: fp16, bf16, tf32, fp8, int8 tensor cores)" in ok.found
 
 
 def test_precision_needs_matching_tensor_cores():
@@ -232,27 +233,36 @@ def _doctor_here(*args, env=None):
     return SimpleNamespace(returncode=done.exit_code, stdout=done.stdout, stderr=done.stderr)
 
 
+EVERY_CHECK = [
+    "python",
+    "import",
+    "tensorflow",
+    "keras",
+    "settings",
+    "packages",
+    "devices",
+    "metal",
+    "nvidia",
+    "compute",
+    "memory",
+    "precision",
+    "cuda-libs",
+    "power",
+    "load",
+    "thermal",
+    "threads-xla",
+    "disk",
+]
+
+
 def test_real_doctor_on_this_machine_reports_every_check():
     done = _doctor("--json", "--preset", "smoke")
     assert done.returncode == 0, done.stderr
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
-    assert list(checks) == [
-        "python",
-        "tensorflow",
-        "keras",
-        "packages",
-        "devices",
-        "metal",
-        "nvidia",
-        "compute",
-        "memory",
-        "power",
-        "load",
-        "thermal",
-        "threads-xla",
-        "disk",
-    ]
+    assert list(checks) == EVERY_CHECK
     assert checks["python"]["status"] == PASS
+    assert checks["import"]["status"] == PASS, checks["import"]["found"]
+    assert checks["import"]["found"].startswith("tensorflow 2.19.1, keras ")
     assert checks["tensorflow"]["found"] == "2.19.1" == checks["tensorflow"]["expected"]
     assert checks["packages"]["status"] == PASS, checks["packages"]["found"]
     assert checks["compute"]["status"] == PASS
@@ -276,7 +286,7 @@ def test_corrupt_export_is_named_and_other_checks_still_run(tmp_path):
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     assert checks["packages"]["status"] == WARN
     assert checks["packages"]["found"].startswith(str(corrupt))
-    assert len(checks) == 14 and checks["compute"]["status"] == PASS
+    assert list(checks) == EVERY_CHECK and checks["compute"]["status"] == PASS
 
 
 def test_environment_that_drifted_from_the_lock_is_reported(tmp_path):

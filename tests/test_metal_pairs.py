@@ -24,9 +24,52 @@ def evidence_rows():
         yield tensorflow, row["tensorflow_metal"], row
 
 
+def disagreements(evidence: dict, pairs) -> list[str]:
+    """Where the symbol check's evidence and the table part: a plugin release on PyPI or a
+    checked pair the table lacks, a row the evidence does not back."""
+    checked = {
+        (metal_pairs.minor(row["tensorflow"].split()[-1]), row["tensorflow_metal"])
+        for row in evidence["pairs"]
+    }
+    table = {(pair.tensorflow, pair.metal) for pair in pairs}
+    releases = {pair.metal for pair in pairs}
+    return [
+        *(f"tensorflow-metal {r} is on PyPI, not in the table"
+          for r in sorted(set(evidence["tensorflow_metal_on_pypi"]) - releases)),
+        *(f"tensorflow-metal {r} is in the table, not on PyPI"
+          for r in sorted(releases - set(evidence["tensorflow_metal_on_pypi"]))),
+        *(f"checked pair {p} is not in the table" for p in sorted(checked - table)),
+        *(f"table row {p} was not checked" for p in sorted(table - checked)),
+    ]  # fmt: skip
+
+
+def test_the_table_and_the_evidence_list_the_same_releases_and_pairs():
+    assert disagreements(EVIDENCE, metal_pairs.PAIRS) == []
+    assert tuple(EVIDENCE["tensorflow_metal_on_pypi"]) == metal_pairs.METAL_RELEASES
+    assert "1.0.1" in metal_pairs.METAL_RELEASES
+    assert len(metal_pairs.PAIRS) == len(EVIDENCE["pairs"]) == 160
+
+
+def test_a_release_missing_on_either_side_is_a_disagreement():
+    newer = {
+        **EVIDENCE,
+        "tensorflow_metal_on_pypi": [*EVIDENCE["tensorflow_metal_on_pypi"], "1.3.0"],
+    }
+    newer["pairs"] = [
+        *EVIDENCE["pairs"],
+        {"tensorflow": "tensorflow 2.19.1", "tensorflow_metal": "1.3.0"},
+    ]
+    assert disagreements(newer, metal_pairs.PAIRS) == [
+        "tensorflow-metal 1.3.0 is on PyPI, not in the table",
+        "checked pair ('2.19', '1.3.0') is not in the table",
+    ]
+    without = [pair for pair in metal_pairs.PAIRS if pair.metal != "1.0.1"]  # the old table
+    found = disagreements(EVIDENCE, without)
+    assert found[0] == "tensorflow-metal 1.0.1 is on PyPI, not in the table" and len(found) == 11
+
+
 def test_every_checked_pair_is_in_the_table_with_the_checks_verdict():
     checked = list(evidence_rows())
-    assert len(checked) == len(metal_pairs.PAIRS) == 40
     for tensorflow, metal, row in checked:
         pair = metal_pairs.lookup(tensorflow, metal)
         assert pair is not None, (tensorflow, metal)
@@ -81,10 +124,15 @@ def test_doctor_judges_the_installed_pair(tensorflow, metal, status, words):
         )
 
 
-def test_the_symbol_check_counts_tensorflow_symbols_only():
+def _symbol_check():
     spec = importlib.util.spec_from_file_location("metal_check", ROOT / "envs" / "metal_pairs.py")
     check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check)
+    return check
+
+
+def test_the_symbol_check_counts_tensorflow_symbols_only():
+    check = _symbol_check()
     imports = {"_TF_NewStatus", "__ZN3tsl8internal10LogMessageC1EPKcii", "_objc_msgSend"}
     assert check.missing_symbols(imports, {"_TF_NewStatus"}) == [
         "__ZN3tsl8internal10LogMessageC1EPKcii"
@@ -92,6 +140,34 @@ def test_the_symbol_check_counts_tensorflow_symbols_only():
     assert check.missing_symbols(imports, {"_TF_NewStatus", *imports}) == []
     assert check.distribution("2.14.1") == "tensorflow-macos"
     assert check.distribution("2.15.1") == "tensorflow"
+
+
+def test_the_symbol_check_takes_every_macos_arm64_release_from_pypi():
+    """A PEP 691 answer, shortened: x86_64-only, yanked and sdist files do not count."""
+    index = {"files": [
+        {"filename": "tensorflow_metal-0.1.0-cp38-cp38-macosx_11_0_arm64.whl", "yanked": False},
+        {"filename": "tensorflow_metal-0.1.0-cp38-cp38-macosx_11_0_x86_64.whl", "yanked": False},
+        {"filename": "tensorflow_metal-0.9.9-cp38-cp38-macosx_11_0_x86_64.whl", "yanked": False},
+        {"filename": "tensorflow_metal-1.0.1-cp311-cp311-macosx_12_0_arm64.whl", "yanked": False},
+        {"filename": "tensorflow_metal-1.1.1-cp311-cp311-macosx_12_0_arm64.whl", "yanked": True},
+        {"filename": "tensorflow_metal-1.0.0-cp311-cp311-macosx_12_0_arm64.whl", "yanked": False},
+        {"filename": "tensorflow-metal-1.0.0.tar.gz", "yanked": False},
+    ]}  # fmt: skip
+    assert _symbol_check().macos_arm64_releases(index) == ["0.1.0", "1.0.0", "1.0.1"]
+
+
+def test_merging_a_subset_replaces_its_rows_and_keeps_the_rest_in_order():
+    def row(tf, metal, verdict="loads"):
+        return {"tensorflow": tf, "tensorflow_metal": metal, "verdict": verdict}
+
+    old = [row("tensorflow 2.19.1", "1.0.0"), row("tensorflow 2.19.1", "1.2.0", "fails")]
+    new = [row("tensorflow 2.19.1", "1.2.0"), row("tensorflow 2.19.1", "1.0.1", "fails")]
+    merged = _symbol_check().merged(old, new)
+    assert [(r["tensorflow_metal"], r["verdict"]) for r in merged] == [
+        ("1.0.0", "loads"),
+        ("1.0.1", "fails"),
+        ("1.2.0", "loads"),
+    ]
 
 
 def mac_facts(installed: dict[str, str], gpus: list[str]) -> Facts:

@@ -20,7 +20,14 @@ from segbench.doctor.hardware import (
     memory_need,
 )
 from segbench.doctor.lockfiles import lock_versions, read_export, target_name
-from segbench.doctor.software import check_drift, check_framework, check_metal, check_python
+from segbench.doctor.software import (
+    check_cuda_libraries,
+    check_drift,
+    check_framework,
+    check_import,
+    check_metal,
+    check_python,
+)
 from segbench.doctor.types import FAIL, PASS, SKIP, STATUSES, WARN, Check, Context, Facts
 
 __all__ = [
@@ -33,10 +40,12 @@ __all__ = [
     "Context",
     "Facts",
     "check_computation",
+    "check_cuda_libraries",
     "check_devices",
     "check_disk",
     "check_drift",
     "check_framework",
+    "check_import",
     "check_load",
     "check_memory",
     "check_metal",

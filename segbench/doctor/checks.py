@@ -11,12 +11,21 @@ from segbench.doctor.hardware import (
     check_memory,
     check_nvidia,
     check_power,
+    check_precision,
     check_thermal,
     check_threads,
     memory_need,
 )
-from segbench.doctor.software import check_drift, check_framework, check_metal, check_python
-from segbench.doctor.types import FAIL, Check, Context, Facts
+from segbench.doctor.software import (
+    check_cuda_libraries,
+    check_drift,
+    check_framework,
+    check_import,
+    check_metal,
+    check_python,
+    check_settings,
+)
+from segbench.doctor.types import FAIL, SKIP, Check, Context, Facts
 
 
 def run_checks(facts: Facts, context: Context) -> list[Check]:
@@ -29,8 +38,20 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
     ) and "tensorflow-metal" in facts.installed
     return [
         check_python(facts.python),
-        check_framework("tensorflow", facts.installed, pins, facts.import_errors, facts.backend),
-        check_framework("keras", facts.installed, pins, facts.import_errors, facts.backend),
+        check_import(facts.probe, facts.installed, pins),
+        *(
+            check_framework(
+                name,
+                facts.installed,
+                pins,
+                facts.import_errors,
+                facts.backend,
+                facts.probe.versions if facts.probe is not None else None,
+                facts.owners,
+            )
+            for name in ("tensorflow", "keras")
+        ),
+        check_settings(facts.settings),
         check_drift(
             facts.installed,
             pins,
@@ -40,7 +61,9 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.lock_versions,
             facts.shadowed,
         ),
-        check_devices(facts.gpus, facts.backend, context.expect),
+        check_devices(facts.gpus, facts.backend, context.expect)
+        if facts.probe is None or facts.probe.ok
+        else Check("devices", SKIP, "not checked: the framework does not import"),
         check_metal(
             facts.sys_platform,
             facts.machine,
@@ -50,7 +73,9 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.backend,
             context.device,
         ),
-        check_nvidia(facts.nvidia, facts.gpus, facts.installed, facts.backend, context.precision),
+        check_nvidia(facts.nvidia, facts.gpus, facts.installed, facts.backend, context.precision)
+        if context.device != "cpu"
+        else Check("nvidia", SKIP, "not judged: the run uses the CPU (--device cpu)"),
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
         check_memory(
             f"width {context.width:g}, batch {context.batch_size}"
@@ -60,7 +85,11 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.gpu_memory_free,
             on_gpu,
         ),
-        check_power(facts.battery, facts.low_power_mode),
+        check_precision(
+            context.precision, facts.gpus, on_gpu, is_metal and facts.backend == "tensorflow"
+        ),
+        check_cuda_libraries(facts.installed, facts.built_with, facts.backend),
+        check_power(facts.battery, facts.low_power_mode, facts.energy_mode),
         check_load(facts.load_1min, facts.cpus),
         check_thermal(facts.thermal),
         check_threads(

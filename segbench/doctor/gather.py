@@ -5,17 +5,20 @@ Readers never raise: a fact that cannot be read is recorded as unknown, and the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
-import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from segbench import backend, settings
 from segbench.distribution import NONE, Survey
 from segbench.distribution import survey as distribution_survey
+from segbench.doctor import diagnose
 from segbench.doctor.lockfiles import lock_versions, normalise, read_export, target_name
+from segbench.doctor.probe import Probe, modules_for, probe
 from segbench.doctor.types import Context, Facts
 from segbench.environment import (
     LOCK_FILE,
@@ -52,8 +55,32 @@ def installed_distributions() -> tuple[dict[str, str], dict[str, list[str]]]:
     return found, {name: versions for name, versions in every.items() if len(versions) > 1}
 
 
-def _import_errors() -> dict[str, str]:
+def import_owners(modules: tuple[str, ...] = ("tensorflow", "keras")) -> dict[str, list[str]]:
+    """Import name → every installed distribution that provides it, as "name version"."""
+    from importlib import metadata
+
+    try:
+        provided = metadata.packages_distributions()
+    except Exception:  # noqa: BLE001 - unreadable metadata: nothing to judge
+        return {}
+    owners = {}
+    for module in modules:
+        names = sorted({normalise(n) for n in provided.get(module, [])})
+        owners[module] = [f"{n} {package_version(n) or '?'}" for n in names]
+    return owners
+
+
+def _import_errors(probed: Probe | None) -> dict[str, str]:
+    """Each framework module that fails to import: the child's finding (its failure may be a
+    crash this process would not survive), else an import here once the child succeeded or
+    when a module is missing altogether (ImportError, nothing to survive)."""
+    if probed is not None and not probed.ok:
+        return {probed.failed_module or "tensorflow": probed.error or "the import failed"}
     errors = {}
+    # keras, and TensorFlow under it, without their chatter; each module's own import below
+    # says what fails.
+    with contextlib.suppress(Exception):
+        backend.import_quietly()
     for module in ("tensorflow", "keras"):
         other_backend = os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
         if module == "tensorflow" and other_backend and package_version("tensorflow") is None:
@@ -70,8 +97,6 @@ def _computation(device: str) -> dict[str, Any]:
     try:
         import keras
         import numpy as np
-
-        from segbench import backend
 
         a = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) % 7
         b = np.arange(64 * 64, dtype=np.float32).reshape(64, 64).T % 5
@@ -138,8 +163,6 @@ def _lock_export(installed: dict[str, str]) -> tuple[str | None, dict | None, st
 
 def _gpu_facts(import_errors: dict[str, str]) -> tuple[list[str], dict | None, int | None]:
     """(GPU names the backend sees, nvidia-smi's report, free GPU memory in bytes)."""
-    from segbench import backend
-
     gpus = [] if "keras" in import_errors else backend.gpu_names()
     nvidia = nvidia_smi()
     details = backend.gpu_details() if gpus else {}
@@ -151,16 +174,21 @@ def _gpu_facts(import_errors: dict[str, str]) -> tuple[list[str], dict | None, i
     return gpus, nvidia, gpu_free
 
 
-def _power_facts() -> tuple[dict[str, Any] | None, bool | None, str | None]:
-    """(battery, macOS Low Power Mode, macOS thermal report)."""
+def _power_facts() -> tuple[dict[str, Any] | None, bool | None, str | None, str | None]:
+    """(battery, macOS Low Power Mode, macOS thermal report, macOS energy mode: "automatic",
+    "low power", "high power"). Newer macOS lists `powermode`, older `lowpowermode`."""
     import psutil
+
+    from segbench.doctor.hardware import energy_mode
 
     battery = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
     pmset = _macos(["pmset", "-g"])
+    mode = energy_mode(pmset)
     return (
         {"percent": battery.percent, "power_plugged": battery.power_plugged} if battery else None,
-        bool(re.search(r"lowpowermode\s+1", pmset)) if pmset else None,
+        mode == "low power" if pmset else None,
         _macos(["pmset", "-g", "therm"]),
+        mode,
     )
 
 
@@ -189,17 +217,27 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
     if survey is None and context.strategy != NONE:
         survey = distribution_survey(context.strategy, os.environ.get("TF_CONFIG"), peers=True)
     installed, shadowed = installed_distributions()
-    import_errors = _import_errors()
+    backend_name = os.environ.get("KERAS_BACKEND", "tensorflow")
+    # The frameworks are imported in a child first: nothing below imports them in this
+    # process unless the child survived its import.
+    probed = probe(backend_name) if _importable(backend_name) else None
+    safe = probed is None or probed.ok
+    import_errors = _import_errors(probed)
     export_path, pins, export_error = _lock_export(installed)
-    gpus, nvidia, gpu_free = _gpu_facts(import_errors)
-    battery, low_power_mode, thermal = _power_facts()
-    threads, onednn, xla = _tensorflow_details()
+    if safe and "keras" not in import_errors:
+        gpus, nvidia, gpu_free = _gpu_facts(import_errors)
+        threads, onednn, xla = _tensorflow_details()
+    else:
+        gpus, nvidia, gpu_free = [], nvidia_smi(), None
+        threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
+        onednn = xla = None
+    battery, low_power_mode, thermal, energy_mode = _power_facts()
     device = "gpu" if gpus and context.device != "cpu" else "cpu"
     return Facts(
         python=tuple(sys.version_info[:3]),
         sys_platform=sys.platform,
         machine=platform.machine(),
-        backend=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        backend=backend_name,
         installed=installed,
         shadowed=shadowed,
         import_errors=import_errors,
@@ -209,8 +247,8 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         gpus=gpus,
         nvidia=nvidia,
         computation=_computation(device)
-        if "keras" not in import_errors
-        else {"error": "keras does not import"},
+        if safe and "keras" not in import_errors
+        else {"error": "not run: the framework does not import (see the import check)"},
         ram_available=psutil.virtual_memory().available,
         gpu_memory_free=gpu_free,
         battery=battery,
@@ -224,4 +262,17 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         disk_free=_disk_free(context.folders),
         lock_versions=lock_versions(LOCK_FILE),
         distribution=survey,
+        probe=probed,
+        owners=import_owners(),
+        settings=settings.survey(),
+        built_with=diagnose.built_with("tensorflow"),
+        energy_mode=energy_mode,
     )
+
+
+def _importable(backend: str) -> bool:
+    """Whether the backend's modules are installed at all (a missing one is reported by the
+    framework checks, not by a child that would only fail to find it)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules_for(backend))

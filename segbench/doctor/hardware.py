@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from segbench import gpu_caps
 from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
+from segbench.privacy import public_path
 
 # CUDA 12.x runs on drivers >= 525.60.13 (minor-version compatibility); CUDA 12.5 wants 555.42.
 CUDA12_MIN_DRIVER = (525, 60, 13)
@@ -60,20 +62,13 @@ def check_nvidia(
     backend: str,
     precision: str,
 ) -> Check:
-    """A driver the backend should use; compute capability and tensor cores for --precision."""
+    """A driver the backend should use; tensor cores (segbench.gpu_caps) for --precision."""
     if not nvidia:
         return Check("nvidia", SKIP, "no NVIDIA driver (nvidia-smi not found or no GPU)")
     name, driver = nvidia.get("name", "?"), nvidia.get("driver_version", "?")
     cc = nvidia.get("compute_cap", "")
-    major = _version_tuple(cc)[0] if cc else 0
-    cores = (
-        "fp16+bf16 tensor cores"
-        if major >= 8
-        else "fp16 tensor cores"
-        if major >= 7
-        else "no tensor cores"
-    )
-    found = f"{name}, driver {driver}, compute capability {cc or '?'} ({cores})"
+    caps = gpu_caps.capabilities(name, cc)
+    found = f"{name}, driver {driver}, compute capability {cc or '?'} ({gpu_caps.describe(caps)})"
     version = _version_tuple(driver) or (999,)  # an unreported driver is not judged too old
     if not gpus and backend == "tensorflow":
         if "nvidia-cudnn-cu12" not in installed:
@@ -89,22 +84,9 @@ def check_nvidia(
         return Check(
             "nvidia", FAIL, found, "driver ≥ 525.60.13 (CUDA 12)", "update the NVIDIA driver"
         )
-    if precision == "mixed_bfloat16" and major < 8:
-        return Check(
-            "nvidia",
-            WARN,
-            found,
-            "bf16 tensor cores (compute capability ≥ 8.0)",
-            "use --precision mixed_float16 or float32 on this GPU",
-        )
-    if precision == "mixed_float16" and major < 7:
-        return Check(
-            "nvidia",
-            WARN,
-            found,
-            "fp16 tensor cores (compute capability ≥ 7.0)",
-            "use --precision float32 on this GPU",
-        )
+    slow = nvidia_precision(caps, precision)
+    if slow is not None:
+        return Check("nvidia", WARN, found, *slow)
     if version[:2] < CUDA125_DRIVER:
         return Check(
             "nvidia",
@@ -114,6 +96,41 @@ def check_nvidia(
             "works through CUDA minor-version compatibility; update the driver for PTX JIT",
         )
     return Check("nvidia", PASS, found, "driver ≥ 555.42 (CUDA 12.5)")
+
+
+def nvidia_precision(caps: gpu_caps.GpuCaps | None, precision: str) -> tuple[str, str] | None:
+    """(expected, fix) when --precision has no tensor cores made for it on this GPU, else None
+    (also for a GPU the table does not know: nothing is claimed then)."""
+    if gpu_caps.fast_path(caps, precision) is not False:
+        return None
+    needed = gpu_caps.NEEDS[precision]
+    usable = "mixed_float16 or float32" if gpu_caps.FP16 in caps.tensor_cores else "float32"
+    named = caps.line or caps.architecture
+    return (
+        f"{needed} tensor cores for --precision {precision}",
+        f"{precision} has no fast path on this GPU ({named}: no {needed} tensor cores) and can"
+        f" train several times slower than float32: use --precision {usable}",
+    )
+
+
+def check_precision(precision: str, gpus: list[str], on_gpu: bool, is_metal: bool) -> Check:
+    """Whether --precision has a fast path on an Apple GPU (tensorflow-metal); NVIDIA GPUs are
+    judged by check_nvidia. CPUs are not judged: doctor does not read the CPU's flags
+    (AVX512-FP16, AMX-BF16) that a mixed precision would need there."""
+    if precision not in gpu_caps.NEEDS:
+        return Check("precision", PASS, precision, "a precision with a fast path")
+    if on_gpu and is_metal:
+        return Check(
+            "precision",
+            WARN,
+            f"{precision} on the Apple GPU ({', '.join(gpus) or 'Metal'})",
+            "float32 on tensorflow-metal",
+            f"{precision} has no fast path on tensorflow-metal (mixed float16 has trained slower"
+            " than float32 there): use --precision float32",
+        )
+    if on_gpu:
+        return Check("precision", PASS, f"{precision} on {', '.join(gpus)}", "see the nvidia check")
+    return Check("precision", SKIP, f"{precision} on the CPU: not judged (CPU flags are not read)")
 
 
 def check_computation(result: dict[str, Any], device: str) -> Check:
@@ -184,26 +201,47 @@ def check_memory(
     return Check("memory", PASS, found, expected)
 
 
-def check_power(battery: dict[str, Any] | None, low_power_mode: bool | None) -> Check:
-    if low_power_mode:
+# macOS energy modes as `pmset -g` numbers them: `powermode` (macOS 12.x on Macs with High Power
+# Mode, every Mac from macOS 14 or so) and `lowpowermode` (older systems) share the numbering.
+ENERGY_MODES = {"0": "automatic", "1": "low power", "2": "high power"}
+
+
+def energy_mode(pmset: str | None) -> str | None:
+    """The energy mode in use, from `pmset -g` text: "automatic", "low power", "high power", or
+    None when neither `powermode` nor `lowpowermode` is listed. The newer name wins when a
+    system lists both."""
+    for key in ("powermode", "lowpowermode"):
+        found = re.search(rf"^\s*{key}\s+(\d)\b", pmset or "", re.M)
+        if found:
+            return ENERGY_MODES.get(found.group(1))
+    return None
+
+
+def check_power(
+    battery: dict[str, Any] | None, low_power_mode: bool | None, mode: str | None = None
+) -> Check:
+    """Mains power and no Low Power Mode; `mode` is the macOS energy mode (energy_mode)."""
+    if low_power_mode or mode == "low power":
         return Check(
             "power",
             WARN,
-            "macOS Low Power Mode is on",
-            "Low Power Mode off",
-            "turn it off: sudo pmset -a lowpowermode 0 (or System Settings → Battery)",
+            "macOS energy mode is Low Power",
+            "Automatic or High Power energy mode",
+            "turn Low Power off: sudo pmset -a powermode 0 (older macOS: sudo pmset -a"
+            " lowpowermode 0), or System Settings → Battery → Energy Mode",
         )
+    shown = f"; macOS energy mode {mode}" if mode else ""
     if battery is None:
-        return Check("power", PASS, "no battery (mains power)", "mains power")
+        return Check("power", PASS, "no battery (mains power)" + shown, "mains power")
     if not battery.get("power_plugged"):
         return Check(
             "power",
             WARN,
-            f"on battery ({battery.get('percent', '?')} %)",
+            f"on battery ({battery.get('percent', '?')} %)" + shown,
             "mains power",
             "plug in the charger: on battery the OS may throttle the CPU and GPU",
         )
-    return Check("power", PASS, "charger connected", "mains power")
+    return Check("power", PASS, "charger connected" + shown, "mains power")
 
 
 def check_load(load_1min: float | None, cpus: int) -> Check:
@@ -273,7 +311,8 @@ def check_threads(
 
 
 def check_disk(free: dict[str, int | str]) -> Check:
-    """Free bytes in each folder the run writes to; a str is why the folder cannot be used."""
+    """Free bytes in each folder the run writes to; a str is why the folder cannot be used.
+    Folders under the home folder are named ~/… (the check is recorded in the result)."""
     if not free:
         return Check("disk", SKIP, "no folder to check")
     unusable = {p: why for p, why in free.items() if isinstance(why, str)}
@@ -281,12 +320,12 @@ def check_disk(free: dict[str, int | str]) -> Check:
         return Check(
             "disk",
             FAIL,
-            "; ".join(f"{p}: {why}" for p, why in unusable.items()),
+            "; ".join(f"{public_path(p)}: {why}" for p, why in unusable.items()),
             "writable folders",
             "choose other folders (--data, --out, SEGBENCH_CACHE)",
         )
     low = {p: b for p, b in free.items() if b < DISK_NEED}
-    found = ", ".join(f"{p}: {b / 1e9:.1f} GB free" for p, b in free.items())
+    found = ", ".join(f"{public_path(p)}: {b / 1e9:.1f} GB free" for p, b in free.items())
     if low:
         return Check(
             "disk",

@@ -6,6 +6,8 @@ tested without the machine it describes. Nothing here reads the machine or print
 
 from __future__ import annotations
 
+from typing import Any
+
 from segbench import metal_pairs
 from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
 
@@ -32,17 +34,83 @@ def check_python(version: tuple[int, int, int]) -> Check:
     )
 
 
+def check_import(
+    probe: Any,
+    installed: dict[str, str],
+    pins: dict[str, str] | None,
+) -> Check:
+    """The frameworks imported in a child process first (probe.Probe): a crash, an abort or a
+    library that binds a symbol the installed framework lacks is named with its package pair."""
+    if probe is None:
+        return Check("import", SKIP, "a framework is not installed (see the rows below)")
+    if probe.ok:
+        shown = ", ".join(f"{m} {v}" for m, v in probe.versions.items())
+        how = "as before in this environment" if probe.cached else f"{probe.seconds:.1f} s"
+        return Check("import", PASS, f"{shown} import in a child process ({how})", "importable")
+    module = probe.failed_module or "the framework"
+    found = f"import {module} fails: {probe.error}"
+    owner_name = probe.owner.split()[0] if probe.owner else None
+    if probe.library:
+        found += f"; in {probe.library}"
+        found += f" (installed by {probe.owner})" if probe.owner else " (no package owns it)"
+    framework = f"{module} {installed[module]}" if module in installed else module
+    if owner_name and owner_name != module:
+        found += f": {probe.owner} does not load into {framework}"
+    if owner_name == "tensorflow-metal" and "tensorflow" in installed:
+        row = metal_pairs.lookup(installed["tensorflow"], probe.owner.split()[1])
+        verdict = f"{row.verdict}: {row.symptom}" if row else "not in the table"
+        found += f" (segbench's TensorFlow × tensorflow-metal table: {verdict})"
+        fix = metal_pairs.pip_fix(pins)
+    elif owner_name and owner_name != module:
+        fix = (
+            f"{owner_name} was built for another {module}: pip uninstall -y {owner_name} "
+            f"(or install its release for {framework}), then uv sync --locked"
+        )
+    elif probe.library and not probe.owner:
+        fix = f"remove {probe.library} (left by an old install), then uv sync --locked"
+    else:
+        fix = (
+            f"reinstall the locked environment in a fresh venv (uv sync --locked); "
+            f"the full error: python -c 'import {module}'"
+        )
+    return Check("import", FAIL, found, f"{module} imports", fix)
+
+
 def check_framework(
     name: str,
     installed: dict[str, str],
     pins: dict[str, str] | None,
     import_errors: dict[str, str],
     backend: str,
+    imported: dict[str, str] | None = None,
+    owners: dict[str, list[str]] | None = None,
 ) -> Check:
-    """tensorflow or keras: it imports, and its version is the locked one."""
+    """tensorflow or keras: it imports, one distribution provides it, and the version Python
+    really imports (`imported`, from the child process) is the locked one."""
     expected = pins.get(name, "") if pins else ""
     needed = name == "keras" or backend == "tensorflow"
     bad = FAIL if needed else WARN
+    providers = (owners or {}).get(name, [])
+    loaded = (imported or {}).get(name)
+    if len(providers) > 1:
+        names = [p.split()[0] for p in providers]
+        return Check(
+            name,
+            bad,
+            f"{' and '.join(providers)} all install the {name} module"
+            + (f"; Python imports {loaded}" if loaded else ""),
+            f"one distribution of {name} " + (expected or ""),
+            f"pip uninstall -y {' '.join(names)}, then uv sync --locked",
+        )
+    if loaded and name in installed and _base(loaded) != _base(installed[name]):
+        return Check(
+            name,
+            bad,
+            f"pip lists {installed[name]}, but Python imports {loaded}",
+            expected or installed[name],
+            "another copy shadows it (PYTHONPATH, a user-site install): remove it, "
+            "then uv sync --locked",
+        )
     if name in import_errors:
         return Check(
             name,
@@ -69,6 +137,11 @@ def check_framework(
             f"install the locked version: uv sync --locked (or pip install {name}=={expected})",
         )
     return Check(name, PASS, version, expected or "(no lock export to compare)")
+
+
+def _base(version: str) -> str:
+    """A version without its local part ("2.9.1+cpu" → "2.9.1")."""
+    return version.split("+")[0]
 
 
 def check_drift(
@@ -206,3 +279,68 @@ def check_metal(
             "a Mac with its own GPU (virtual machines have none), or run with --device cpu",
         )
     return Check("metal", PASS, f"{pair}, {', '.join(gpus) or 'GPU unused'}", locked)
+
+
+# Set for a reason other than the computation (or judged by another check).
+_NOT_WARNED = frozenset({"KERAS_HOME", "OMP_NUM_THREADS"})
+
+
+def check_settings(found: Any) -> Check:
+    """Global settings (settings.Settings) that change what is computed: refused variables
+    FAIL, keras.json values segbench pins and variables it keeps WARN, naming each."""
+    if found is None:
+        return Check("settings", SKIP, "not read")
+    if found.refused:
+        names = ", ".join(found.refused)
+        return Check(
+            "settings",
+            FAIL,
+            "; ".join(f"{n} set: {why}" for n, why in found.refused.items()),
+            "the computation the run says it measures",
+            f"unset {names} (--precision and --xla choose precision and compilation), "
+            "or pass --force to measure with it (recorded in the result)",
+        )
+    parts = []
+    if found.keras_file:
+        asked = ", ".join(f"{k}={v}" for k, v in found.keras_file.items())
+        parts.append(f"{found.keras_json} sets {asked} (segbench pins Keras's defaults)")
+    if found.unreadable:
+        parts.append(f"keras.json unreadable ({found.unreadable})")
+    kept = {n: v for n, v in found.recorded.items() if n not in _NOT_WARNED}
+    if kept:
+        parts.append("kept as set: " + ", ".join(f"{n}={v}" for n, v in kept.items()))
+    if parts:
+        return Check(
+            "settings",
+            WARN,
+            "; ".join(parts),
+            "Keras's defaults, no variables that change the computation",
+            "recorded in the result; unset the variables unless you mean them, and compare "
+            "only with results made with the same settings",
+        )
+    return Check("settings", PASS, "Keras's defaults, nothing set that changes the computation")
+
+
+def check_cuda_libraries(
+    installed: dict[str, str], built_with: dict[str, str], backend: str
+) -> Check:
+    """The NVIDIA CUDA wheels (nvidia-*-cu12) against the versions TensorFlow's release was
+    built with (its and-cuda extra): an older cuDNN or cuBLAS fails at the first convolution
+    ("DNN library initialization failed") or matmul, after the run has started."""
+    from segbench.doctor.diagnose import older_cuda_libraries
+
+    present = {n: v for n, v in installed.items() if n in built_with}
+    if backend != "tensorflow" or not present:
+        return Check("cuda-libs", SKIP, "no CUDA wheels installed (CPU build or system CUDA)")
+    older = older_cuda_libraries(installed, built_with)
+    if older:
+        return Check(
+            "cuda-libs",
+            FAIL,
+            "older than TensorFlow was built with: " + _listed(older),
+            "the CUDA wheels of tensorflow[and-cuda]",
+            "uv sync --extra cuda --locked (or pip install 'tensorflow[and-cuda]=="
+            + installed.get("tensorflow", "2.19.1")
+            + "')",
+        )
+    return Check("cuda-libs", PASS, f"{len(present)} CUDA wheels at or above the build's")

@@ -67,3 +67,8 @@ class Facts:
     shadowed: dict[str, list[str]] = field(default_factory=dict)  # name → versions, imported first
     lock_versions: dict[str, set[str]] = field(default_factory=dict)
     distribution: Any = None  # distribution.Survey of a data-parallel run
+    probe: Any = None  # probe.Probe: the frameworks imported in a child process first
+    owners: dict[str, list[str]] = field(default_factory=dict)  # module → "name version"s
+    settings: Any = None  # settings.Settings: keras.json and the variables that change a run
+    built_with: dict[str, str] = field(default_factory=dict)  # CUDA wheels TensorFlow asks for
+    energy_mode: str | None = None  # macOS: "automatic" | "low power" | "high power"

@@ -15,6 +15,8 @@ from segbench.telemetry.sampler import Reading
 
 MAX_TRACE_POINTS = 4000  # the trace kept for `segbench plot`; a longer run is thinned evenly
 OPTIONAL_NON_NEGATIVE = {**NON_NEGATIVE, **OPTIONAL}
+# macOS energy modes (pmset's powermode 0, 1, 2); None off macOS or where pmset lists none.
+ENERGY_MODES = ("automatic", "low power", "high power")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,9 +68,10 @@ class Telemetry:
     # Device memory in use (NVML: every process's, not only the run's), its highest reading.
     memory_used_bytes_max: int | None = field(default=None, metadata=OPTIONAL_NON_NEGATIVE)
     throttle: Throttle | None = field(default=None, metadata=OPTIONAL)
-    # Mains or battery, and macOS Low Power Mode, as `segbench doctor` read them.
+    # Mains or battery, macOS Low Power Mode and energy mode, as `segbench doctor` read them.
     power_source: str | None = field(default=None, metadata=OPTIONAL)
     low_power_mode: bool | None = field(default=None, metadata=OPTIONAL)
+    energy_mode: str | None = field(default=None, metadata={**OPTIONAL, "enum": ENERGY_MODES})
     trace: Trace | None = field(default=None, metadata=OPTIONAL)
 
 
@@ -121,6 +124,7 @@ def summarize(
     origin: float,
     power_source: str | None = None,
     low_power_mode: bool | None = None,
+    energy_mode: str | None = None,
 ) -> Telemetry:
     """The telemetry of the timed steps `windows` (perf_counter seconds) holding `images`."""
     readings = sorted(readings, key=lambda r: r.t)
@@ -161,6 +165,7 @@ def summarize(
         throttle=throttle(readings, windows) if timed else None,
         power_source=power_source,
         low_power_mode=low_power_mode,
+        energy_mode=energy_mode,
         trace=trace(readings, origin) if readings else None,
     )
 

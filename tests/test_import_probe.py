@@ -1,0 +1,180 @@
+"""doctor survives the import it diagnoses: the frameworks are imported in a child process first.
+
+The stand-ins are real shared libraries in a `tensorflow-plugins/` folder, which TensorFlow loads
+at import on Linux as on macOS: one binds a symbol TensorFlow does not export (a plugin built for
+another TensorFlow), one aborts while it loads.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from cli_helpers import segbench
+
+from segbench import doctor, environment
+from segbench.doctor import probe
+from segbench.doctor.gather import import_owners
+
+needs_cc = pytest.mark.skipif(
+    shutil.which("cc") is None, reason="needs a C compiler for the stand-in"
+)
+
+MISSING = "TF_SegbenchStandInMissing"
+UNRESOLVED = f"extern int {MISSING}(void);\nint segbench_stand_in(void) {{ return {MISSING}(); }}\n"
+ABORTS = (
+    "#include <stdlib.h>\n"
+    "__attribute__((constructor)) static void segbench_stand_in(void) { abort(); }\n"
+)
+
+
+def site_with_plugin(root: Path, source: str, owner: tuple[str, str] | None) -> Path:
+    """A site-packages folder holding tensorflow-plugins/libmetal_plugin.so built from `source`,
+    installed by the distribution `owner` (name, version) when given."""
+    site = root / "site-packages"
+    plugins = site / "tensorflow-plugins"
+    plugins.mkdir(parents=True)
+    (root / "plugin.c").write_text(source)
+    library = plugins / "libmetal_plugin.so"
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-Wl,-z,now", "-o", str(library), str(root / "plugin.c")],
+        check=True,
+    )
+    if owner is not None:
+        name, version = owner
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "RECORD").write_text(
+            f"tensorflow-plugins/{library.name},,\n{info.name}/METADATA,,\n"
+        )
+    return site
+
+
+@needs_cc
+def test_plugin_built_for_another_tensorflow_is_a_fail_row_and_run_refuses(tmp_path):
+    site = site_with_plugin(tmp_path, UNRESOLVED, ("tensorflow-metal", "1.1.0"))
+    env = {"PYTHONPATH": str(site), "SEGBENCH_PROBE_CACHE": str(tmp_path / "probe")}
+
+    found = segbench("doctor", "--preset", "smoke", "--json", cwd=tmp_path, env=env)
+    assert found.returncode == 1, found.stderr
+    assert "Traceback" not in found.stdout + found.stderr
+    checks = {c["id"]: c for c in json.loads(found.stdout)["checks"]}
+    # The whole table: every check has its row, the import one FAILs naming the pair.
+    assert {"python", "import", "tensorflow", "keras", "disk", "memory", "power"} <= set(checks)
+    row = checks["import"]
+    assert row["status"] == "FAIL"
+    assert f"undefined symbol: {MISSING}" in row["found"]
+    assert "installed by tensorflow-metal 1.1.0" in row["found"]
+    assert "does not load into tensorflow 2.19.1" in row["found"]
+    assert "table: fails" in row["found"]  # 2.19 × 1.1.0 in segbench.metal_pairs
+    assert "tensorflow-metal==1.2.0" in row["fix"]
+    assert checks["compute"]["found"].startswith("not run")
+
+    run = segbench("run", "--preset", "smoke", "--out", "out", cwd=tmp_path, env=env)
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: import tensorflow fails: undefined symbol")
+    assert "tensorflow-metal 1.1.0" in lines[-1] and "fix: uv sync --locked" in lines[-1]
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@needs_cc
+def test_a_plugin_that_aborts_the_import_is_named_with_the_signal(tmp_path, monkeypatch):
+    site = site_with_plugin(tmp_path, ABORTS, None)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("SEGBENCH_PROBE_CACHE", str(tmp_path / "probe"))
+    found = probe.probe("tensorflow")
+    assert not found.ok
+    assert found.failed_module == "tensorflow"
+    assert found.error.startswith("crashed (SIGABRT)")
+    check = doctor.check_import(found, {"tensorflow": "2.19.1"}, None)
+    assert check.status == "FAIL"
+    assert "crashed (SIGABRT)" in check.found
+    assert not list((tmp_path / "probe").glob("*.json"))  # a failure is never remembered
+
+
+def test_a_clean_import_is_remembered_until_the_environment_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGBENCH_PROBE_CACHE", str(tmp_path / "probe"))
+    first = probe.probe("tensorflow")
+    assert first.ok and not first.cached
+    import keras
+    import tensorflow as tf
+
+    assert first.versions == {"tensorflow": tf.__version__, "keras": keras.__version__}
+    again = probe.probe("tensorflow")
+    assert again.cached and again.versions == first.versions
+    before = probe.environment_key("tensorflow")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # decides what the import loads
+    after = probe.environment_key("tensorflow")
+    assert after != before
+    assert probe._read_cache(after) is None and probe._read_cache(before) is not None
+
+
+def test_child_output_is_read_into_one_line():
+    stderr = (
+        "Traceback (most recent call last):\n  File ...\n"
+        "tensorflow.python.framework.errors_impl.NotFoundError: /x/site-packages/"
+        "tensorflow-plugins/libmetal_plugin.dylib: Symbol not found: _TF_Foo\n"
+    )
+    found = probe.parse_child(1, "segbench-probe: import tensorflow\n", stderr)
+    assert (found.ok, found.failed_module) == (False, "tensorflow")
+    assert found.error == "Symbol not found: _TF_Foo"
+    assert found.library == "/x/site-packages/tensorflow-plugins/libmetal_plugin.dylib"
+    killed = probe.parse_child(-11, "segbench-probe: import keras\n", "")
+    assert (killed.failed_module, killed.error) == ("keras", "crashed (SIGSEGV)")
+
+
+def test_two_distributions_behind_one_import_name_fail(tmp_path, monkeypatch):
+    other = tmp_path / "tensorflow_cpu-2.18.0.dist-info"
+    other.mkdir()
+    (other / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tensorflow-cpu\nVersion: 2.18.0\n"
+    )
+    (other / "top_level.txt").write_text("tensorflow\n")
+    (other / "RECORD").write_text("tensorflow/__init__.py,,\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    owners = import_owners()
+    assert owners["tensorflow"] == ["tensorflow 2.19.1", "tensorflow-cpu 2.18.0"]
+    check = doctor.check_framework(
+        "tensorflow",
+        {"tensorflow": "2.19.1"},
+        None,
+        {},
+        "tensorflow",
+        {"tensorflow": "2.18.0"},
+        owners,
+    )
+    assert check.status == "FAIL"
+    assert check.found == (
+        "tensorflow 2.19.1 and tensorflow-cpu 2.18.0 all install the tensorflow module; "
+        "Python imports 2.18.0"
+    )
+    assert check.fix.startswith("pip uninstall -y tensorflow tensorflow-cpu")
+
+
+def test_a_version_pip_lists_but_python_does_not_import_fails():
+    check = doctor.check_framework(
+        "tensorflow",
+        {"tensorflow": "2.19.1"},
+        {"tensorflow": "2.19.1"},
+        {},
+        "tensorflow",
+        {"tensorflow": "2.18.0"},
+        {"tensorflow": ["tensorflow 2.19.1"]},
+    )
+    assert (check.status, check.found) == ("FAIL", "pip lists 2.19.1, but Python imports 2.18.0")
+
+
+def test_results_record_the_imported_version(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", SimpleNamespace(__version__="2.18.0"))
+    assert environment.imported_versions({"tensorflow": "2.19.1", "numpy": "2.1.3"}) == {
+        "tensorflow": "2.18.0",
+        "numpy": "2.1.3",
+    }

@@ -1,0 +1,109 @@
+"""What the run measures is what it says: global Keras settings, the random path, the device
+judged, and doctor's warnings in front of the person running."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from segbench import doctor, numerics, settings
+from segbench.doctor.software import check_settings
+
+
+def test_a_refused_variable_fails_the_settings_check_naming_it(tmp_path):
+    found = settings.survey({"HOME": str(tmp_path), "TF_ENABLE_AUTO_MIXED_PRECISION": "1"})
+    check = check_settings(found)
+    assert check.status == "FAIL"
+    assert check.found == "TF_ENABLE_AUTO_MIXED_PRECISION set: rewrites float32 graphs to float16"
+    assert check.fix.startswith("unset TF_ENABLE_AUTO_MIXED_PRECISION")
+    auto_jit = settings.survey({"HOME": str(tmp_path), "TF_XLA_FLAGS": "--tf_xla_auto_jit=2"})
+    assert "TF_XLA_FLAGS" in auto_jit.refused
+    off = settings.survey({"HOME": str(tmp_path), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"})
+    assert off.refused == {} and off.recorded == {"TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
+    kept = check_settings(settings.survey({"HOME": str(tmp_path), "TF_ENABLE_ONEDNN_OPTS": "0"}))
+    assert (kept.status, kept.found) == ("WARN", "kept as set: TF_ENABLE_ONEDNN_OPTS=0")
+    clean = check_settings(settings.survey({"HOME": str(tmp_path)}))
+    assert clean.status == "PASS"
+
+
+def test_an_unreadable_keras_json_is_a_warning(tmp_path):
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "keras.json").write_text("{not json")
+    check = check_settings(settings.survey({"HOME": str(tmp_path)}))
+    assert check.status == "WARN" and "keras.json unreadable (~/.keras/keras.json" in check.found
+
+
+def test_a_biased_or_constant_generator_is_named():
+    rng = np.random.default_rng(0)
+    shape = numerics.DROPOUT_SHAPE
+
+    def draw(rate, keep):
+        return np.where(rng.random(shape) < keep, 1 / (1 - rate), 0.0).astype(np.float32)
+
+    fine = [(r, [draw(r, 1 - r), draw(r, 1 - r)]) for r in numerics.DROPOUT_RATES]
+    assert numerics.judge_dropout(fine)[0]
+    biased = [(r, [draw(r, 0.9), draw(r, 0.9)]) for r in numerics.DROPOUT_RATES]
+    ok, what = numerics.judge_dropout(biased)
+    assert not ok and "dropout at rate 0.25 keeps 90." in what and "biased" in what
+    zeros = [(r, [np.zeros(shape, np.float32)] * 2) for r in numerics.DROPOUT_RATES]
+    assert "keeps 0.0 %" in numerics.judge_dropout(zeros)[1]
+    matched = numerics.Numerics(status=numerics.MATCH, max_rel_diff=0.0, at_step=0)
+    assert numerics.with_random(matched, False, "x").status == numerics.DEVIATES
+
+
+def _fake_nvidia_smi(folder: Path) -> None:
+    """nvidia-smi of a machine with an RTX 3060 whose TensorFlow is a CPU-only build."""
+    script = folder / "nvidia-smi"
+    script.write_text("#!/bin/sh\necho 'NVIDIA GeForce RTX 3060, 575.64.03, 8.6, 12288, 11800'\n")
+    script.chmod(0o755)
+
+
+def test_device_cpu_on_a_gpu_host_with_cpu_only_tensorflow_is_judged_for_the_cpu(
+    tmp_path, monkeypatch
+):
+    _fake_nvidia_smi(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for device, status in (("cpu", "SKIP"), ("auto", "FAIL")):
+        context = doctor.Context(preset="smoke", width=1 / 16, batch_size=2, device=device)
+        checks = {c.id: c for c in doctor.run_checks(doctor.gather(context), context)}
+        assert checks["nvidia"].status == status, checks["nvidia"]
+    assert "TensorFlow sees no GPU" in checks["nvidia"].found  # auto still expects the GPU
+    assert (
+        doctor.failed(
+            doctor.run_checks(
+                doctor.gather(doctor.Context(device="cpu")), doctor.Context(device="cpu")
+            )
+        )
+        == []
+    )
+
+
+def test_warning_lines_name_each_warn_with_its_fix():
+    from segbench.pipeline import warning_lines
+
+    checks = [
+        doctor.Check("load", "WARN", "1-minute load 4.70 on 2 CPUs", "below 1.0", "stop them"),
+        doctor.Check("disk", "PASS", "80 GB free"),
+    ]
+    assert warning_lines(checks) == ["warning: load: 1-minute load 4.70 on 2 CPUs; stop them"]
+
+
+def test_a_broken_generator_is_the_warning_not_the_losses():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from segbench.compare import numerics_caveats
+    from segbench.result import load_result
+
+    result = load_result(Path("docs/results/segbench-quick-cpu-20261126T162833Z.json"))
+    broken = numerics.with_random(
+        numerics.Numerics(status=numerics.MATCH, max_rel_diff=0.0, at_step=0, tolerance=1e-3),
+        False,
+        "two dropout draws at rate 0.5 are identical",
+    )
+    (note,) = numerics_caveats(replace(result, numerics=broken))
+    assert note.startswith(
+        "The numerics check found the device's random generator broken (two dropout draws"
+    )
