@@ -26,12 +26,15 @@ from segbench import __version__
 from segbench.config import PRESETS
 from segbench.errors import (
     BadInput,
+    HungUp,
     Interrupted,
     Regression,
     SegbenchError,
+    SigHup,
     SigTerm,
     Terminated,
     Unavailable,
+    stopped,
 )
 from segbench.options import (
     AsJsonOption,
@@ -77,8 +80,10 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (Unavailable, 1),  # environment check, device, output folder, missing optional extra
     (Regression, 3),  # compare --fail-if-slower: significantly slower than allowed
     (Terminated, 143),  # SIGTERM (docker stop, Slurm, CI time-outs), with what was kept named
+    (HungUp, 129),  # SIGHUP (the terminal or SSH session closed), with what was kept named
     (Interrupted, 130),  # Ctrl-C, with what was kept named
     (SigTerm, 143),  # SIGTERM anywhere else
+    (SigHup, 129),  # SIGHUP anywhere else
     (KeyboardInterrupt, 130),  # Ctrl-C anywhere else
 )
 
@@ -97,6 +102,13 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _sigterm) if main_thread else None
+        hangup = (
+            signal.signal(signal.SIGHUP, _sighup)
+            if main_thread
+            and hasattr(signal, "SIGHUP")
+            and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN  # nohup: keep ignoring
+            else None
+        )
         try:
             return super().invoke(ctx)
         except (SegbenchError, KeyboardInterrupt) as e:
@@ -106,11 +118,18 @@ class _Commands(TyperGroup):
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+            if hangup is not None:
+                signal.signal(signal.SIGHUP, hangup)
 
 
 def _sigterm(signum: int, frame: object) -> None:
     """SIGTERM is handled as Ctrl-C is: the partial result is kept, temporary files removed."""
     raise SigTerm()
+
+
+def _sighup(signum: int, frame: object) -> None:
+    """SIGHUP (a closed terminal or SSH session) is handled as Ctrl-C is."""
+    raise SigHup()
 
 
 app = typer.Typer(
@@ -349,7 +368,10 @@ def run(
             highlight=False,
         )
         return
-    comparison = against_references(result) if result.summary.steps else None
+    # A diverged run's speed is no speed figure: no speedups over the published ones.
+    comparison = (
+        against_references(result) if result.summary.steps and not result.diverged else None
+    )
     report_console = stderr if as_json else stdout
     report_console.print(run_report(result, comparison, run_caveats(result)))
     for line in pipeline.warning_lines(result.doctor or []):  # repeated under the tables
@@ -364,8 +386,9 @@ def run(
     if result.interrupted_by == "error":
         raise Unavailable(f"{result.failure}; the partial result is in {outcome.path}")
     if result.status == "interrupted":
-        stopped = Terminated if result.interrupted_by == "SIGTERM" else Interrupted
-        raise stopped(f"interrupted: the partial result is in {outcome.path}")
+        raise stopped(result.interrupted_by)(
+            f"interrupted: the partial result is in {outcome.path}"
+        )
 
 
 def _print_path(console: Console, label: str, path: Path) -> None:
@@ -429,6 +452,9 @@ def compare_command(
     from segbench.result import load_result
 
     if plot is not None:
+        from segbench.plot import writable_target
+
+        writable_target(plot, "--plot", files)  # before anything is read or written
         _need_matplotlib("--plot")
     if fail_if_slower is not None and not (math.isfinite(fail_if_slower) and fail_if_slower >= 0):
         raise BadInput(f"--fail-if-slower must be a percentage of 0 or more, got {fail_if_slower}")
@@ -489,8 +515,11 @@ def plot_command(
     from segbench.result import load_result
 
     _need_matplotlib("segbench plot")
-    result = load_result(file)  # read before anything is written
     target = output if output is not None else file.with_name(f"{file.stem}-trace.png")
+    from segbench.plot import writable_target
+
+    writable_target(target, "--output", [file])
+    result = load_result(file)  # read before anything is written
     from segbench.plot import plot_trace
 
     try:

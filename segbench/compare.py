@@ -194,6 +194,32 @@ def result_caveats(result: Result) -> list[str]:
     return labels
 
 
+# Software facts that make a speed difference partly the software's: a row whose value differs
+# from the baseline's carries it as a caveat, e.g. "tensorflow 2.18.0 (baseline 2.19.1)".
+STACK: dict[str, Callable[[Result], Any]] = {
+    "tensorflow": lambda r: r.environment.packages.get("tensorflow"),
+    "keras": lambda r: r.environment.packages.get("keras"),
+    "backend": lambda r: r.environment.keras_backend,
+    "Keras generation": lambda r: r.config.keras_generation,
+    "precision": lambda r: r.config.precision,
+    "driver": lambda r: r.environment.gpu_stack.get("nvidia_driver"),
+    "cuDNN": lambda r: r.environment.gpu_stack.get("cudnn_version"),
+    "tensorflow-metal": lambda r: r.environment.gpu_stack.get("tensorflow_metal"),
+}
+
+
+def stack_caveats(result: Result, baseline: Result) -> list[str]:
+    """Labels for the software facts in which `result` differs from the `baseline`."""
+    both_tensorflow = result.environment.keras_backend == baseline.environment.keras_backend
+    return [
+        f"{name} {value(result) or 'none'} (baseline {value(baseline) or 'none'})"
+        for name, value in STACK.items()
+        if value(result) != value(baseline)
+        # On another backend TensorFlow's version is beside the point: the backend is named.
+        and not (name == "tensorflow" and not both_tensorflow)
+    ]
+
+
 def ms_per_image_samples(result: Result) -> list[float]:
     """The timed steps' times per image: the samples a measured row's statistics come from."""
     return [s.ms / s.images for s in timed_steps(result.config, result.steps)]
@@ -383,6 +409,13 @@ def compare(
         rows += [reference_row(ref) for ref in REFERENCES]
         samples += [None] * len(REFERENCES)
     base = find_baseline(rows, baseline)
+    if base < len(results):  # a measured baseline: what else differs is a caveat of the row
+        rows = [
+            replace(row, caveats=row.caveats + stack_caveats(results[i], results[base]))
+            if i < len(results) and i != base
+            else row
+            for i, row in enumerate(rows)
+        ]
     rows = [
         row if i == base else with_speedup(row, rows[base], samples[i], samples[base])
         for i, row in enumerate(rows)
@@ -521,8 +554,14 @@ def diverged_caveats(result: Result) -> list[str]:
     return [
         f"The loss became {loss} in {len(bad)} of {len(steps)} timed steps (the first: timed "
         f"step {bad[0]}): the run diverged, so its step times measure a broken computation and "
-        "no verdict is given for it. Run the same command with --device cpu to see whether the "
-        "device is at fault, and check --precision."
+        "no verdict is given for it. "
+        + (
+            "Run the same command with --device cpu to see whether the device is at fault, "
+            "and check --precision."
+            if result.device.kind != "cpu"
+            else "Check --precision and the environment's settings (segbench doctor); a "
+            "float32 run on the CPU should not diverge: report it with the result file."
+        )
     ]
 
 

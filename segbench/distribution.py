@@ -10,6 +10,9 @@ standard TF_CONFIG (cluster + task), so they run unchanged under Kubernetes, Slu
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import hashlib
 import json
 import math
 import os
@@ -24,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from segbench.errors import BadInput, Interrupted, SigTerm, Terminated, Unavailable
+from segbench.errors import BadInput, Unavailable, signal_name, stopped
 from segbench.schema import OPTIONAL, OPTIONAL_POSITIVE, POSITIVE
 
 NONE, MIRRORED, MULTIWORKER = "none", "mirrored", "multiworker"
 STRATEGIES = (NONE, MIRRORED, MULTIWORKER)
 PEER_TIMEOUT_S = 120.0  # how long a worker waits for every other worker to listen
+RENDEZVOUS_LINGER_S = 1.5  # a worker answers this long after it saw every other (they poll 0.5 s)
 MECHANISM_ONLY = (
     "logical CPU devices share the same cores: this measures the distribution mechanism, not speed"
 )
@@ -262,22 +266,57 @@ def reachable(address: str, timeout: float) -> bool:
         return False
 
 
-def wait_for_peers(cluster: Cluster, timeout: float = PEER_TIMEOUT_S) -> None:
-    """Block until every other worker listens; Unavailable naming the missing ones after
-    `timeout` seconds."""
+def wait_for_peers(cluster: Cluster, timeout: float = PEER_TIMEOUT_S, token: bytes = b"") -> None:
+    """Block until every other worker listens (and, with `token`, answers with it: a segbench
+    worker of the same cluster, not any program on that port); Unavailable naming the missing
+    ones after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     missing = cluster.peers
     while missing:
-        missing = [a for a in missing if not reachable(a, 1.0)]
+        missing = [a for a in missing if not _answers(a, token, 1.0)]
         if not missing:
             return
         if time.monotonic() > deadline:
             raise Unavailable(
                 f"worker(s) {', '.join(missing)} not reachable after {timeout:.0f} s: start "
                 "segbench run --strategy multiworker on every host of TF_CONFIG's cluster "
-                "(same cluster, its own task index) and open their ports"
+                "(same cluster, its own task index) and open their ports (nothing listens "
+                "there, or not a segbench worker of this cluster)"
             )
         time.sleep(0.5)
+
+
+def _answers(address: str, token: bytes, timeout: float) -> bool:
+    """`address` accepts a connection and, with a `token`, sends exactly it."""
+    if not token:
+        return reachable(address, timeout)
+    host, port = _host_port(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            received = b""
+            while len(received) < len(token):
+                chunk = connection.recv(len(token) - len(received))
+                if not chunk:
+                    break
+                received += chunk
+            return received == token
+    except OSError:
+        return False
+
+
+def _answer(listener: socket.socket, token: bytes, stop: threading.Event) -> None:
+    """Send `token` to whoever connects, until `stop` is set."""
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        with connection, contextlib.suppress(OSError):
+            connection.sendall(token)
 
 
 def peer_timeout() -> float:
@@ -303,6 +342,10 @@ def start_after_rendezvous(config: Any, timeout: float) -> Replication:
         return start(config)
     cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
     _, port = _host_port(cluster.address)
+    # Workers of one cluster answer with the same token; another program on a peer's port
+    # does not, and TensorFlow would wait for it forever.
+    token = b"segbench-worker " + hashlib.sha256(",".join(cluster.addresses).encode()).digest()
+    stop_answering = threading.Event()
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -313,21 +356,35 @@ def start_after_rendezvous(config: Any, timeout: float) -> Replication:
                 f"TF_CONFIG: port {port} of this task cannot be used ({e.strerror or e}); "
                 "choose a free port in TF_CONFIG"
             ) from None
+        answering = threading.Thread(
+            target=_answer, args=(listener, token, stop_answering), daemon=True
+        )
+        answering.start()
         try:
-            wait_for_peers(cluster, timeout)
+            wait_for_peers(cluster, timeout, token)
+            # Answer a little longer than a peer polls, so every peer sees this one too.
+            time.sleep(RENDEZVOUS_LINGER_S)
         except KeyboardInterrupt as stop:
-            kind = Terminated if isinstance(stop, SigTerm) else Interrupted
+            kind = stopped(signal_name(stop))
             raise kind(
                 "interrupted while waiting for the other workers; nothing was measured"
             ) from None
+        finally:
+            stop_answering.set()
+            answering.join()
     if threading.current_thread() is not threading.main_thread():
         return start(config)
+    # A worker that dies between the rendezvous and here would still hang TensorFlow's set-up:
+    # a watchdog outside the GIL (faulthandler's thread) ends the process after `timeout`.
     previous = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return start(config)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    with open(os.devnull, "w") as quiet:
+        faulthandler.dump_traceback_later(max(timeout, 1.0), exit=True, file=quiet)
+        try:
+            return start(config)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 # --- replicas at run time -------------------------------------------------------------------

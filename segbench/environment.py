@@ -229,7 +229,9 @@ def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Envir
 def command_output(argv: list[str], timeout: float = 10) -> str | None:
     """A command's stripped stdout, or None when it is missing, fails or outlasts `timeout` s."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None

@@ -30,3 +30,23 @@ class Terminated(Interrupted):
 class SigTerm(KeyboardInterrupt):
     """Raised by segbench's SIGTERM handler (docker stop, Slurm, Kubernetes, CI time-outs), so
     that everything Ctrl-C cleans up or keeps is cleaned up or kept for SIGTERM too."""
+
+
+class HungUp(Interrupted):
+    """SIGHUP stopped the command (exit 129): the terminal or SSH session closed."""
+
+
+class SigHup(KeyboardInterrupt):
+    """Raised by segbench's SIGHUP handler, so a closed terminal keeps what Ctrl-C keeps."""
+
+
+def signal_name(stop: BaseException) -> str:
+    """ "SIGHUP", "SIGTERM" or "SIGINT": which signal a KeyboardInterrupt stands for."""
+    if isinstance(stop, SigHup):
+        return "SIGHUP"
+    return "SIGTERM" if isinstance(stop, SigTerm) else "SIGINT"
+
+
+def stopped(name: str | None) -> type[Interrupted]:
+    """The error (and so the exit code) of a run stopped by the signal `name`."""
+    return {"SIGTERM": Terminated, "SIGHUP": HungUp}.get(name or "", Interrupted)

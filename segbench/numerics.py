@@ -132,8 +132,9 @@ def dropout_draws(precision: str = "float32", shape=DROPOUT_SHAPE) -> list[tuple
 
 def judge_dropout(draws: list[tuple[float, list]]) -> tuple[bool, str]:
     """(fine?, what was found): each draw keeps 1 − rate of its values (within 6 σ of the
-    binomial, at least 1 %), scaled by 1 / (1 − rate), and two draws are independent (they
-    agree at (1 − rate)² + rate² of the positions, not more)."""
+    binomial, at least 1 %), scaled by 1 / (1 − rate), two draws are independent (they agree
+    at (1 − rate)² + rate² of the positions, ± 5 %), and so are neighbouring values of one
+    mask (no pattern such as every other value)."""
     problems, seen = [], []
     for rate, (first, second) in draws:
         n = first.size
@@ -149,11 +150,18 @@ def judge_dropout(draws: list[tuple[float, list]]) -> tuple[bool, str]:
                 f"dropout at rate {rate:g} keeps {100 * kept:.1f} % of the values, "
                 f"not {100 * (1 - rate):.0f} % (a biased random generator)"
             )
-        if agree > independent + 0.05:
+        if abs(agree - independent) > 0.05:
             what = "are identical" if agree == 1.0 else f"agree at {100 * agree:.0f} % of positions"
             problems.append(
                 f"two dropout draws at rate {rate:g} {what} (independent draws agree at "
                 f"{100 * independent:.0f} %): the random generator repeats itself"
+            )
+        kept_mask = (first != 0).ravel()
+        neighbours = float(np.mean(kept_mask[1:] == kept_mask[:-1]))
+        if abs(neighbours - independent) > 0.05:
+            problems.append(
+                f"a dropout mask at rate {rate:g} has a pattern: neighbouring values agree at "
+                f"{100 * neighbours:.0f} % (independent: {100 * independent:.0f} %)"
             )
         if values.size and not np.allclose(values, scale, rtol=1e-2):
             problems.append(

@@ -6,11 +6,14 @@ through a `Display` that the command line supplies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,11 +34,10 @@ from segbench.doctor import diagnose
 from segbench.doctor.types import Check, Facts
 from segbench.errors import (
     BadInput,
-    Interrupted,
     SegbenchError,
-    SigTerm,
-    Terminated,
     Unavailable,
+    signal_name,
+    stopped,
 )
 from segbench.result import DataInfo, Memory, Result, build_result, write_result
 from segbench.runner import Event, Measurement, run_benchmark
@@ -196,7 +198,7 @@ def _run(
     try:
         folder, train, validation = _load_data(data_dir, config.image_size, display)
     except KeyboardInterrupt as stop:
-        kind = Terminated if isinstance(stop, SigTerm) else Interrupted
+        kind = stopped(signal_name(stop))
         raise kind("interrupted before timing started; no result written") from None
     if config.epochs > 0 and len(train) < config.batch_size:
         raise BadInput(
@@ -207,7 +209,7 @@ def _run(
     try:
         checked = _check_numerics(config, chosen, instruments, display)
     except KeyboardInterrupt as stop:
-        kind = Terminated if isinstance(stop, SigTerm) else Interrupted
+        kind = stopped(signal_name(stop))
         raise kind("interrupted before timing started; no result written") from None
     if instruments.telemetry:
         source, missing = telemetry.open_source(chosen.kind)
@@ -219,6 +221,7 @@ def _run(
     backend.reset_peak_memory()
     started_at = datetime.now(timezone.utc)
     one_replica = None
+    deferred = _Deferred()
     with display.progress() as notify, sampler:
         try:
             if config.scaling and replication is not None:
@@ -226,6 +229,7 @@ def _run(
                     config, chosen, train, notify, display, replication.replicas
                 )
             measurement = run_benchmark(config, chosen, train, validation, notify, replication)
+            deferred.__enter__()  # from here on a signal cannot undo the saving
         except Exception as e:
             if not _out_of_memory(e):
                 raise
@@ -233,66 +237,118 @@ def _run(
                 f"out of memory at width {config.width:g}, batch {config.batch_size} "
                 f"on the {chosen.kind.upper()}: lower --batch-size or --width"
             ) from None
-    failure = None
-    if measurement.error is not None:  # kept as for Ctrl-C, with the line that says why
-        cause, fix = diagnose.explain(
-            measurement.error, facts.installed, environment.gpu_stack(facts.nvidia)
+    try:
+        failure = None
+        if measurement.error is not None:  # kept as for Ctrl-C, with the line that says why
+            cause, fix = diagnose.explain(
+                measurement.error, facts.installed, environment.gpu_stack(facts.nvidia)
+            )
+            phase = _phase_of(measurement)
+            failure = (
+                f"the framework failed {phase} ({diagnose.first_line(measurement.error)}) — "
+                f"likely cause: {cause}; fix: {fix}"
+            )
+        device_peak, device_reason = backend.device_peak_memory(chosen.kind)
+        memory = Memory(
+            host_peak_bytes=backend.host_peak_memory(),
+            device_peak_bytes=device_peak,
+            device_reason=device_reason,
         )
-        phase = _phase_of(measurement)
-        failure = (
-            f"the framework failed {phase} ({diagnose.first_line(measurement.error)}) — "
-            f"likely cause: {cause}; fix: {fix}"
+        timed = timed_steps(config, measurement.steps)
+        measured_telemetry = telemetry.summarize(
+            source.name if source is not None else None,
+            sampler.readings,
+            measurement.windows(timed),
+            sum(s.images for s in timed),
+            [*missing, *([sampler.error] if sampler.error else [])],
+            instruments.interval_s,
+            measurement.origin,
+            *_power_state(facts),
         )
-    device_peak, device_reason = backend.device_peak_memory(chosen.kind)
-    memory = Memory(
-        host_peak_bytes=backend.host_peak_memory(),
-        device_peak_bytes=device_peak,
-        device_reason=device_reason,
-    )
-    timed = timed_steps(config, measurement.steps)
-    measured_telemetry = telemetry.summarize(
-        source.name if source is not None else None,
-        sampler.readings,
-        measurement.windows(timed),
-        sum(s.images for s in timed),
-        [*missing, *([sampler.error] if sampler.error else [])],
-        instruments.interval_s,
-        measurement.origin,
-        *_power_state(facts),
-    )
 
-    result = build_result(
-        measurement,
-        environment.fingerprint([chosen.description], facts.nvidia),
-        started_at,
-        data=DataInfo(
-            folder=str(folder),
-            train_images=len(train),
-            validation_images=len(validation),
-            generated=data_dir is None,
-            sha256=triangles.dataset_sha256(train, validation),
-        ),
-        git_commit=environment.git_commit(),
-        doctor=checks,
-        forced=bool(failures),
-        telemetry=measured_telemetry,
-        memory=memory,
-        numerics=checked,
-        failure=failure,
-    )
-    if replication is not None:
-        record = replication.record(
-            config.batch_size // replication.replicas,
-            config.batch_size,
-            "strong" if config.global_batch else "weak",
+        result = build_result(
+            measurement,
+            environment.fingerprint([chosen.description], facts.nvidia),
+            started_at,
+            data=DataInfo(
+                folder=str(folder),
+                train_images=len(train),
+                validation_images=len(validation),
+                generated=data_dir is None,
+                sha256=triangles.dataset_sha256(train, validation),
+            ),
+            git_commit=environment.git_commit(),
+            doctor=checks,
+            forced=bool(failures),
+            telemetry=measured_telemetry,
+            memory=memory,
+            numerics=checked,
+            failure=failure,
         )
-        record = distribution.with_throughput(record, result.summary.images_per_s, one_replica)
-        result = replace(result, distribution=record)
-        if not replication.is_chief:  # the chief writes the job's one result file
-            return RunOutcome(result, None, worker=True)
-    if result.summary.steps:
-        result = replace(result, peak=_peak(result, measurement, instruments, display))
-    return save(result, out)
+        if replication is not None:
+            record = replication.record(
+                config.batch_size // replication.replicas,
+                config.batch_size,
+                "strong" if config.global_batch else "weak",
+            )
+            record = distribution.with_throughput(record, result.summary.images_per_s, one_replica)
+            result = replace(result, distribution=record)
+            if not replication.is_chief:  # the chief writes the job's one result file
+                return RunOutcome(result, None, worker=True)
+        if result.summary.steps:
+            with deferred.raising():
+                found, stopped_by = _peak(result, measurement, instruments, display)
+            result = replace(result, peak=found)
+            deferred.name = deferred.name or stopped_by
+        if deferred.name and result.status == "complete":
+            # Stopped after timing (during the peak probe or the saving): what was timed is whole,
+            # but the command was stopped, and its exit code says so.
+            result = replace(result, status="interrupted", interrupted_by=deferred.name)
+        return save(result, out)
+    finally:
+        deferred.__exit__(None, None, None)
+
+
+class _Deferred:
+    """After timing, Ctrl-C, SIGTERM and SIGHUP are noted, not raised, until the result is
+    saved (a second Ctrl-C must not undo the saving the first started); `raising()` lets them
+    stop the peak probe. The first one noted marks the result interrupted."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Deferred:
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name, None)
+                if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                    self.previous[number] = signal.signal(number, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        self.previous = {}
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.name = self.name or signal.Signals(signum).name
+        with contextlib.suppress(OSError):
+            os.write(2, b"segbench: saving what was measured first; it stops right after\n")
+
+    @contextmanager
+    def raising(self):
+        """The signals raise again inside the block (the peak probe can be stopped)."""
+        noting = dict(self.previous)
+        for number, handler in noting.items():
+            signal.signal(number, handler)
+        try:
+            yield
+        finally:
+            for number in noting:
+                signal.signal(number, self._note)
 
 
 def warning_lines(checks: list[Check]) -> list[str]:
@@ -316,7 +372,9 @@ def _import_safely(name: str, display: Display) -> None:
     with display.status(f"importing {', '.join(modules_for(name))} (in a child process first)"):
         probed = probe(name)
     if not probed.ok:
-        check = doctor.check_import(probed, installed_distributions()[0], None)
+        from segbench import settings
+
+        check = doctor.check_import(probed, installed_distributions()[0], None, settings.survey())
         raise ChecksFailed(f"{check.found}; fix: {check.fix}")
     with display.status(f"importing {', '.join(modules_for(name))}"):
         backend.import_quietly()
@@ -388,7 +446,7 @@ def _one_replica(
     display.note(f"scaling: timing one replica first (batch {batch} on {device.description})")
     measured = run_benchmark(alone, device, train, None, notify)
     if measured.status == "interrupted":
-        kind = Terminated if measured.interrupted_by == "SIGTERM" else Interrupted
+        kind = stopped(measured.interrupted_by)
         raise kind("interrupted while timing one replica (--scaling); no result written")
     return summarize(measured).images_per_s
 
@@ -428,13 +486,15 @@ def _power_state(facts: Facts) -> tuple[str | None, bool | None, str | None]:
 
 def _peak(
     result: Result, measurement: Measurement, instruments: Instruments, display: Display
-) -> peak.Peak:
+) -> tuple[peak.Peak, str | None]:
     """The run's compute against the matmul probe's (run now, after the timed steps, unless
-    --no-peak or the run was interrupted) and the vendor's ceiling."""
+    --no-peak or the run was interrupted) and the vendor's ceiling; and the signal that
+    stopped the probe, if one did."""
     import keras
 
     reasons = []
     measured = None
+    stopped_by = None
     if not instruments.peak:
         reasons.append("measured ceiling: skipped (--no-peak)")
     elif result.status == "interrupted":
@@ -447,14 +507,18 @@ def _peak(
                 keras.device(device.keras_name),
             ):
                 measured = peak.measure_matmul(device.kind, result.config.precision)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             reasons.append("measured ceiling: interrupted")
+            stopped_by = signal_name(stop)
     row, why_not = peak.vendor_peak(
         measurement.device.kind, measurement.device.description, result.environment.cpu.model
     )
     if why_not:
         reasons.append(why_not)
-    return peak.peak(result.summary.tflops, result.config.precision, measured, row, reasons)
+    return (
+        peak.peak(result.summary.tflops, result.config.precision, measured, row, reasons),
+        stopped_by,
+    )
 
 
 def _load_data(

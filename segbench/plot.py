@@ -12,6 +12,7 @@ from pathlib import Path
 
 from segbench.atomic import atomic_path
 from segbench.compare import Comparison, Row
+from segbench.errors import BadInput
 from segbench.result import Result
 
 MEASURED, PUBLISHED = "#2a6fbb", "#b8b8b8"
@@ -190,14 +191,42 @@ def plot_trace(result: Result, path: Path, title: str | None = None) -> Path:
     return _save(fig, path)
 
 
+# Written into every PNG's Software field: a file that has it may be replaced by a new plot.
+SOFTWARE = "segbench"
+
+
+def writable_target(path: Path, option: str, inputs: list[Path] = ()) -> None:
+    """BadInput naming `option` unless `path` may receive a PNG: never a .json name (a result
+    a shell glob put there), never one of the `inputs`, and an existing file only when it is
+    a PNG segbench wrote (its Software field) — anything else is the user's."""
+    shown = f"{option} {path}"
+    if path.suffix.lower() == ".json":
+        raise BadInput(f"{shown}: a .json name is a result file, not a picture; choose a .png name")
+    try:
+        same = any(path.resolve() == Path(i).resolve() for i in inputs)
+        exists = path.exists()
+        head = path.read_bytes()[:4096] if exists and path.is_file() else b""
+    except OSError:
+        return  # unreadable or not there: writing says why, in one line
+    if same:
+        raise BadInput(f"{shown}: is one of the input files; choose another name")
+    ours = head.startswith(b"\x89PNG") and b"Software\x00" + SOFTWARE.encode() in head
+    if exists and path.is_file() and not ours:
+        raise BadInput(
+            f"{shown}: exists and is not a PNG segbench wrote; choose another name or remove it"
+        )
+
+
 def _save(fig, path: Path) -> Path:
     """Write `fig` as a PNG at `path`, atomically, and free it."""
     import matplotlib.pyplot as plt
 
+    from segbench import __version__
+
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format="png", metadata={"Software": f"{SOFTWARE} {__version__}"})
     finally:
         plt.close(fig)
     return Path(path)

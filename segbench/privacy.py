@@ -36,9 +36,12 @@ def public_text(text: str) -> str:
         text = re.sub(r"(?<![\w.~/\\-])" + re.escape(home) + r"(?=[/\\\s:;,)'\"]|$)", "~", text)
     user = _user_name()
     if user:
+        # A path component, wherever it stands (/home/ada, /scratch/ada): a user name in a
+        # public file is the leak this prevents; a folder that shares the name is the price.
         text = re.sub(rf"(?<=[/\\]){re.escape(user)}(?=[/\\\s:;,)'\"]|$)", "<user>", text)
     for host in _host_names():
-        text = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "<host>", text)
+        # A whole word, not a file name's stem (host "vm" and "vm.sh").
+        text = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", "<host>", text)
     return text
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from segbench import backend, generation
 from segbench.config import MOMENTUM, RunConfig, learning_rate
 from segbench.distribution import Replication
-from segbench.errors import SigTerm
+from segbench.errors import signal_name
 from segbench.schema import NAN_OK, NON_NEGATIVE, OPTIONAL
 from segbench.triangles import Split
 
@@ -81,7 +81,8 @@ class Measurement:
     epochs: list[EpochRecord] = field(default_factory=list)
     stage_s: list[float] = field(default_factory=list)
     status: str = "complete"
-    interrupted_by: str | None = None  # "SIGINT" (Ctrl-C), "SIGTERM", or "error" (the framework)
+    # "SIGINT" (Ctrl-C), "SIGTERM", "SIGHUP" (terminal closed) or "error" (the framework)
+    interrupted_by: str | None = None
     error: BaseException | None = None  # the framework's error that ended the run
     origin: float = field(default_factory=time.perf_counter)  # the run's clock: at_s = 0
 
@@ -331,7 +332,7 @@ def run_benchmark(
                     run.steps_protocol(repeat, train)
         except KeyboardInterrupt as stop:
             measurement.status = "interrupted"
-            measurement.interrupted_by = "SIGTERM" if isinstance(stop, SigTerm) else "SIGINT"
+            measurement.interrupted_by = signal_name(stop)
         except Exception as error:  # noqa: BLE001 - the framework failed: keep what was measured
             measurement.status = "interrupted"
             measurement.interrupted_by = "error"

@@ -45,7 +45,12 @@ REFUSED: dict[str, str] = {
 }
 # TF_XLA_FLAGS is refused when it turns on XLA auto-clustering (--xla is how to ask for XLA).
 _AUTO_JIT = re.compile(r"--(tf_xla_auto_jit|tf_xla_cpu_global_jit)(?:=(\S+))?")
-_OFF = ("0", "-1", "false", "False")
+_OFF = ("", "0", "-1", "false", "no", "off")  # what the frameworks read as off (lower-cased)
+
+
+def _off(value: str) -> bool:
+    return value.strip().lower() in _OFF
+
 
 # Variables kept as they are, shown by doctor and recorded (they tune a legitimate choice).
 RECORDED = (
@@ -77,7 +82,9 @@ class Settings:
     keras_file: dict[str, Any] = field(default_factory=dict)  # its non-default values
     refused: dict[str, str] = field(default_factory=dict)
     recorded: dict[str, str] = field(default_factory=dict)
-    unreadable: str | None = None  # why keras.json could not be read
+    unreadable: str | None = None  # why keras.json could not be read (Keras ignores it)
+    # keras.json values Keras itself rejects at import (it then fails to import): key → why.
+    invalid: dict[str, str] = field(default_factory=dict)
 
     def effective(self) -> dict[str, str]:
         """What the run computes with, for the result: Keras's pinned values (with what the
@@ -108,21 +115,54 @@ def survey(environ: Mapping[str, str] | None = None) -> Settings:
     shown = _shown(path, environ)
     keras_file: dict[str, Any] = {}
     unreadable = None
+    invalid: dict[str, str] = {}
     try:
         document = json.loads(path.read_text()) if path.is_file() else {}
-        if not isinstance(document, dict):
-            raise ValueError("not a JSON object")
-        keras_file = {
-            k: document[k] for k, v in KERAS_DEFAULTS.items() if k in document and document[k] != v
-        }
     except (OSError, ValueError) as e:
+        document = {}
         unreadable = f"{shown}: {e.__class__.__name__}: {e}"[:200]
-    refused = {name: why for name, why in REFUSED.items() if environ.get(name, "") not in ("", "0")}
+    if not isinstance(document, dict):
+        invalid["(file)"] = f"holds a JSON {type(document).__name__}, not an object"
+        document = {}
+    keras_file = {
+        k: document[k] for k, v in KERAS_DEFAULTS.items() if k in document and document[k] != v
+    }
+    invalid.update(_rejected(document))
+    refused = {name: why for name, why in REFUSED.items() if not _off(environ.get(name, ""))}
     flags = _AUTO_JIT.findall(environ.get("TF_XLA_FLAGS", ""))
-    if any(value not in _OFF for _, value in flags):
+    if any(not value or not _off(value) for _, value in flags):  # a bare flag is on
         refused["TF_XLA_FLAGS"] = "turns on XLA auto-clustering (use --xla to compile)"
     recorded = {n: environ[n] for n in RECORDED if n in environ and n not in refused}
-    return Settings(shown if path.is_file() else None, keras_file, refused, recorded, unreadable)
+    return Settings(
+        shown if path.is_file() else None, keras_file, refused, recorded, unreadable, invalid
+    )
+
+
+def _rejected(document: dict) -> dict[str, str]:
+    """keras.json values that make Keras's import fail (keras/src/backend/config.py asserts
+    them): key → what is wrong."""
+    found = {}
+    floatx = document.get("floatx", "float32")
+    if floatx not in ("float16", "bfloat16", "float32", "float64"):
+        found["floatx"] = f"{floatx!r} is not float16, bfloat16, float32 or float64"
+    epsilon = document.get("epsilon", 1e-7)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+        found["epsilon"] = f"{epsilon!r} is not a number"
+    image_format = document.get("image_data_format", "channels_last")
+    if image_format not in ("channels_last", "channels_first"):
+        found["image_data_format"] = f"{image_format!r} is not channels_last or channels_first"
+    if not isinstance(document.get("backend", ""), str):
+        found["backend"] = f"{document['backend']!r} is not a backend's name"
+    return found
+
+
+def invalid_line(found: Settings) -> str | None:
+    """One line naming keras.json and what in it Keras rejects, or None."""
+    if not found.invalid:
+        return None
+    what = "; ".join(f"{k}: {why}" for k, why in found.invalid.items())
+    where = found.keras_json or "keras.json"
+    return f"{where}: {what} — Keras will not import with it; correct or remove {where}"
 
 
 def _shown(path: Path, environ: Mapping[str, str]) -> str:

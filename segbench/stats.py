@@ -2,8 +2,10 @@
 two results differ. Computes from the per-step samples; never prints.
 
 The tests come from scipy.stats: a percentile bootstrap for confidence intervals (seeded, so
-the same file always gives the same interval), Spearman's rank correlation for drift,
-Mann–Whitney U for "is B really faster than A". They run after timing, never inside it.
+the same file always gives the same interval; order statistics above 10,000 steps), Spearman's
+rank correlation and a Theil–Sen slope (on at most 2,000 evenly spaced steps) for drift,
+Mann–Whitney U for "is B really faster than A". Every one is at most O(n log n) in time and O(n)
+in memory. They run after timing, never inside it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ ALPHA = 0.01  # significance level of the drift and two-sample tests
 OUTLIER_MAD_SIGMAS = 5.0  # a step this many robust σ from the median is an outlier
 MIN_DRIFT_STEPS = 5  # fewer steps cannot show a trend
 MIN_DRIFT_PCT = 2.0  # a significant trend smaller than this is called steady
+# Bounds that keep every statistic at most O(n log n) in time and O(n) in memory, so a result of
+# 200,000 steps is summarised and compared in seconds (benchmarks/statistics_scaling.py):
+BOOTSTRAP_MAX_STEPS = 10_000  # above: the median's interval from order statistics
+BOOTSTRAP_ELEMENTS = 4_000_000  # values resampled at a time (32 MB of float64)
+THEIL_SEN_POINTS = 2_000  # Theil–Sen slope on at most this many evenly spaced steps
 STEADY, SLOWING, SPEEDING_UP = "steady", "slowing", "speeding-up"
 FASTER, SLOWER, NO_DIFFERENCE = "faster", "slower", "no significant difference"
 PAIR = {"items": 2}  # a [low, high] interval
@@ -90,6 +97,9 @@ class Summary:
     # Several repeats only. Version 1 wrote the medians alone (repeat_median_ms).
     repeats: Repeats | None = field(default=None, metadata=OPTIONAL)
     repeat_median_ms: list[float] | None = field(default=None, metadata=OPTIONAL_POSITIVE)
+    # Version 5: how the interval and the drift were computed (bounded for long runs), and
+    # any statistic that could not be computed (the steps are kept regardless).
+    methods: str | None = field(default=None, metadata=OPTIONAL)
 
     def validate(self) -> None:
         """ValueError when a statistic is missing although steps were timed."""
@@ -127,7 +137,8 @@ def _rng() -> np.random.Generator:
 
 
 def _bootstrap(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float] | None:
-    """95 % percentile-bootstrap interval of `statistic` over independent `samples`."""
+    """95 % percentile-bootstrap interval of `statistic` over independent `samples`, resampled
+    in batches so that memory stays bounded (BOOTSTRAP_ELEMENTS values at a time)."""
     from scipy import stats
 
     if any(len(s) < 2 for s in samples):
@@ -139,6 +150,7 @@ def _bootstrap(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float
         samples,
         statistic,
         n_resamples=RESAMPLES,
+        batch=max(1, BOOTSTRAP_ELEMENTS // sum(len(s) for s in samples)),
         confidence_level=CONFIDENCE,
         method="percentile",
         vectorized=True,
@@ -147,9 +159,31 @@ def _bootstrap(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float
     return (float(found.confidence_interval.low), float(found.confidence_interval.high))
 
 
+def _order_statistic_ci(arr: np.ndarray) -> tuple[float, float]:
+    """95 % distribution-free interval of the median from order statistics (the binomial's
+    normal approximation: ranks n/2 ∓ 1.96 √n / 2), for samples too large to resample."""
+    n = len(arr)
+    half = 1.959964 * math.sqrt(n) / 2
+    low = max(0, math.floor(n / 2 - half) - 1)
+    high = min(n - 1, math.ceil(n / 2 + half))
+    ordered = np.partition(arr, (low, high))
+    return float(ordered[low]), float(ordered[high])
+
+
+def ci_method(n: int) -> str:
+    """How the intervals of a sample of `n` steps are computed (results and reports say it)."""
+    if n > BOOTSTRAP_MAX_STEPS:
+        return f"order statistics of the median (more than {BOOTSTRAP_MAX_STEPS:,} steps)"
+    return f"percentile bootstrap, {RESAMPLES} resamples"
+
+
 def median_ci(ms: Sequence[float]) -> tuple[float, float] | None:
-    """95 % bootstrap confidence interval of the median; None with fewer than 2 samples."""
-    return _bootstrap((np.asarray(ms, dtype=float),), lambda a, axis: np.median(a, axis=axis))
+    """95 % confidence interval of the median (bootstrap; order statistics above
+    BOOTSTRAP_MAX_STEPS samples); None with fewer than 2 samples."""
+    arr = np.asarray(ms, dtype=float)
+    if len(arr) > BOOTSTRAP_MAX_STEPS:
+        return _order_statistic_ci(arr)
+    return _bootstrap((arr,), lambda a, axis: np.median(a, axis=axis))
 
 
 def outliers(ms: Sequence[float]) -> Outliers:
@@ -177,7 +211,10 @@ def drift(ms: Sequence[float]) -> Drift | None:
     if np.ptp(arr) == 0:
         return Drift(verdict=STEADY, change_pct=0.0, p_value=1.0)
     p_value = float(stats.spearmanr(index, arr).pvalue)
-    slope = float(stats.theilslopes(arr, index).slope)
+    # Theil–Sen takes every pair of points: on at most THEIL_SEN_POINTS evenly spaced steps.
+    kept = np.unique(np.linspace(0, len(arr) - 1, min(len(arr), THEIL_SEN_POINTS)).round())
+    kept = kept.astype(int)
+    slope = float(stats.theilslopes(arr[kept], index[kept]).slope)
     change_pct = 100.0 * slope * (len(arr) - 1) / median
     verdict = STEADY
     if p_value < ALPHA and abs(change_pct) >= MIN_DRIFT_PCT:
@@ -206,7 +243,15 @@ def summarize_ms(ms: list[float], batch_size: int, training_flops_per_image: flo
     arr = np.asarray(ms, dtype=float)
     median = float(np.median(arr))
     ms_per_image = median / batch_size
-    ci = median_ci(ms)
+    failed: list[str] = []
+    ci = _guarded(median_ci, arr, "the median's interval", failed)
+    found_outliers = _guarded(outliers, arr, "outliers", failed)
+    found_drift = _guarded(drift, arr, "drift", failed)
+    n = len(arr)
+    methods = (
+        f"median CI: {ci_method(n)}; drift: Spearman's ρ on all {n} steps, Theil–Sen slope on "
+        f"{min(n, THEIL_SEN_POINTS)}" + (f"; not computed: {', '.join(failed)}" if failed else "")
+    )
     return Summary(
         steps=len(ms),
         median_ms=median,
@@ -221,9 +266,20 @@ def summarize_ms(ms: list[float], batch_size: int, training_flops_per_image: flo
         images_per_s=1000.0 / ms_per_image,
         seconds_per_100k_images=ms_per_image * IMAGES_PER_EXTRAPOLATION / 1000.0,
         tflops=training_flops_per_image * batch_size / (median / 1000.0) / 1e12,
-        outliers=outliers(ms),
-        drift=drift(ms),
+        outliers=found_outliers,
+        drift=found_drift,
+        methods=methods,
     )
+
+
+def _guarded(statistic, arr: np.ndarray, name: str, failed: list[str]):
+    """`statistic(arr)`, or None (its name and error added to `failed`) when it cannot be
+    computed: a statistic must never cost the measurement it describes."""
+    try:
+        return statistic(arr)
+    except (MemoryError, ValueError, ArithmeticError, RuntimeError) as e:
+        failed.append(f"{name} ({type(e).__name__})")
+        return None
 
 
 def timed_steps(config: RunConfig, steps: list[StepRecord]) -> list[StepRecord]:
@@ -297,6 +353,19 @@ class Difference:
         return 100.0 * (1.0 / self.speedup - 1.0)
 
 
+def _log_ratio_ci(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[float, float] | None:
+    """95 % interval of median(a) / median(b) from each median's order-statistic interval,
+    combined on the log scale (the delta method), for samples too large to resample."""
+    widths = []
+    for arr in (a, b):
+        low, high = _order_statistic_ci(arr) if len(arr) > 2 else (arr.min(), arr.max())
+        if low <= 0:
+            return None
+        widths.append((math.log(high) - math.log(low)) / 2)
+    half = math.hypot(*widths)
+    return (ratio * math.exp(-half), ratio * math.exp(half))
+
+
 def difference(a_ms: Sequence[float], b_ms: Sequence[float]) -> Difference:
     """Is B faster than A? Significant when Mann–Whitney's p < 0.01 and the 95 % interval of
     the speedup excludes 1."""
@@ -304,7 +373,12 @@ def difference(a_ms: Sequence[float], b_ms: Sequence[float]) -> Difference:
 
     a, b = np.asarray(a_ms, dtype=float), np.asarray(b_ms, dtype=float)
     speedup = float(np.median(a) / np.median(b))
-    ci = _bootstrap((a, b), lambda x, y, axis: np.median(x, axis=axis) / np.median(y, axis=axis))
+    if max(len(a), len(b)) > BOOTSTRAP_MAX_STEPS and min(len(a), len(b)) >= 2:
+        ci = _log_ratio_ci(a, b, speedup)
+    else:
+        ci = _bootstrap(
+            (a, b), lambda x, y, axis: np.median(x, axis=axis) / np.median(y, axis=axis)
+        )
     p_value = None
     verdict = NO_DIFFERENCE
     if len(a) >= 2 and len(b) >= 2:

@@ -146,7 +146,7 @@ def test_bad_data_folder_names_the_file(tmp_path):
     assert not (tmp_path / "res").exists()
 
 
-def test_ctrl_c_during_timing_writes_partial_result_and_exits_130(small_dataset, tmp_path):
+def test_ctrl_c_twice_during_timing_writes_partial_result_and_exits_130(small_dataset, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [
@@ -175,6 +175,8 @@ def test_ctrl_c_during_timing_writes_partial_result_and_exits_130(small_dataset,
             if "timed" in line or time.monotonic() > deadline:
                 break
         time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)  # a second Ctrl-C while the first is saving must not undo it
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=120)  # drains the pipes, so the child never blocks writing
     finally:

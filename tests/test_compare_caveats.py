@@ -106,7 +106,7 @@ def test_a_diverged_run_gets_no_verdict_and_fails_the_gate(tmp_path):
         "--fail-if-slower",
         "5",
         cwd=tmp_path,
-        env={"COLUMNS": "250"},
+        env={"COLUMNS": "400"},
     )
     assert gate.returncode == 3
     rows = table_rows(gate.stdout, "segbench compare")
@@ -190,7 +190,9 @@ def interrupted_with_outliers() -> dict:
     return data
 
 
-def test_each_row_carries_its_caveats_and_the_verdict_says_what_undermines_it(tmp_path):
+def test_each_row_carries_its_caveats_and_the_verdict_says_what_undermines_it(
+    tmp_path, monkeypatch
+):
     files = [
         write(tmp_path, "main.json", real()),
         write(tmp_path, "battery.json", slowed_on_battery()),
@@ -205,9 +207,15 @@ def test_each_row_carries_its_caveats_and_the_verdict_says_what_undermines_it(tm
     assert main["caveats"] == [] and main["undermined_by"] == []
     [drift] = [c for c in battery["caveats"] if c.startswith("drift")]
     assert float(re.fullmatch(r"drift \+(\d+\.\d) %", drift).group(1)) > 40
-    assert battery["caveats"] == [drift, "throttled 30 %", "battery", "low power"]
+    versions = [
+        "tensorflow 2.20.0 (baseline 2.19.1)",
+        "keras 3.13.1 (baseline 3.12.4)",
+    ]  # the software differs from the baseline's too
+    assert battery["caveats"] == [drift, "throttled 30 %", "battery", "low power", *versions]
     assert battery["verdict"] == "slower" and battery["p_value"] < 1e-4
-    assert battery["undermined_by"] == [f"#2 {drift}, throttled 30 %, battery, low power"]
+    assert battery["undermined_by"] == [
+        f"#2 {drift}, throttled 30 %, battery, low power, {', '.join(versions)}"
+    ]
     assert interrupted["caveats"] == [
         "numerics deviate",
         "interrupted",
@@ -248,15 +256,18 @@ def test_each_row_carries_its_caveats_and_the_verdict_says_what_undermines_it(tm
     assert f"{files[2]}: The run was interrupted" in warnings
 
     # The table: the verdict with its qualifier, the caveats column, then the differences.
-    table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    from segbench import cli
+
+    monkeypatch.setattr(cli.stdout, "width", 400)  # the console is made once per process
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
     assert table.exit_code == 0, table.output
     rows = table_rows(table.stdout, "segbench compare")
     assert [row[-2:] for row in rows] == [
         ["baseline", "—"],
         [
             f"slower (p = {battery['p_value']:.2g}) — undermined: #2 {drift}, throttled 30 %, "
-            "battery, low power",
-            f"{drift}, throttled 30 %, battery, low power",
+            f"battery, low power, {', '.join(versions)}",
+            f"{drift}, throttled 30 %, battery, low power, {', '.join(versions)}",
         ],
         [
             f"no significant difference (p = {interrupted['p_value']:.2g}) — undermined: "
@@ -289,7 +300,9 @@ def test_markdown_and_csv_carry_the_caveats_and_the_differences(tmp_path):
     assert lines[2].endswith("| 1.00× (baseline) | baseline | — |")
     assert re.search(
         r"\| slower \(p = [0-9.e-]+\) — undermined: #2 drift \+\d+\.\d %, throttled 30 %, "
-        r"battery, low power \| drift \+\d+\.\d %, throttled 30 %, battery, low power \|$",
+        r"battery, low power, tensorflow 2\.20\.0 \(baseline 2\.19\.1\), keras 3\.13\.1 "
+        r"\(baseline 3\.12\.4\) \| drift \+\d+\.\d %, throttled 30 %, battery, low power, "
+        r"tensorflow 2\.20\.0 \(baseline 2\.19\.1\), keras 3\.13\.1 \(baseline 3\.12\.4\) \|$",
         lines[3],
     )
     start = lines.index("**environment differences**")
@@ -304,7 +317,10 @@ def test_markdown_and_csv_carry_the_caveats_and_the_differences(tmp_path):
     assert header.endswith(",verdict,conditions,caveats")
     assert first.endswith(',baseline,"quick, TensorFlow 2.19.1, Keras 3.12.4",')
     assert second.endswith(",drift +" + second.split(",drift +")[-1])
-    assert second.endswith("%; throttled 30 %; battery; low power")
+    assert second.endswith(
+        "%; throttled 30 %; battery; low power; tensorflow 2.20.0 (baseline 2.19.1); "
+        "keras 3.13.1 (baseline 3.12.4)"
+    )
 
 
 # 13. Result files hold absolute paths with the user's home folder.

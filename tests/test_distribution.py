@@ -317,3 +317,17 @@ def test_a_worker_that_never_joins_stops_the_job_in_time_and_a_signal_stops_the_
         )
     finally:
         waiting.kill()
+
+
+def test_another_program_on_a_peers_port_is_not_taken_for_a_worker():
+    """TensorFlow would wait for it forever: the rendezvous asks for the workers' token."""
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        cluster = parse_tf_config(tf_config(["127.0.0.1:1", f"127.0.0.1:{port}"], 0))
+        began = time.monotonic()
+        with pytest.raises(Unavailable, match=rf"127\.0\.0\.1:{port} not reachable after 1 s"):
+            distribution.wait_for_peers(cluster, 1, b"segbench-worker x")
+        assert time.monotonic() - began < 10
+        distribution.wait_for_peers(cluster, 0)  # without a token, listening is enough

@@ -107,3 +107,51 @@ def test_a_broken_generator_is_the_warning_not_the_losses():
     assert note.startswith(
         "The numerics check found the device's random generator broken (two dropout draws"
     )
+
+
+def test_a_keras_json_keras_rejects_fails_naming_the_file_and_key(tmp_path):
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "keras.json").write_text('{"epsilon": "1e-7", "floatx": "float32"}')
+    found = settings.survey({"HOME": str(tmp_path)})
+    check = check_settings(found)
+    assert check.status == "FAIL"
+    assert check.found == "~/.keras/keras.json: epsilon: '1e-7' is not a number"
+    assert check.fix == "Keras will not import with it; correct or remove ~/.keras/keras.json"
+    # The import that then fails points at the file, not at a reinstall.
+    from segbench.doctor.probe import Probe
+
+    failed = Probe(ok=False, failed_module="tensorflow", error="AssertionError")
+    imported = doctor.check_import(failed, {"tensorflow": "2.19.1"}, None, found)
+    assert imported.fix == "Keras will not import with it; correct or remove ~/.keras/keras.json"
+    listed = tmp_path / ".keras" / "keras.json"
+    listed.write_text('["floatx"]')
+    assert check_settings(settings.survey({"HOME": str(tmp_path)})).found == (
+        "~/.keras/keras.json: (file): holds a JSON list, not an object"
+    )
+
+
+def test_values_the_frameworks_read_as_off_are_not_refused(tmp_path):
+    for value in ("0", "false", "False", " 0", "off", ""):
+        found = settings.survey({"HOME": str(tmp_path), "TF_ENABLE_AUTO_MIXED_PRECISION": value})
+        assert found.refused == {}, value
+    bare = settings.survey({"HOME": str(tmp_path), "TF_XLA_FLAGS": "--tf_xla_cpu_global_jit"})
+    assert "TF_XLA_FLAGS" in bare.refused
+
+
+def test_a_patterned_dropout_mask_is_named():
+    shape = numerics.DROPOUT_SHAPE
+    every_other = (np.arange(np.prod(shape)).reshape(shape) % 2).astype(np.float32) * 2
+    draws = [(0.5, [every_other, 2 - every_other])]
+    ok, what = numerics.judge_dropout(draws)
+    assert not ok
+    assert "two dropout draws at rate 0.5 agree at 0 % of positions" in what
+    assert "a dropout mask at rate 0.5 has a pattern: neighbouring values agree at 0 %" in what
+
+
+def test_a_command_printing_bytes_that_are_not_utf8_is_read(tmp_path):
+    from segbench.environment import command_output
+
+    script = tmp_path / "nvidia-smi"
+    script.write_bytes(b"#!/bin/sh\nprintf '\\377\\376 GPU, 550.1'\n")
+    script.chmod(0o755)
+    assert command_output([str(script)]) == "\ufffd\ufffd GPU, 550.1"

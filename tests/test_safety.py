@@ -80,7 +80,11 @@ def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
     assert not any(out.glob("*.json"))
 
 
-def test_sigterm_during_timing_keeps_the_partial_result_and_exits_143(small_dataset, tmp_path):
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [(signal.SIGTERM, 143), (signal.SIGHUP, 129)],  # docker stop / CI; the terminal closed
+)
+def test_a_signal_during_timing_keeps_the_partial_result(small_dataset, tmp_path, sent, code):
     proc = start(
         *SMOKE, "--steps", "100000", "--data", str(small_dataset), "--out", "res", cwd=tmp_path
     )
@@ -89,13 +93,13 @@ def test_sigterm_during_timing_keeps_the_partial_result_and_exits_143(small_data
         if "timed" in line or time.monotonic() > deadline:
             break
     time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sent)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143
+    assert proc.returncode == code
     files = list((tmp_path / "res").glob("*.json"))
     assert len(files) == 1
     result = load_result(files[0])
-    assert (result.status, result.interrupted_by) == ("interrupted", "SIGTERM")
+    assert (result.status, result.interrupted_by) == ("interrupted", sent.name)
     assert (
         err.strip().splitlines()[-1]
         == f"error: interrupted: the partial result is in res/{files[0].name}"

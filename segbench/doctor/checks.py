@@ -38,7 +38,7 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
     ) and "tensorflow-metal" in facts.installed
     return [
         check_python(facts.python),
-        check_import(facts.probe, facts.installed, pins),
+        check_import(facts.probe, facts.installed, pins, facts.settings),
         *(
             check_framework(
                 name,

@@ -7,8 +7,8 @@ child takes that blow; doctor turns it into a FAIL row and `run` into one line. 
 imported cleanly is remembered (in the cache, keyed by everything that decides what an import
 loads), so repeated runs in one environment pay for it once.
 
-`python -m segbench.doctor.probe BACKEND` is the child: it announces each import on stdout,
-then prints one JSON line with the versions and files it imported.
+`python -m segbench.doctor.probe_child BACKEND` is the child (`main` here): it announces each
+import on stdout, then prints one JSON line with the versions and files it imported.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class Probe:
     owner: str | None = None  # "name version" of the distribution that installed `library`
     seconds: float = 0.0
     cached: bool = False
+    # When no library is named: the plugin libraries this import loads, "path (owner)".
+    plugins: tuple[str, ...] = ()
 
     @property
     def versions(self) -> dict[str, str]:
@@ -78,7 +80,7 @@ def _run_child(backend: str, timeout: float) -> Probe:
     started = time.monotonic()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "segbench.doctor.probe", backend],
+            [sys.executable, "-m", "segbench.doctor.probe_child", backend],
             capture_output=True,
             text=True,
             errors="replace",
@@ -105,6 +107,7 @@ def parse_child(returncode: int, stdout: str, stderr: str, seconds: float = 0.0)
         if line.startswith(MARK + " {") and returncode == 0:
             return Probe(ok=True, imported=json.loads(line[len(MARK) :]), seconds=seconds)
     module = _last_started(stdout)
+    stderr = _without_logs(stderr)
     library = _library(stderr)
     owner = owning_distribution(library) if library else None
     if returncode < 0:
@@ -120,7 +123,34 @@ def parse_child(returncode: int, stdout: str, stderr: str, seconds: float = 0.0)
         library=library,
         owner=owner,
         seconds=seconds,
+        plugins=() if library else plugin_libraries(),
     )
+
+
+# TensorFlow's and absl's log lines (written before logging starts, whatever the level).
+_LOG_LINE = re.compile(
+    r"^([IWEF]\d{4} |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |WARNING: All log messages)"
+)
+
+
+def _without_logs(stderr: str) -> str:
+    return "\n".join(line for line in stderr.splitlines() if not _LOG_LINE.match(line))
+
+
+def plugin_libraries() -> tuple[str, ...]:
+    """Every library in a `tensorflow-plugins/` folder on the search path (what
+    `import tensorflow` loads), as "path (installed by name version)" where a package owns it."""
+    found = []
+    searched = [*os.environ.get("PYTHONPATH", "").split(os.pathsep), *sys.path]  # the child's
+    for entry in dict.fromkeys(p for p in searched if p):
+        folder = Path(entry) / "tensorflow-plugins"
+        if not folder.is_dir():
+            continue
+        for library in sorted(folder.iterdir()):
+            if library.suffix in (".so", ".dylib"):
+                owner = owning_distribution(str(library))
+                found.append(f"{library}" + (f" (installed by {owner})" if owner else ""))
+    return tuple(found)
 
 
 def _last_started(stdout: str) -> str | None:
@@ -234,7 +264,3 @@ def main(backend: str) -> None:
             "file": str(getattr(loaded, "__file__", "")),
         }
     print(f"{MARK} {json.dumps(imported)}", flush=True)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "tensorflow")

@@ -38,6 +38,7 @@ def check_import(
     probe: Any,
     installed: dict[str, str],
     pins: dict[str, str] | None,
+    settings: Any = None,
 ) -> Check:
     """The frameworks imported in a child process first (probe.Probe): a crash, an abort or a
     library that binds a symbol the installed framework lacks is named with its package pair."""
@@ -50,6 +51,8 @@ def check_import(
     module = probe.failed_module or "the framework"
     found = f"import {module} fails: {probe.error}"
     owner_name = probe.owner.split()[0] if probe.owner else None
+    if not probe.library and probe.plugins:
+        found += "; plugins loaded by this import: " + ", ".join(probe.plugins)
     if probe.library:
         found += f"; in {probe.library}"
         found += f" (installed by {probe.owner})" if probe.owner else " (no package owns it)"
@@ -68,6 +71,16 @@ def check_import(
         )
     elif probe.library and not probe.owner:
         fix = f"remove {probe.library} (left by an old install), then uv sync --locked"
+    elif settings is not None and settings.invalid:
+        from segbench.settings import invalid_line
+
+        fix = invalid_line(settings).partition(" — ")[2]
+        found += f" ({invalid_line(settings).partition(' — ')[0]})"
+    elif probe.plugins:
+        fix = (
+            "move the plugins aside one at a time (out of tensorflow-plugins/) to find the one "
+            "that breaks the import, then uninstall or update its package"
+        )
     else:
         fix = (
             f"reinstall the locked environment in a fresh venv (uv sync --locked); "
@@ -290,6 +303,12 @@ def check_settings(found: Any) -> Check:
     FAIL, keras.json values segbench pins and variables it keeps WARN, naming each."""
     if found is None:
         return Check("settings", SKIP, "not read")
+    if found.invalid:
+        from segbench.settings import invalid_line
+
+        line = invalid_line(found)
+        problem, _, fix = line.partition(" — ")
+        return Check("settings", FAIL, problem, "a keras.json Keras accepts", fix)
     if found.refused:
         names = ", ".join(found.refused)
         return Check(
