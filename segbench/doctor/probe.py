@@ -31,6 +31,8 @@ MARK = "segbench-probe:"  # prefix of the child's lines on stdout
 # Environment variables that decide what an import loads (and so what the cache must match).
 _ENV_PREFIXES = ("TF_", "KERAS_", "CUDA", "LD_", "DYLD_", "PYTHON", "XLA_", "JAX_", "TORCH_")
 _NAMES = ("tensorflow", "keras", "jax", "jaxlib", "torch", "tf_keras", "sitecustomize")
+# Read when a strategy starts, not at import: each multi-worker task has its own.
+_NOT_READ_AT_IMPORT = frozenset({"TF_CONFIG"})
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,11 @@ def environment_key(backend: str) -> str:
     """A digest of what decides what `import` loads: the interpreter, the search path's
     packages (names and modification times), plugin libraries and the relevant variables."""
     parts: list[str] = [sys.executable, sys.version, backend]
-    parts += sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES))
+    parts += sorted(
+        f"{k}={v}"
+        for k, v in os.environ.items()
+        if k.startswith(_ENV_PREFIXES) and k not in _NOT_READ_AT_IMPORT
+    )
     for entry in sys.path[1:] if sys.path and sys.path[0] in ("", os.getcwd()) else sys.path:
         parts.append(f"path {entry}")
         try:
