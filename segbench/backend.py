@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -52,17 +54,46 @@ def select_backend(name: str, import_now: bool = True) -> None:
 
 
 def import_quietly() -> None:
-    """Import keras (and its backend) with the backend's start-up chatter silenced."""
+    """Import keras (and its backend): the backend's start-up chatter silenced (unless
+    TF_CPP_MIN_LOG_LEVEL is below 3), a signal acted on once the import is done."""
+    if "keras" in sys.modules:
+        return
     quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
-    if quiet and "keras" not in sys.modules:
-        # Some of those messages are written before absl's logging starts, straight to fd 2.
-        with stderr_silenced():
-            import keras  # noqa: F401
-        if os.environ.get("KERAS_BACKEND") == "tensorflow":
+    # Some of those messages are written before absl's logging starts, straight to fd 2.
+    with signals_deferred(), stderr_silenced() if quiet else contextlib.nullcontext():
+        import keras  # noqa: F401
+
+        if quiet and os.environ.get("KERAS_BACKEND") == "tensorflow":
             import tensorflow as tf
 
             # Retracing notices are expected: the epoch protocol's last batch is smaller.
             tf.get_logger().setLevel("ERROR")
+
+
+@contextmanager
+def signals_deferred():
+    """SIGINT, SIGTERM and SIGHUP are noted inside the block and delivered again, to the
+    handler they would have met, when it ends. For imports: a KeyboardInterrupt raised inside
+    one is dropped when it lands in a gc callback (jax's _xla_gc_callback: "Exception ignored",
+    unseen with stderr silenced, and the run goes on) or crashes an extension module's
+    initialisation (SIGSEGV in jaxlib's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        handler = signal.getsignal(number) if number is not None else None
+        if handler not in (None, signal.SIG_IGN):  # an ignored signal stays ignored (nohup)
+            previous[number] = signal.signal(number, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if noted:
+            signal.raise_signal(noted[0])  # the first one: Ctrl-C → 130, SIGTERM → 143, ...
 
 
 @contextmanager

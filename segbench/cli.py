@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from typer.core import TyperGroup
 
 from segbench import __version__
@@ -36,6 +37,7 @@ from segbench.errors import (
     Unavailable,
     stopped,
 )
+from segbench.launch import MAX_WORKERS
 from segbench.options import (
     AsJsonOption,
     Backend,
@@ -72,6 +74,12 @@ from segbench.options import (
     WidthOption,
     XlaOption,
 )
+from segbench.printable import ASCII_FALLBACK, printable
+
+try:  # typer 0.2x carries its own copy of click
+    from typer._click.exceptions import BadParameter, MissingParameter, UsageError
+except ImportError:  # pragma: no cover - older typer, click itself
+    from click.exceptions import BadParameter, MissingParameter, UsageError
 
 # Exit codes, one row per kind of failure (README: "Errors and exit codes"). Usage errors
 # (an invalid option value) exit 2 through click before a command runs.
@@ -87,8 +95,30 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (KeyboardInterrupt, 130),  # Ctrl-C anywhere else
 )
 
-stdout = Console()
-stderr = Console(stderr=True)
+
+class _Console(Console):
+    """A rich console that cuts no line in logs, pipes and CI output: there (not a terminal)
+    it has no width limit; on a terminal, the terminal's width (or COLUMNS)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(UNLIMITED, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+UNLIMITED = 10_000  # columns: wider than any table or line segbench prints
+stdout = _Console()
+stderr = _Console(stderr=True)
+_stderr_closed = False  # started with `2>&-`: the error line goes to stdout instead
+
+
+def _messages() -> Console:
+    """Where a command's last word goes: stderr, or stdout when stderr was closed."""
+    return stdout if _stderr_closed else stderr
 
 
 def exit_code(error: BaseException) -> int:
@@ -97,7 +127,14 @@ def exit_code(error: BaseException) -> int:
 
 
 class _Commands(TyperGroup):
-    """Runs a command; turns a SegbenchError or Ctrl-C into one line on stderr and its exit code."""
+    """Runs a command; turns a SegbenchError, a usage error or Ctrl-C into one line on stderr
+    and its exit code."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as e:  # an option of segbench itself (`segbench --bogus`)
+            raise _usage_error(e) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
         main_thread = threading.current_thread() is threading.main_thread()
@@ -111,15 +148,38 @@ class _Commands(TyperGroup):
         )
         try:
             return super().invoke(ctx)
+        except UsageError as e:
+            raise _usage_error(e) from None
         except (SegbenchError, KeyboardInterrupt) as e:
             message = str(e) if isinstance(e, SegbenchError) else "interrupted"
-            stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+            line = Text.assemble(("error:", "red"), " ", printable(message))  # no markup
+            _messages().print(line, highlight=False, soft_wrap=True)
             raise typer.Exit(exit_code(e)) from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
             if hangup is not None:
                 signal.signal(signal.SIGHUP, hangup)
+
+
+def _usage_error(error: UsageError) -> BaseException:
+    """Prints a usage error as one line, `error: --option: what is wrong; see … --help`, and
+    returns the exit that ends with its code (2). The help that click shows when no command
+    is given is passed on as it is."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return error
+    param = getattr(error, "param", None)
+    if isinstance(error, BadParameter) and not isinstance(error, MissingParameter) and param:
+        names = param.opts if param.param_type_name == "option" else [param.name.upper()]
+        message = f"{'/'.join(names)}: {error.message.removeprefix('Value error, ')}"
+    else:
+        message = error.format_message()
+    message = message[:1].lower() + message[1:].rstrip(".")
+    if error.ctx is not None:
+        message += f"; see {error.ctx.command_path} --help"
+    line = Text.assemble(("error:", "red"), " ", printable(message))
+    _messages().print(line, highlight=False, soft_wrap=True)
+    return typer.Exit(error.exit_code)
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -138,6 +198,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: option names whole, wrapped at 80 columns
 )
 
 
@@ -197,6 +258,7 @@ def doctor_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
     strategy: StrategyOption = "none",
     gpus: GpusOption = None,
+    cpu_replicas: CpuReplicasOption = None,
 ) -> None:
     """Check the environment and say exactly what to fix (exit 1 when a check FAILs).
     With --strategy multiworker, also TF_CONFIG, this task's port and the other workers."""
@@ -205,8 +267,10 @@ def doctor_command(
     backends.select_backend(_value(backend), import_now=False)  # doctor probes it first
     from dataclasses import asdict
 
-    from segbench import doctor, triangles
+    from segbench import doctor, package_data, triangles
     from segbench.report import doctor_table
+
+    package_data.verify()  # a damaged install: one line saying to reinstall, not a table
 
     workload = PRESETS[_value(preset)]
     context = doctor.Context(
@@ -221,6 +285,7 @@ def doctor_command(
         folders=(str(triangles.default_data_dir()), str(out)),
         strategy=_value(strategy),
         gpus=gpus,
+        replicas=cpu_replicas or 1,  # each a copy of the model in host memory
     )
     with stderr.status("checking the environment"):
         checks = doctor.run_checks(doctor.gather(context), context)
@@ -249,7 +314,7 @@ class _ConsoleDisplay:
         return stderr.status(text)
 
     def note(self, text: str) -> None:
-        stderr.print(text, markup=False, highlight=False, soft_wrap=True)
+        stderr.print(printable(text), markup=False, highlight=False, soft_wrap=True)
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[Any], None]]:
@@ -362,6 +427,11 @@ def run(
     from segbench.result import to_json_text
 
     result = outcome.result
+    if outcome.worker and result.status == "interrupted":
+        chief = "the chief (task 0) writes the job's partial result"
+        if result.interrupted_by == "error":
+            raise Unavailable(f"{result.failure}; {chief}")
+        raise stopped(result.interrupted_by)(f"interrupted: this worker stopped; {chief}")
     if outcome.worker:
         stderr.print(
             "this worker's part of the job is done; the chief (task 0) writes the result",
@@ -375,7 +445,9 @@ def run(
     report_console = stderr if as_json else stdout
     report_console.print(run_report(result, comparison, run_caveats(result)))
     for line in pipeline.warning_lines(result.doctor or []):  # repeated under the tables
-        report_console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
+        report_console.print(
+            printable(line), style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
     if outcome.path is not None:
         _print_path(report_console, "result written to", outcome.path)
     if as_json or outcome.path is None:
@@ -393,17 +465,21 @@ def run(
 
 def _print_path(console: Console, label: str, path: Path) -> None:
     """`label PATH` on a terminal; in logs and pipes the path on a line of its own, unwrapped."""
+    shown = printable(str(path))
     if console.is_terminal:
-        console.print(f"{label} {path}", highlight=False, soft_wrap=True)
+        console.print(f"{label} {shown}", markup=False, highlight=False, soft_wrap=True)
     else:
         console.print(f"{label}:", highlight=False)
-        console.print(str(path), highlight=False, soft_wrap=True)
+        console.print(shown, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def launch_command(
     ctx: typer.Context,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes to start.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help=f"Worker processes to start (at most {MAX_WORKERS} on one host)."),
+    ] = 2,
     port: Annotated[
         int | None,
         typer.Option(min=1, max=65535, help="First port (one per worker). Default: free ports."),
@@ -411,27 +487,72 @@ def launch_command(
 ) -> None:
     """Start N local workers of one multi-worker run on 127.0.0.1, each `segbench run ARGS…`
     with its own TF_CONFIG: segbench launch --workers 2 -- run --preset smoke. The chief's
-    output is shown; if a worker fails, the others are stopped and it is named."""
-    from segbench.launch import launch
+    output is shown; if a worker fails, the others are stopped and it is named. Ctrl-C,
+    SIGTERM and SIGHUP reach every worker; the chief keeps what was measured."""
+    from segbench.launch import is_run, launch
 
-    launch(list(ctx.args), workers, port, lambda line: stderr.print(line, highlight=False))
+    args = list(ctx.args)
+    read = _read_as_run(ctx, args[1:]) if is_run(args) else {}
+    launch(
+        args,
+        workers,
+        port,
+        lambda line: stderr.print(printable(line), markup=False, highlight=False),
+        strategy=read.get("strategy"),
+        cpu_replicas=read.get("cpu_replicas"),
+    )
+
+
+def _read_as_run(ctx: typer.Context, args: list[str]) -> dict[str, Any]:
+    """The options `segbench run ARGS…` would read that were given (not defaults), parsed by
+    the run command itself (a repeated option: the last, `--opt=value` too); BadInput with
+    its reason when run would refuse ARGS."""
+    group = ctx.parent
+    command = group.command.get_command(group, "run") if group is not None else None
+    if command is None:
+        return {}
+    try:
+        parsed = command.make_context("run", list(args), parent=group)
+    except Exception as e:
+        if not hasattr(e, "format_message"):  # not click's (typer's own copy) usage error
+            raise
+        raise BadInput(f"segbench launch -- run: {e.format_message()}") from None
+    given = {}
+    for name, value in parsed.params.items():
+        source = parsed.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            given[name] = _value(value)
+    return given
 
 
 @app.command("compare")
 def compare_command(
-    files: Annotated[list[Path], typer.Argument(help="Result files (segbench run --out …).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE", hidden=True),  # the docstring says what FILE is
+    ],
     baseline: Annotated[
         str | None,
         typer.Option(
-            help="Row to compare against: its number (1 = first file) or part of its label."
+            metavar="ROW",
+            help="Row to compare against: its number (1 = first file) or part of its label.",
         ),
     ] = None,
     references: Annotated[
         bool, typer.Option("--references/--no-references", help="Add the published figures.")
     ] = True,
     output: Annotated[Format, typer.Option("--format", help="Output format.")] = "table",
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Table: every column (source, backend, ms/step, 100k images, TFLOP/s, "
+            "energy, caveats), not only device, ms/image, images/s, speedup and verdict.",
+        ),
+    ] = False,
     plot: Annotated[
-        Path | None, typer.Option(help="Also write a PNG bar chart (needs the plot extra).")
+        Path | None,
+        typer.Option(metavar="PNG", help="Also write a PNG bar chart (needs the plot extra)."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Compare even when width, image or batch size differ.")
@@ -441,12 +562,14 @@ def compare_command(
         typer.Option(
             metavar="PCT",
             help="Exit 3 when a result is significantly slower than the baseline by more "
-            "than PCT % (a regression gate for CI pipelines).",
+            "than PCT %, or has too few steps for the test to decide (a regression gate for "
+            "CI pipelines).",
         ),
     ] = None,
 ) -> None:
-    """Put result files from different machines side by side, with speedups, their 95 %
-    confidence intervals and whether each difference is significant."""
+    """Put result files (FILE: segbench run --out …) from different machines side by side,
+    with speedups, their 95 % confidence intervals and whether each difference is
+    significant."""
     from segbench.compare import compare, regressions
     from segbench.report import compare_csv, compare_json, compare_markdown, compare_table
     from segbench.result import load_result
@@ -469,16 +592,22 @@ def compare_command(
     gate = None if fail_if_slower is None else regressions(comparison, fail_if_slower)
     output = _value(output)
     if output == "table":
-        stdout.print(compare_table(comparison))
+        stdout.print(compare_table(comparison, wide))
         for row in comparison.rows:
-            stdout.print(f"  {row.label}: {row.conditions}", highlight=False, style="dim")
+            stdout.print(
+                printable(f"  {row.label}: {row.conditions}"),
+                markup=False,
+                highlight=False,
+                style="dim",
+            )
         for warning in comparison.warnings:
-            stdout.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+            line = Text.assemble(("warning:", "yellow"), " ", printable(warning))
+            stdout.print(line, highlight=False)
     else:
         render = {"markdown": compare_markdown, "csv": compare_csv, "json": compare_json}
         sys.stdout.write(render[output](comparison))
         for warning in comparison.warnings if output == "csv" else []:
-            stderr.print(f"warning: {warning}", highlight=False)
+            stderr.print(f"warning: {printable(warning)}", markup=False, highlight=False)
     if plot is not None:
         from segbench.plot import plot_comparison
 
@@ -493,9 +622,10 @@ def compare_command(
     if gate:
         raise Regression("; ".join(gate))
     if gate is not None:
-        base = comparison.rows[comparison.baseline].source
-        stderr.print(
+        base = printable(str(comparison.rows[comparison.baseline].source))
+        _messages().print(
             f"ok: no result is significantly slower than {base} by more than {fail_if_slower:g} %",
+            markup=False,
             highlight=False,
             soft_wrap=True,
         )
@@ -503,7 +633,9 @@ def compare_command(
 
 @app.command("plot")
 def plot_command(
-    file: Annotated[Path, typer.Argument(help="A result file (segbench run --out …).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A result file (segbench run --out …).")
+    ],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="PNG to write. Default: beside FILE, -trace.png."),
@@ -541,7 +673,31 @@ def _need_matplotlib(what: str) -> None:
         ) from None
 
 
+def _usable_streams() -> None:
+    """Make output unable to fail: a closed descriptor 0, 1 or 2 (`2>&-`) is opened on
+    /dev/null (else the next file opened takes its number and receives what is written to
+    it: the frameworks' log lines in a result file), and a symbol the console cannot encode
+    (PYTHONIOENCODING=ascii, latin-1, cp1252) is written in ASCII instead of raising."""
+    global _stderr_closed
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd` itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            _stderr_closed = _stderr_closed or fd == 2
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        if stream is None:  # Python's own for a descriptor closed at start
+            setattr(sys, name, open(fd, "w", errors=ASCII_FALLBACK, closefd=False))  # noqa: SIM115
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=ASCII_FALLBACK)
+
+
 def entry() -> None:
     """Console-script entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    app()
+    _usable_streams()
+    app(prog_name="segbench")  # `python -m segbench` too: usage and errors name `segbench`

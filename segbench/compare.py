@@ -15,6 +15,7 @@ from segbench.errors import BadInput
 from segbench.references import M1_GPU_LABEL, PUBLISHED_KERAS, REFERENCES, Reference
 from segbench.result import Result, recompute
 from segbench.stats import (
+    ALPHA,
     IMAGES_PER_EXTRAPOLATION,
     SLOWER,
     SLOWING,
@@ -81,6 +82,7 @@ class Row:
     # first), e.g. ["#1 drift +7.0 %", "#2 battery, low power"].
     undermined_by: list[str] = field(default_factory=list)
     no_verdict: str | None = None  # why no verdict is given, e.g. "loss diverged"
+    steps: int | None = None  # timed steps of a measured row: the samples of its test
 
     @property
     def images_per_s(self) -> float:
@@ -128,12 +130,15 @@ def measured_row(result: Result, source: str | None = None) -> Row:
         j_per_image=energy.j_per_image if energy else None,
         images_per_kj=energy.images_per_kj if energy else None,
         caveats=result_caveats(result),
+        steps=s.steps,
     )
 
 
 def diverged_loss(result: Result) -> str | None:
     """How the loss diverged in the timed steps, "NaN" or "inf"; None when every one is finite."""
     losses = [s.loss for s in timed_steps(result.config, result.steps)]
+    if all(map(math.isfinite, losses)):
+        return None
     if any(math.isnan(loss) for loss in losses):
         return "NaN"
     if any(math.isinf(loss) for loss in losses):
@@ -456,7 +461,8 @@ def compare(
 
 def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
     """One line for each measured row significantly slower than the baseline by more than
-    `limit_pct` % (the median time per image, the point estimate)."""
+    `limit_pct` % (the median time per image, the point estimate), and for each the gate
+    cannot judge: no verdict, or too few steps for the test ever to be significant."""
     baseline = comparison.rows[comparison.baseline]
     if baseline.kind != "measured":
         raise CompareError(
@@ -471,10 +477,20 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
                 "or inf loss in the timed steps), so the gate cannot pass; find why the loss "
                 "diverged and measure again"
             )
-        if i == comparison.baseline or row.kind != "measured" or row.verdict != SLOWER:
+        if i == comparison.baseline or row.kind != "measured" or row.no_verdict:
             continue
         slowdown = 100.0 * (row.ms_per_image / baseline.ms_per_image - 1.0)
-        if slowdown > limit_pct:
+        n, m = row.steps or 0, baseline.steps or 0
+        if slowdown > limit_pct and min_p_value(n, m) >= ALPHA:
+            # The test cannot reach significance with so few steps: "ok" would be a guess.
+            need = steps_to_decide(n, m)
+            found.append(
+                f"{row.source}: too few timed steps to decide against {baseline.source}: "
+                f"{n} and {m} steps (the smallest p possible is {min_p_value(n, m):.2g}), "
+                f"need at least {need} each for p < {ALPHA:g}; rerun with --steps {need} "
+                f"or more (it is {slowdown:.1f} % slower by the medians)"
+            )
+        elif row.verdict == SLOWER and slowdown > limit_pct:
             low, _, high = row.speedup
             undermined = (
                 f"; undermined: {'; '.join(row.undermined_by)}" if row.undermined_by else ""
@@ -485,6 +501,24 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
                 f"p = {row.p_value:.2g}{undermined}): more than the {limit_pct:g} % allowed"
             )
     return found
+
+
+def min_p_value(n: int, m: int) -> float:
+    """The smallest two-sided p Mann–Whitney's exact test can give for samples of n and m
+    steps without ties, 2 / C(n + m, n): every step of one sample slower than every step of
+    the other. 1 below two steps a side, where no test is made."""
+    if min(n, m) < 2:
+        return 1.0
+    k = min(n, m, 40)  # C(max + 40, 40) ≥ C(80, 40) ≈ 1e23: no need to count further
+    return min(1.0, 2 / math.comb(max(n, m) + k, k))
+
+
+def steps_to_decide(n: int, m: int) -> int:
+    """The fewest timed steps the shorter sample(s) need for p < ALPHA to be possible."""
+    k = 2
+    while min_p_value(max(n, k), max(m, k)) >= ALPHA:
+        k += 1
+    return k
 
 
 def against_references(result: Result) -> Comparison:
@@ -611,10 +645,10 @@ def numerics_caveats(result: Result) -> list[str]:
     n = result.numerics
     if n is None or n.status != "deviates":
         return []
-    advice = (
-        "Run the same command with --device cpu to confirm, update the GPU driver or plugin "
-        "(tensorflow-metal, CUDA), and report it with the result file."
-    )
+    from segbench.numerics import advice as numerics_advice
+
+    # Never "--device cpu" for a run already on the CPU.
+    advice = numerics_advice(result.device.kind, result.config.backend, result.config.precision)
     notes = []
     losses_off = n.tolerance is not None and (
         n.max_rel_diff is None or n.max_rel_diff > n.tolerance

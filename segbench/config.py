@@ -15,6 +15,9 @@ MAX_SEED = 2**32 - 1  # the range every backend's random generators accept
 MAX_WIDTH = 4.0  # 16 × the published model's parameters; wider is no longer this benchmark
 MAX_COOLDOWN = 24 * 3600.0
 DEVICES = ("auto", "cpu", "gpu")
+# --cpu-replicas: each logical CPU device holds a whole copy of the model and its optimizer,
+# and all share the same cores; 2 shows the mechanism, more than this shows nothing more.
+MAX_CPU_REPLICAS = 32
 
 # benchmark §3: SGD, Nesterov momentum 0.95; learning rate 0.25 × (1 − e/E)^0.9 for epoch e of E.
 BASE_LEARNING_RATE = 0.25
@@ -140,6 +143,32 @@ class RunConfig:
                 not (self.sync_batchnorm and self.backend == "jax"),
                 "--sync-batchnorm is for the tensorflow backend; on jax BatchNormalization "
                 "already sees the global batch",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def validate_new_run(self) -> None:
+        """validate(), and the limits of a run made now (a result file made before them still
+        loads): ValueError naming the option."""
+        self.validate()
+        checks = [
+            (
+                not self.cpu_replicas or self.cpu_replicas <= MAX_CPU_REPLICAS,
+                f"--cpu-replicas must be 1 to {MAX_CPU_REPLICAS}: each logical CPU device holds a "
+                "copy of the model and all share the same cores (2 tests the mechanism)",
+            ),
+            (
+                not (self.cpu_replicas and self.strategy == "multiworker"),
+                "--cpu-replicas is for --strategy mirrored: a multi-worker job runs one replica "
+                "per worker on the CPU (for more replicas, start more workers)",
+            ),
+            (
+                not (self.xla and self.distributed and self.backend == "tensorflow"),
+                f"--xla with --strategy {self.strategy}: TensorFlow cannot XLA-compile a step "
+                "replicated by tf.distribute (it fails at the first step, keras-team/keras#19005);"
+                " drop --xla, or use --strategy mirrored on --backend jax (always compiled)",
             ),
         ]
         for ok, message in checks:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from segbench.errors import BadInput, Unavailable, signal_name, stopped
+from segbench.errors import BadInput, SigHup, SigTerm, Unavailable, signal_name, stopped
 from segbench.schema import OPTIONAL, OPTIONAL_POSITIVE, POSITIVE
 
 NONE, MIRRORED, MULTIWORKER = "none", "mirrored", "multiworker"
@@ -166,7 +166,7 @@ def parse_tf_config(text: str | None) -> Cluster:
         raise BadInput(
             f"TF_CONFIG: task type {kind!r} is not a job of the cluster ({', '.join(jobs)})"
         )
-    if not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
         raise BadInput(
             f"TF_CONFIG: task index {index!r} is out of range: {kind} has "
             f"{len(cluster[kind])} task(s), numbered from 0"
@@ -176,10 +176,28 @@ def parse_tf_config(text: str | None) -> Cluster:
 
 
 def _host_port(address: str) -> tuple[str, int]:
+    """(host, port) of a TF_CONFIG address; BadInput naming it unless the host is printable
+    ASCII and the port 1–65535 in ASCII digits (str.isdigit also takes "²" and "١٢٣")."""
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise BadInput(f"TF_CONFIG: {address!r} is not host:port")
-    return host.strip("[]"), int(port)
+    name = host.strip("[]")
+    if not (_usable_host(name) and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise BadInput(
+            f"TF_CONFIG: {address!r} is not host:port (an ASCII host name or address, and a "
+            "port of 1 to 65535 in ASCII digits)"
+        )
+    return name, int(port)
+
+
+def _usable_host(name: str) -> bool:
+    """A host name the socket functions take: printable ASCII, no spaces, labels of 1–63
+    characters (else getaddrinfo raises UnicodeError, not OSError)."""
+    if not (name and name.isascii() and name.isprintable()) or " " in name:
+        return False
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 # --- what doctor checks before a distributed run ---------------------------------------
@@ -420,6 +438,17 @@ class Replication:
         """(train, test) step functions on a staged batch, as generation.step_functions."""
         raise NotImplementedError
 
+    def stopping(self) -> AbstractContextManager[object]:
+        """Around the steps: how Ctrl-C, SIGTERM and SIGHUP stop them. In one process they
+        raise where they land; multi-worker, every worker stops after the same step (StopVote)."""
+        return nullcontext()
+
+    def after_step(self) -> None:
+        """Raise the interrupt that stops the job after the step just recorded, if one does."""
+
+    def pause(self) -> None:
+        """A point between steps (each second of the cool-down) where the job may stop."""
+
     def record(self, per_replica: int, global_batch: int, scaling: str) -> Distribution:
         return Distribution(
             strategy=self.strategy,
@@ -433,6 +462,74 @@ class Replication:
             devices=list(self.devices),
             note=self.note,
         )
+
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_BALLOT = "segbench_stop"  # the log entry that carries the workers' votes
+
+
+class StopVote:
+    """How the workers of a multi-worker job stop together on Ctrl-C, SIGTERM or SIGHUP.
+
+    A worker that stops alone leaves the others waiting for it in the next step's all-reduce
+    (TensorFlow notices a missing worker after its heartbeat time-out, or never), and a Python
+    handler cannot run while a collective blocks. So while the steps run a signal is noted,
+    each step all-reduces every worker's ballot with its logs, and after the step in which a
+    worker voted, every worker raises the same interrupt: all stop after the same step, and
+    the chief keeps what was measured."""
+
+    def __init__(self) -> None:
+        self.noted: str | None = None  # the signal this worker received
+        self.decided: str | None = None  # the signal the job stops for
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopVote:
+        if threading.current_thread() is threading.main_thread():
+            for name in STOP_SIGNALS:
+                number = getattr(signal, name, None)
+                if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                    self.previous[number] = signal.signal(number, self._note)
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if self.noted is None and self.decided is None:
+            for number, handler in self.previous.items():
+                signal.signal(number, handler)
+        # Else the job stops: a further signal (the launcher passes them on again) stays
+        # noted, so that it cannot undo the saving before the pipeline defers it in turn.
+        self.previous = {}
+        # Noted after the last vote, or the framework failed meanwhile (the other workers left
+        # on the same Ctrl-C): the run was stopped by the signal.
+        if self.noted and not self.decided and not isinstance(error, KeyboardInterrupt):
+            raise _interrupt(self.noted) from None
+
+    def _note(self, signum: int, frame: object) -> None:
+        if self.noted is None and self.decided is None:
+            self.noted = signal.Signals(signum).name
+            with contextlib.suppress(OSError):
+                os.write(
+                    2,
+                    f"segbench: {self.noted}: every worker stops after the next step, then the "
+                    "chief saves what was measured\n".encode(),
+                )
+
+    def decide(self, shares: Any) -> None:
+        """Read the all-reduced ballots (the share of replicas voting for each signal) and
+        raise the interrupt if any worker voted: this worker's own signal, else the first."""
+        voted = [name for name, share in zip(STOP_SIGNALS, shares, strict=True) if share > 0]
+        if voted:
+            self.decided = self.noted or voted[0]
+            raise _interrupt(self.decided)
+
+
+def ballot(noted: str | None) -> np.ndarray:
+    """A worker's vote: one entry per signal of STOP_SIGNALS, 1 for the one it noted."""
+    return np.array([float(name == noted) for name in STOP_SIGNALS], dtype="float32")
+
+
+def _interrupt(name: str) -> KeyboardInterrupt:
+    """The KeyboardInterrupt that segbench's handler of signal `name` raises."""
+    return {"SIGTERM": SigTerm, "SIGHUP": SigHup}.get(name, KeyboardInterrupt)()
 
 
 def configure_before_import(config: Any) -> None:
@@ -459,6 +556,9 @@ class _TensorFlowReplication(Replication):
 
         self.strategy = config.strategy
         self.cluster = None
+        self.vote: StopVote | None = None  # multi-worker, while the steps run
+        self.shares: Any = None  # the last step's all-reduced ballots
+        self.tally: Any = None  # the ballots' all-reduce alone (the cool-down)
         on_cpu = bool(config.cpu_replicas) or config.device == "cpu"
         gpus = [] if on_cpu else tf.config.list_physical_devices("GPU")
         if config.gpus and config.gpus > len(gpus):
@@ -545,12 +645,39 @@ class _TensorFlowReplication(Replication):
             model._maybe_symbolic_build(data_batch=(*example, None))
         return self._step(model.train_step, model), self._step(model.test_step, model)
 
+    def stopping(self) -> AbstractContextManager[object]:
+        if self.cluster is None:
+            return nullcontext()
+        self.vote = StopVote()
+        return self.vote
+
+    def after_step(self) -> None:
+        if self.vote is not None and self.shares is not None:
+            self.vote.decide(self.shares)
+
+    def pause(self) -> None:
+        if self.vote is None:
+            return
+        import tensorflow as tf
+
+        if self.tally is None:
+            strategy = self.engine
+
+            @tf.function
+            def tally(ballot: Any) -> Any:
+                return strategy.reduce("MEAN", strategy.run(tf.identity, args=(ballot,)), None)
+
+            self.tally = tally
+        self.vote.decide(self.tally(tf.constant(ballot(self.vote.noted))).numpy())
+
     def _step(self, step: Any, model: Any) -> Any:
         """One step on every replica, each replica's logs averaged over all of them.
 
         Keras's own train_function cannot reduce scalar logs under MultiWorkerMirrored-
         Strategy (tensorflow/tensorflow#72388), so the step is run here the way it runs it:
-        strategy.run of the model's train_step, with the same jit_compile."""
+        strategy.run of the model's train_step, with the same jit_compile. Multi-worker, the
+        workers' stop ballots (StopVote) are all-reduced with the logs: one more reduction of
+        three numbers, like each of the three logs."""
         import tensorflow as tf
 
         strategy = self.engine
@@ -558,11 +685,25 @@ class _TensorFlowReplication(Replication):
             step = tf.function(step, jit_compile=True)
 
         @tf.function(reduce_retracing=True)
-        def replicated(batch: Any) -> dict:
-            logs = strategy.run(step, args=(batch,))
+        def replicated(batch: Any, ballot: Any = None) -> dict:
+            def replica_step(batch: Any) -> dict:
+                logs = step(batch)
+                return logs if ballot is None else {**logs, _BALLOT: tf.identity(ballot)}
+
+            logs = strategy.run(replica_step, args=(batch,))
             return {name: strategy.reduce("MEAN", v, axis=None) for name, v in logs.items()}
 
-        return lambda batch: {name: v.numpy() for name, v in replicated(batch).items()}
+        if self.cluster is None:
+            return lambda batch: {name: v.numpy() for name, v in replicated(batch).items()}
+        ballots = {noted: tf.constant(ballot(noted)) for noted in (None, *STOP_SIGNALS)}
+
+        def voting(batch: Any) -> dict:
+            noted = self.vote.noted if self.vote is not None else None
+            logs = {name: v.numpy() for name, v in replicated(batch, ballots[noted]).items()}
+            self.shares = logs.pop(_BALLOT)
+            return logs
+
+        return voting
 
 
 class _JaxReplication(Replication):

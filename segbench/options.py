@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from segbench.backend import BACKENDS
-from segbench.config import DEVICES, PRECISIONS, PRESETS
+from segbench.config import DEVICES, MAX_CPU_REPLICAS, PRECISIONS, PRESETS
 from segbench.distribution import STRATEGIES
 from segbench.generation import GENERATIONS
 
@@ -147,8 +147,9 @@ CpuReplicasOption = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help="Split the CPU into N logical devices, one replica each: tests the mechanism "
-        "on a machine without GPUs (not a speed figure).",
+        help=f"Split the CPU into N logical devices (at most {MAX_CPU_REPLICAS}), one replica "
+        "each, with --strategy mirrored: tests the mechanism on a machine without GPUs (not a "
+        "speed figure).",
     ),
 ]
 GlobalBatchOption = Annotated[

@@ -25,6 +25,7 @@ from segbench import (
     doctor,
     environment,
     numerics,
+    package_data,
     peak,
     telemetry,
     triangles,
@@ -89,6 +90,58 @@ class FrameworkFailed(Unavailable):
     """The framework failed (a CUDA library, the device): the one line says the likely cause."""
 
 
+RESULT_NAME_BYTES = 64  # the longest name a result (or its temporary file) gets in --out
+
+
+def check_out_name(out: Path) -> None:
+    """BadInput, before anything is created, when `out` is longer than its file system
+    allows: a folder name over NAME_MAX bytes, or with a result's name a path over PATH_MAX."""
+    path = Path(os.path.abspath(out))
+    existing = next((p for p in (path, *path.parents) if _is_dir(p)), Path(path.anchor))
+    name_max = _path_limit(existing, "PC_NAME_MAX", 255)
+    path_max = _path_limit(existing, "PC_PATH_MAX", 4096)
+    for part in path.parts[1:]:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            raise BadInput(
+                f"--out: the folder name {part[:24]!r}… is {size} bytes, and this file system "
+                f"allows {name_max} (NAME_MAX); choose a shorter --out"
+            )
+    size = len(os.fsencode(str(path))) + 1 + RESULT_NAME_BYTES
+    if size > path_max:
+        raise BadInput(
+            f"--out: with a result's name the path is {size} bytes, and this system allows "
+            f"{path_max} (PATH_MAX); choose a shorter --out"
+        )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long, say
+        return False
+
+
+def _path_limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no such limit
+        return default
+
+
+def _missing(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        try:
+            if path.exists():
+                break
+        except OSError:
+            break
+        missing.append(path)
+    return missing
+
+
 def check_writable(folder: Path) -> None:
     """Fail now, not after an hour of benchmarking, if results cannot be written to `folder`."""
     try:
@@ -105,7 +158,7 @@ def check_writable(folder: Path) -> None:
 def validated(config: RunConfig) -> RunConfig:
     """`config`, or BadInput naming the option whose value cannot work."""
     try:
-        config.validate()
+        config.validate_new_run()
     except ValueError as e:
         raise BadInput(str(e)) from None
     return config
@@ -127,10 +180,9 @@ def run(
     validated(config)
     if config.strategy == distribution.MULTIWORKER:
         distribution.parse_tf_config(os.environ.get("TF_CONFIG"))  # BadInput before anything
-    try:
-        created = not out.exists()
-    except OSError:  # a name too long, say: check_writable says so in one line
-        created = False
+    package_data.verify()  # a damaged numerics reference, schema or table: refused before timing
+    check_out_name(out)
+    created = _missing(out)  # removed again if the run fails before it writes there
     try:
         check_writable(out)
         return _run(config, data_dir, out, force, display, instruments)
@@ -153,9 +205,13 @@ def run(
         raise
 
 
-def _remove_if_empty(out: Path, created: bool) -> None:
-    if created and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+def _remove_if_empty(out: Path, created: list[Path]) -> None:
+    """Remove the folders of `created` (deepest first) that are still empty."""
+    for folder in created:
+        try:
+            folder.rmdir()  # only an empty folder
+        except OSError:
+            return
 
 
 def _run(
@@ -168,7 +224,11 @@ def _run(
 ) -> RunOutcome:
     distribution.configure_before_import(config)
     backend.select_backend(config.backend, import_now=False)  # before anything imports keras
-    _import_safely(config.backend, display)
+    try:
+        _import_safely(config.backend, display)
+    except KeyboardInterrupt as stop:
+        kind = stopped(signal_name(stop))
+        raise kind("interrupted before timing started; no result written") from None
     replication, survey, config = _start_replicas(config, display)
     chosen = backend.choose_device(config.device)
     context = doctor.Context(
@@ -182,6 +242,7 @@ def _run(
         folders=(str(data_dir or triangles.default_data_dir()), str(out)),
         strategy=config.strategy or distribution.NONE,
         gpus=config.gpus,
+        replicas=len(replication.devices) if replication else 1,
     )
     with display.status("checking the environment"):
         facts = doctor.gather(context, survey)
@@ -294,6 +355,8 @@ def _run(
             record = distribution.with_throughput(record, result.summary.images_per_s, one_replica)
             result = replace(result, distribution=record)
             if not replication.is_chief:  # the chief writes the job's one result file
+                if deferred.name and result.status == "complete":
+                    result = replace(result, status="interrupted", interrupted_by=deferred.name)
                 return RunOutcome(result, None, worker=True)
         if result.summary.steps:
             with deferred.raising():
@@ -469,7 +532,8 @@ def _check_numerics(
     except Exception as e:  # noqa: BLE001 - the run itself reports what is broken
         reason = f"the check could not run ({type(e).__name__}: {str(e)[:200]})"
         return numerics.Numerics(status=numerics.SKIPPED, reason=reason)
-    found = numerics.judge(losses, config.precision, numerics.shipped_reference())
+    reference = numerics.shipped_reference()
+    found = numerics.judge(losses, config.precision, reference, config.backend)
     return numerics.with_random(found, *numerics.judge_dropout(draws))
 
 

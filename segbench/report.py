@@ -9,18 +9,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from segbench.compare import Comparison, EnvironmentDifference, Row, device_label
 from segbench.doctor.types import Check
+from segbench.printable import markdown_cell, printable
 from segbench.result import Result
 from segbench.stats import Summary
+from segbench.uncut import Field, UncutTable
 
 
 def format_duration(seconds: float, clock: bool = False) -> str:
@@ -115,7 +118,10 @@ def distribution_rows(result: Result) -> list[tuple[str, str, str]]:
     return rows
 
 
-def summary_table(result: Result) -> Table:
+SUMMARY_FIELDS = (Field("measure"), Field("value", number=True), Field("spread", justify="right"))
+
+
+def summary_table(result: Result) -> UncutTable:
     """The run's statistics: step time with its spread, throughput and extrapolations."""
     s = result.summary
     config = result.config
@@ -124,10 +130,7 @@ def summary_table(result: Result) -> Table:
         f"{result.environment.keras_backend} (Keras {config.keras_generation}), "
         f"{config.precision}, batch {_batch_label(result)}, width {config.width:g}"
     )
-    table = Table(title=title, title_justify="left", show_header=True)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("spread", justify="right")
+    table = UncutTable(title, SUMMARY_FIELDS)
     if not s.steps:
         table.add_row("timed steps", "0", "no timed step finished")
         return table
@@ -165,10 +168,8 @@ def summary_table(result: Result) -> Table:
             f"{len(s.epoch_train_s)} epochs; {s.epoch_ms_per_image_median:.1f} ms/image",
         )
         table.add_row("validation", _value_range(s.epoch_validation_s, "s"), "per epoch")
-    for label, value, note in distribution_rows(result):
-        table.add_row(label, value, note)
-    for label, value, note in hardware_rows(result):
-        table.add_row(label, value, note)
+    for cells in distribution_rows(result) + hardware_rows(result):
+        table.add_row(*cells)
     if result.loss_trajectory:
         table.add_row(
             "loss (first → last)",
@@ -270,21 +271,20 @@ def hardware_notes(result: Result) -> list[str]:
 
 @dataclass(frozen=True)
 class Column:
-    """A column of the comparison: its header, alignment, and whether the compact table shows it."""
+    """A column of the comparison: its header, whether it holds figures, when it is shown."""
 
     header: str
-    justify: str = "right"
-    compact: bool = True  # the table that ends `segbench run` (one result, summary above)
+    number: bool = True  # figures: kept whole on one line
     energy: bool = False  # shown only when a row has telemetry energy
     caveats: bool = False  # shown only when a row has caveats
 
 
 COLUMNS = (
-    Column("#", compact=False),
-    Column("device", justify="left"),
-    Column("source", justify="left"),
-    Column("backend · precision", compact=False),
-    Column("ms/step (p10–p90)", compact=False),
+    Column("#"),
+    Column("device", number=False),
+    Column("source", number=False),
+    Column("backend · precision", number=False),
+    Column("ms/step (p10–p90)"),
     Column("ms/image"),
     Column("images/s"),
     Column("100k images (h:mm)"),
@@ -292,20 +292,25 @@ COLUMNS = (
     Column("J/image", energy=True),
     Column("images/kJ", energy=True),
     Column("speedup (95 % CI or range)"),
-    Column("verdict", justify="left", compact=False),
-    Column("caveats", justify="left", compact=False, caveats=True),
+    Column("verdict", number=False),
+    Column("caveats", number=False, caveats=True),
 )
+SPEEDUP = "speedup (95 % CI or range)"
+# `segbench compare`'s default table: fits 80 columns; --wide shows every column.
+COMPACT = ("#", "device", "ms/image", "images/s", SPEEDUP, "verdict")
+# The table that ends `segbench run` (one result against the published figures).
+RUN = ("device", "source", "ms/image", "images/s", "100k images (h:mm)", SPEEDUP)
 
 
-def shown_columns(comparison: Comparison, compact: bool = False) -> list[int]:
-    """Indices of the COLUMNS a comparison shows: energy columns only when a row has energy,
-    the caveats column only when a row has caveats."""
+def shown_columns(comparison: Comparison, names: tuple[str, ...] | None = None) -> list[int]:
+    """Indices of the COLUMNS a comparison shows (those named, default all): energy columns
+    only when a row has energy, the caveats column only when a row has caveats."""
     energy = any(row.j_per_image is not None for row in comparison.rows)
     caveats = any(row.caveats for row in comparison.rows)
     return [
         i
         for i, column in enumerate(COLUMNS)
-        if (column.compact or not compact)
+        if (names is None or column.header in names)
         and (energy or not column.energy)
         and (caveats or not column.caveats)
     ]
@@ -314,8 +319,28 @@ def shown_columns(comparison: Comparison, compact: bool = False) -> list[int]:
 _ROW_STYLE = {"measured": "", "published": "dim", "estimate": "dim italic"}
 
 
-def compare_cells(comparison: Comparison) -> list[list[str]]:
-    """The comparison as rows of text cells, in COLUMNS order."""
+def significant(x: float, digits: int = 3) -> str:
+    """`x` to `digits` significant digits, trailing zeros kept: 0.0123, 2.95, 12.0, 123, 1234."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:.{digits - 1}f}"
+    x = float(f"{x:.{digits}g}")  # rounded first: 9.996 is 10.0, not 10.00
+    return f"{x:.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
+
+
+def _speedup(number: int, row: Row, comparison: Comparison) -> str:
+    """The speedup cell: "2.95× (2.29–3.41)", a published range "26.1–54.2×", or the baseline."""
+    if number - 1 == comparison.baseline:
+        return "1.00× (baseline)"
+    low, typical, high = map(significant, row.speedup)
+    fast, slow = row.ms_per_image_range
+    if row.kind != "measured" and fast != slow:
+        return f"{low}–{high}×"
+    return f"{typical}×" if low == high else f"{typical}× ({low}–{high})"
+
+
+def compare_cells(comparison: Comparison, brief: bool = False) -> list[list[str]]:
+    """The comparison as rows of text cells, in COLUMNS order, without control characters;
+    `brief`: a verdict names the rows whose caveats undermine it, not the caveats."""
     cells = []
     for i, row in enumerate(comparison.rows, start=1):
         if row.ms_per_step is None:
@@ -328,27 +353,17 @@ def compare_cells(comparison: Comparison) -> list[list[str]]:
             if fast == slow or row.kind == "measured"
             else f"{fast:.1f}–{slow:.1f}"
         )
-        low, typical, high = row.speedup
-        if i - 1 == comparison.baseline:
-            speedup = "1.00× (baseline)"
-        elif row.kind != "measured" and fast != slow:
-            speedup = f"{low:.2f}–{high:.2f}×"
-        elif f"{low:.2f}" == f"{high:.2f}":
-            speedup = f"{typical:.2f}×"
-        else:
-            speedup = f"{typical:.2f}× ({low:.2f}–{high:.2f})"
-        cells.append(
-            [
-                *_row_cells(i, row, step, per_image),
-                speedup,
-                _verdict(i, row, comparison),
-                ", ".join(row.caveats) or "—",
-            ]
-        )
+        row_cells = [
+            *_row_cells(i, row, step, per_image),
+            _speedup(i, row, comparison),
+            _verdict(i, row, comparison, brief),
+            ", ".join(row.caveats) or "—",
+        ]
+        cells.append([printable(cell) for cell in row_cells])
     return cells
 
 
-def _verdict(number: int, row: Row, comparison: Comparison) -> str:
+def _verdict(number: int, row: Row, comparison: Comparison, brief: bool = False) -> str:
     """The significance verdict of a row against the baseline, in words."""
     if number - 1 == comparison.baseline:
         return "baseline"
@@ -359,7 +374,10 @@ def _verdict(number: int, row: Row, comparison: Comparison) -> str:
     if row.verdict is None:
         return "not tested: the baseline has no samples"
     verdict = row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
-    if row.undermined_by:
+    if row.undermined_by and brief:
+        rows = ", ".join(u.split(" ", 1)[0] for u in row.undermined_by)
+        verdict += f" — undermined by the caveats of {rows} (--wide lists them)"
+    elif row.undermined_by:
         verdict += " — undermined: " + "; ".join(row.undermined_by)
     return verdict
 
@@ -380,18 +398,26 @@ def _row_cells(number: int, row: Row, step: str, per_image: str) -> list[str]:
     ]
 
 
-def compare_table(
-    comparison: Comparison, title: str = "segbench compare", compact: bool = False
-) -> RenderableType:
-    """The comparison as a rich table, published rows dimmed, the estimate in italics; below
-    it (not in the compact table) the environment differences."""
-    table = Table(title=f"{title} (speedup > 1: faster than the baseline)", title_justify="left")
-    keep = shown_columns(comparison, compact)
-    for i in keep:
-        table.add_column(COLUMNS[i].header, justify=COLUMNS[i].justify)
-    for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
+def comparison_table(
+    comparison: Comparison, names: tuple[str, ...] | None, title: str = "segbench compare"
+) -> UncutTable:
+    """The named COLUMNS (None: all) as a table, published rows dimmed, the estimate in italics."""
+    keep = shown_columns(comparison, names)
+    table = UncutTable(
+        f"{title} (speedup > 1: faster than the baseline)",
+        [Field(COLUMNS[i].header, number=COLUMNS[i].number) for i in keep],
+    )
+    brief = names is not None and "caveats" not in names
+    for row, cells in zip(comparison.rows, compare_cells(comparison, brief), strict=True):
         table.add_row(*(cells[i] for i in keep), style=_ROW_STYLE[row.kind])
-    if compact or not comparison.environment_differences:
+    return table
+
+
+def compare_table(comparison: Comparison, wide: bool = False) -> RenderableType:
+    """`segbench compare`'s table, COMPACT or (`wide`) every column, and below it the
+    environment differences."""
+    table = comparison_table(comparison, None if wide else COMPACT)
+    if not comparison.environment_differences:
         return table
     return Group(table, environment_table(comparison.environment_differences))
 
@@ -399,12 +425,10 @@ def compare_table(
 ENVIRONMENT_TITLE = "environment differences"
 
 
-def environment_table(found: list[EnvironmentDifference]) -> Table:
+def environment_table(found: list[EnvironmentDifference]) -> UncutTable:
     """The facts that differ between the result files, one column per file (#: its row)."""
-    table = Table(title=ENVIRONMENT_TITLE, title_justify="left")
-    table.add_column("fact")
-    for i in range(len(found[0].values)):
-        table.add_column(f"#{i + 1}")
+    numbers = [Field(f"#{i + 1}") for i in range(len(found[0].values))]
+    table = UncutTable(ENVIRONMENT_TITLE, [Field("fact"), *numbers])
     for d in found:
         table.add_row(d.fact, *(_fact_cell(d.fact, v) for v in d.values))
     return table
@@ -421,35 +445,89 @@ def _fact_cell(fact: str, value: str | None) -> str:
 
 
 def compare_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown table, every column; every cell escaped (`|`, HTML,
+    line breaks)."""
     keep = shown_columns(comparison)
     headers = [COLUMNS[i].header for i in keep]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += [
-        "| " + " | ".join(cells[i] for i in keep) + " |" for cells in compare_cells(comparison)
-    ]
-    lines += [""] + [f"- {row.label}: {row.conditions}" for row in comparison.rows]
+    lines += [_markdown_row([cells[i] for i in keep]) for cells in compare_cells(comparison)]
+    lines += [""] + [markdown_cell(f"- {row.label}: {row.conditions}") for row in comparison.rows]
     found = comparison.environment_differences
     if found:
         numbers = [f"#{i + 1}" for i in range(len(found[0].values))]
         lines += ["", f"**{ENVIRONMENT_TITLE}**", ""]
         lines += ["| fact | " + " | ".join(numbers) + " |", "|" + "---|" * (1 + len(numbers))]
         lines += [
-            f"| {d.fact} | " + " | ".join(_fact_cell(d.fact, v) for v in d.values) + " |"
-            for d in found
+            _markdown_row([d.fact, *(_fact_cell(d.fact, v) for v in d.values)]) for d in found
         ]
-    lines += [f"\n> warning: {w}" for w in comparison.warnings]
+    lines += [f"\n> warning: {markdown_cell(w)}" for w in comparison.warnings]
     return "\n".join(lines) + "\n"
 
 
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(markdown_cell(cell) for cell in cells) + " |"
+
+
+# `--format csv`: one value per cell, units in the header, empty where there is none.
+CSV_COLUMNS: tuple[tuple[str, Callable[[Row], Any]], ...] = (
+    ("device", lambda r: r.label),
+    ("kind", lambda r: r.kind),  # measured, published, estimate
+    ("backend", lambda r: r.backend),
+    ("precision", lambda r: r.precision),
+    ("ms_per_step", lambda r: r.ms_per_step),
+    ("ms_per_step_p10", lambda r: r.p10_ms),
+    ("ms_per_step_p90", lambda r: r.p90_ms),
+    ("ms_per_image", lambda r: r.ms_per_image),
+    ("ms_per_image_ci95_low", lambda r: r.ms_per_image_ci95 and r.ms_per_image_ci95[0]),
+    ("ms_per_image_ci95_high", lambda r: r.ms_per_image_ci95 and r.ms_per_image_ci95[1]),
+    # p10 and p90 per image of a measured row; the range of a published one
+    ("ms_per_image_range_low", lambda r: r.ms_per_image_range[0]),
+    ("ms_per_image_range_high", lambda r: r.ms_per_image_range[1]),
+    ("images_per_s", lambda r: r.images_per_s),
+    ("seconds_per_100k_images", lambda r: r.seconds_per_100k),
+    ("tflop_per_s", lambda r: r.tflops),
+    ("j_per_image", lambda r: r.j_per_image),
+    ("images_per_kj", lambda r: r.images_per_kj),
+    ("speedup", lambda r: r.speedup[1]),
+    ("speedup_ci95_low", lambda r: r.speedup_ci95 and r.speedup_ci95[0]),
+    ("speedup_ci95_high", lambda r: r.speedup_ci95 and r.speedup_ci95[1]),
+    # without samples on both sides: the range spanned by both rows' spreads
+    ("speedup_range_low", lambda r: None if _no_range(r) else r.speedup[0]),
+    ("speedup_range_high", lambda r: None if _no_range(r) else r.speedup[2]),
+    ("p_value", lambda r: r.p_value),
+    ("verdict", lambda r: r.verdict),  # faster, slower, no significant difference
+    ("no_verdict", lambda r: r.no_verdict),
+    ("undermined_by", lambda r: "; ".join(r.undermined_by)),
+    ("steps", lambda r: r.steps),
+    ("source", lambda r: r.source),
+    ("conditions", lambda r: r.conditions),
+    ("caveats", lambda r: "; ".join(r.caveats)),
+)
+
+
 def compare_csv(comparison: Comparison) -> str:
-    """The rows as CSV; `caveats` always the last column (labels joined by "; ")."""
+    """The rows as data: one number per cell at full precision, units in the header, an
+    empty cell where a row has no such value; `caveats` last (labels joined by "; ")."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    keep = [i for i in shown_columns(comparison) if not COLUMNS[i].caveats]
-    writer.writerow([*(COLUMNS[i].header for i in keep), "conditions", "caveats"])
-    for row, cells in zip(comparison.rows, compare_cells(comparison), strict=True):
-        writer.writerow([*(cells[i] for i in keep), row.conditions, "; ".join(row.caveats)])
+    writer.writerow(["row", *(name for name, _ in CSV_COLUMNS)])
+    for i, row in enumerate(comparison.rows):
+        if i == comparison.baseline:
+            row = replace(row, verdict="baseline")
+        writer.writerow([i + 1, *(_csv_value(value(row)) for _, value in CSV_COLUMNS)])
     return buffer.getvalue()
+
+
+def _no_range(row: Row) -> bool:
+    return row.speedup_ci95 is not None or row.verdict == "baseline"
+
+
+def _csv_value(value: Any) -> Any:
+    """A CSV cell: a number as Python writes it back exactly (repr), text without control
+    characters, nothing for a missing value."""
+    if isinstance(value, str):
+        return printable(value)
+    return "" if value is None else value
 
 
 def compare_json(comparison: Comparison) -> str:
@@ -468,21 +546,33 @@ def compare_json(comparison: Comparison) -> str:
         "forced_fields": comparison.forced_fields,
         "environment_differences": [asdict(d) for d in comparison.environment_differences],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(_strict(document), indent=2, allow_nan=False) + "\n"
+
+
+def _strict(value: Any) -> Any:
+    """`value` with every NaN or infinity as null: JSON has no such numbers, and `NaN` or
+    `Infinity` in the output breaks every strict reader (jq, JavaScript, Go)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 _STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
 
-def doctor_table(checks: list[Check], title: str = "segbench doctor") -> Table:
+DOCTOR_FIELDS = tuple(Field(h) for h in ("check", "status", "found", "expected", "fix"))
+
+
+def doctor_table(checks: list[Check], title: str = "segbench doctor") -> UncutTable:
     """One row per check: status, what was found, what was expected, the fix."""
-    table = Table(title=title, title_justify="left")
-    for header in ("check", "status", "found", "expected", "fix"):
-        table.add_column(header)
+    table = UncutTable(title, DOCTOR_FIELDS)
     for c in checks:
-        table.add_row(
-            c.id, Text(c.status, style=_STATUS_STYLE[c.status]), c.found, c.expected, c.fix
-        )
+        status = Text(c.status, style=_STATUS_STYLE[c.status])
+        table.add_row(c.id, status, c.found, c.expected, c.fix)
     return table
 
 
@@ -491,13 +581,10 @@ def run_report(result: Result, comparison: Comparison | None, caveats: list[str]
     figures (`comparison`, None when no step was timed), and the caveats."""
     parts: list[Any] = [summary_table(result)]
     if comparison is not None:
-        parts.append(
-            compare_table(
-                comparison, title="This run against the published references", compact=True
-            )
-        )
-    parts.extend(Text(f"note: {note}", style="dim") for note in hardware_notes(result))
+        title = "This run against the published references"
+        parts.append(comparison_table(comparison, RUN, title))
+    parts.extend(Text(printable(f"note: {n}"), style="dim") for n in hardware_notes(result))
     if result.distribution is not None and result.distribution.note:
-        parts.append(Text(f"note: {result.distribution.note}", style="yellow"))
-    parts.extend(Text(f"warning: {note}", style="yellow") for note in caveats)
+        parts.append(Text(printable(f"note: {result.distribution.note}"), style="yellow"))
+    parts.extend(Text(printable(f"warning: {note}"), style="yellow") for note in caveats)
     return Group(*parts)

@@ -15,7 +15,6 @@ import json
 import math
 from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -249,16 +248,7 @@ def write_json_atomic(path: Path, document: Any) -> Path:
 
 def load_result(path: Path) -> Result:
     """A result file, checked field by field; ResultFileError naming the file and the problem."""
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ResultFileError(f"{path}: cannot read ({e.__class__.__name__})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ResultFileError(
-            f"{path}: not valid JSON (truncated or corrupt at line {e.lineno})"
-        ) from None
+    data = read_json(path)
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ResultFileError(f"{path}: not a segbench result (no schema_version)")
     version = data["schema_version"]
@@ -275,10 +265,74 @@ def load_result(path: Path) -> Result:
         if not isinstance(data.get(key), dict):
             raise ResultFileError(f"{path}: not a segbench result (no {key!r} section)")
     result = Result.from_dict(data, str(path))
-    _check_schema(data, path)
+    _check_schema(_sampled(data), path)
     if not result.summary.steps:
         raise ResultFileError(f"{path}: holds no timed step (the run was stopped before timing)")
     return result
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object_pairs_hook: json.loads keeps the last of two equal keys without a word."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in file `path` (UTF-8, a byte order mark allowed); ResultFileError
+    naming the file and the problem: unreadable, not UTF-8, invalid or truncated JSON, a key
+    written twice in one object, nesting or a number beyond what the reader takes."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ResultFileError(f"{path}: a folder, not a result file") from None
+    except OSError as e:
+        raise ResultFileError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ResultFileError(
+            f"{path}: not UTF-8 text (byte {e.start}); not a result file"
+        ) from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        what = "truncated" if e.pos >= len(text.rstrip()) else "corrupt"
+        raise ResultFileError(
+            f"{path}: not valid JSON ({what} at line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+    except _DuplicateKey as e:
+        raise ResultFileError(
+            f"{path}: the key {json.dumps(str(e.args[0]))} appears twice in one object; "
+            "a result file has each key once"
+        ) from None
+    except RecursionError:
+        raise ResultFileError(f"{path}: nested too deeply; not a segbench result") from None
+    except ValueError as e:  # an integer of more digits than Python converts
+        raise ResultFileError(
+            f"{path}: {str(e).split(':')[0].lower()}; not a segbench result"
+        ) from None
+
+
+def _sampled(document: dict) -> dict:
+    """`document` with each long list cut to its first and last items, for the JSON Schema
+    check: the typed reader has checked every item against the same rules already, and the
+    schema check of 200,000 step records alone costs seconds."""
+    return {
+        key: value[:32] + value[-32:] if isinstance(value, list) and len(value) > 64 else value
+        for key, value in document.items()
+    }
 
 
 def result_schema() -> dict:
@@ -293,8 +347,11 @@ def write_schema() -> Path:
 
 
 def shipped_schema() -> dict:
-    """The JSON Schema shipped inside the package, as other tools find it."""
-    return json.loads(resources.files("segbench").joinpath(SCHEMA_FILE).read_text())
+    """The JSON Schema shipped inside the package, as other tools find it; PackageDataError
+    when it is missing, truncated or edited (its SHA-256 is not the one recorded)."""
+    from segbench import package_data
+
+    return package_data.read_json(SCHEMA_FILE)
 
 
 @functools.cache

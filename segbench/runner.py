@@ -9,10 +9,13 @@ warm-up steps are recorded apart from the timed ones.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,14 +23,17 @@ from segbench import backend, generation
 from segbench.config import MOMENTUM, RunConfig, learning_rate
 from segbench.distribution import Replication
 from segbench.errors import signal_name
-from segbench.schema import NAN_OK, NON_NEGATIVE, OPTIONAL
+from segbench.schema import NAN_OK, NON_NEGATIVE, OPTIONAL, POSITIVE
 from segbench.triangles import Split
 
 # Step phases. "compile" is the first step of each batch shape in a repeat.
 COMPILE, WARMUP, TIMED, TRAIN, VALIDATION = "compile", "warmup", "timed", "train", "validation"
+# No training step takes a day, compile steps included; a longer one in a file is no measurement
+# (and step times near 1e308 would overflow every sum the statistics take).
+MAX_STEP_MS = 86_400_000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # 200,000 of them in a long run's file
 class StepRecord:
     repeat: int
     phase: str
@@ -35,7 +41,7 @@ class StepRecord:
     epoch: int | None
     training: bool  # False for validation steps
     images: int
-    ms: float = field(metadata=NON_NEGATIVE)
+    ms: float = field(metadata={**POSITIVE, "maximum": MAX_STEP_MS})
     loss: float = field(metadata=NAN_OK)
     iou: float = field(metadata=NAN_OK)
     dice: float = field(metadata=NAN_OK)
@@ -48,11 +54,11 @@ class StepRecord:
 class EpochRecord:
     repeat: int
     epoch: int
-    learning_rate: float
-    train_s: float
-    train_images: int
-    validation_s: float
-    validation_images: int
+    learning_rate: float = field(metadata=POSITIVE)
+    train_s: float = field(metadata=POSITIVE)
+    train_images: int = field(metadata=POSITIVE)
+    validation_s: float = field(metadata=NON_NEGATIVE)
+    validation_images: int = field(metadata=NON_NEGATIVE)
     validation_loss: float = field(metadata=NAN_OK)
     validation_iou: float = field(metadata=NAN_OK)
 
@@ -156,6 +162,7 @@ class _Run:
         self.measurement = measurement
         self.notify = notify
         self.replication = replication
+        self.arrived: list[tuple[int, Callable]] = []  # see _remembered_signals
 
     def compile(self, lr: float, example: tuple[np.ndarray, np.ndarray]):
         """A freshly compiled model; the first one also describes the model in the measurement.
@@ -209,6 +216,11 @@ class _Run:
             at_s=round(start - self.measurement.origin, 6),
         )
         self.measurement.steps.append(record)
+        if self.arrived:  # a signal whose KeyboardInterrupt a library caught: raised again
+            signum, handler = self.arrived.pop(0)
+            handler(signum, None)
+        if self.replication is not None:
+            self.replication.after_step()  # multi-worker: every worker stops after one step
         return record
 
     def steps_protocol(self, repeat: int, train: Split) -> None:
@@ -320,16 +332,18 @@ def run_benchmark(
     with placement:
         measurement = Measurement(config=config, device=device)
         run = _Run(config, measurement, notify, replication)
+        stopping = replication.stopping() if replication is not None else nullcontext()
         try:
-            for repeat in range(config.repeats):
-                if repeat:
-                    _cool_down(config.cooldown, repeat, notify)
-                keras_generation.keras.backend.clear_session()
-                backend.configure_determinism(config.seed, config.deterministic)
-                if config.epochs > 0:
-                    run.epochs_protocol(repeat, train, validation)
-                else:
-                    run.steps_protocol(repeat, train)
+            with _remembered_signals() as run.arrived, stopping:
+                for repeat in range(config.repeats):
+                    if repeat:
+                        _cool_down(config.cooldown, repeat, notify, replication)
+                    keras_generation.keras.backend.clear_session()
+                    backend.configure_determinism(config.seed, config.deterministic)
+                    if config.epochs > 0:
+                        run.epochs_protocol(repeat, train, validation)
+                    else:
+                        run.steps_protocol(repeat, train)
         except KeyboardInterrupt as stop:
             measurement.status = "interrupted"
             measurement.interrupted_by = signal_name(stop)
@@ -340,11 +354,46 @@ def run_benchmark(
     return measurement
 
 
-def _cool_down(seconds: float, repeat: int, notify: Callable[[Event], None]) -> None:
+@contextmanager
+def _remembered_signals():
+    """While the steps run, SIGINT, SIGTERM and SIGHUP still raise as their handlers do, and
+    are also remembered with their handler: a library callback can catch the exception (jax's
+    garbage-collection callback drops a KeyboardInterrupt raised inside it) and the run would
+    go on. The step after it raises the signal again. Yields the list the signals go to."""
+    arrived: list[tuple[int, Callable]] = []
+    installed: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            handler = signal.getsignal(number) if number is not None else None
+            if not callable(handler):  # ignored, default or not set from Python: left alone
+                continue
+
+            def remember(signum: int, frame: object, handler: Callable = handler) -> None:
+                arrived.append((signum, handler))
+                handler(signum, frame)
+                arrived.remove((signum, handler))  # handled without an exception: forgotten
+
+            installed[number] = signal.signal(number, remember)
+    try:
+        yield arrived
+    finally:
+        for number, handler in installed.items():
+            signal.signal(number, handler)
+
+
+def _cool_down(
+    seconds: float,
+    repeat: int,
+    notify: Callable[[Event], None],
+    replication: Replication | None = None,
+) -> None:
     """Sleep between repeats so every repeat starts from a similar thermal state."""
     total = math.ceil(seconds)
     notify(Event("phase", repeat, "cool-down", total=total))
     end = time.monotonic() + seconds
     for done in range(1, total + 1):
         time.sleep(max(0.0, min(1.0, end - time.monotonic())))
+        if replication is not None:
+            replication.pause()  # multi-worker: a signal stops every worker here together
         notify(Event("cooldown", repeat, "cool-down", total=total, completed=done))

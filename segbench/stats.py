@@ -257,7 +257,7 @@ def summarize_ms(ms: list[float], batch_size: int, training_flops_per_image: flo
         median_ms=median,
         median_ci95_ms=None if ci is None else list(ci),
         mean_ms=float(arr.mean()),
-        stdev_ms=statistics.stdev(ms) if len(ms) > 1 else 0.0,
+        stdev_ms=float(arr.std(ddof=1)) if len(ms) > 1 else 0.0,
         p10_ms=float(np.percentile(arr, 10)),
         p90_ms=float(np.percentile(arr, 90)),
         min_ms=float(arr.min()),

@@ -5,6 +5,7 @@ differences between the files; and a result names no user, host or home folder.
 The files are a committed result (docs/results) edited as a user's run would have come out, and
 compare is the real command line (`python -m segbench compare`)."""
 
+import csv
 import json
 import math
 import re
@@ -103,6 +104,7 @@ def test_a_diverged_run_gets_no_verdict_and_fails_the_gate(tmp_path):
         str(good),
         str(bad),
         "--no-references",
+        "--wide",
         "--fail-if-slower",
         "5",
         cwd=tmp_path,
@@ -259,7 +261,7 @@ def test_each_row_carries_its_caveats_and_the_verdict_says_what_undermines_it(
     from segbench import cli
 
     monkeypatch.setattr(cli.stdout, "width", 400)  # the console is made once per process
-    table = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    table = CliRunner().invoke(app, [*args, "--wide"], env={"COLUMNS": "400"})
     assert table.exit_code == 0, table.output
     rows = table_rows(table.stdout, "segbench compare")
     assert [row[-2:] for row in rows] == [
@@ -312,15 +314,20 @@ def test_markdown_and_csv_carry_the_caveats_and_the_differences(tmp_path):
         "| segbench | 0.1.0 | 0.2.0 |",
     ]
     assert "| tensorflow | 2.19.1 | 2.20.0 |" in lines
-    csv = CliRunner().invoke(app, ["compare", *files, "--no-references", "--format", "csv"])
-    header, first, second = csv.stdout.splitlines()
-    assert header.endswith(",verdict,conditions,caveats")
-    assert first.endswith(',baseline,"quick, TensorFlow 2.19.1, Keras 3.12.4",')
-    assert second.endswith(",drift +" + second.split(",drift +")[-1])
-    assert second.endswith(
+    done = CliRunner().invoke(app, ["compare", *files, "--no-references", "--format", "csv"])
+    first, second = csv.DictReader(done.stdout.splitlines())
+    assert list(first)[-2:] == ["conditions", "caveats"]
+    assert (first["verdict"], first["conditions"], first["caveats"]) == (
+        "baseline",
+        "quick, TensorFlow 2.19.1, Keras 3.12.4",
+        "",
+    )
+    assert second["caveats"].startswith("drift +")
+    assert second["caveats"].endswith(
         "%; throttled 30 %; battery; low power; tensorflow 2.20.0 (baseline 2.19.1); "
         "keras 3.13.1 (baseline 3.12.4)"
     )
+    assert second["undermined_by"].startswith("#2 drift +")
 
 
 # 13. Result files hold absolute paths with the user's home folder.

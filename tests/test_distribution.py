@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cli_helpers import segbench, start
 
-from segbench import distribution
+from segbench import distribution, doctor
 from segbench.config import PRESETS
-from segbench.distribution import Survey, batches, parse_tf_config, scaling_efficiency
+from segbench.distribution import (
+    StopVote,
+    Survey,
+    ballot,
+    batches,
+    parse_tf_config,
+    scaling_efficiency,
+)
 from segbench.doctor.cluster import check_distribution
-from segbench.errors import BadInput, Unavailable
+from segbench.errors import BadInput, SigHup, SigTerm, Unavailable
 from segbench.launch import tf_config, worker_args
 
 # The first training step's loss: on one device over the whole batch, on one device over each
@@ -145,6 +155,117 @@ def test_a_worker_that_dies_mid_run_stops_the_job_and_leaves_no_result(tmp_path)
     assert not list((tmp_path / "results").glob("*.json"))
 
 
+def _until_timing(process: subprocess.Popen) -> list[str]:
+    """Read `process`'s stderr until the chief's timed steps begin; the lines read."""
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "timed: " in line:
+            return lines
+    raise AssertionError("".join(lines))
+
+
+def _only_result(folder) -> dict:
+    files = list(folder.glob("*.json"))
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text())
+
+
+@pytest.mark.slow
+def test_sigterm_to_launch_stops_every_worker_and_the_chief_keeps_what_was_measured(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    launcher = start(
+        "launch",
+        "--workers",
+        "2",
+        "--",
+        "run",
+        *RUN,
+        "--steps",
+        "500",
+        cwd=tmp_path,
+        env={"TMPDIR": str(temporary)},
+    )
+    try:
+        _until_timing(launcher)
+        time.sleep(3)  # a few timed steps
+        launcher.send_signal(signal.SIGTERM)
+        _, rest = launcher.communicate(timeout=200)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 143, rest
+    assert rest.strip().splitlines()[-1] == (
+        "error: interrupted: SIGTERM passed to the 2 workers; they stopped, and the chief's "
+        "line above says what it kept"
+    )
+    assert "error: interrupted: the partial result is in results/" in rest  # the chief's line
+    result = _only_result(tmp_path / "results")
+    assert (result["status"], result["interrupted_by"]) == ("interrupted", "SIGTERM")
+    assert 0 < sum(s["phase"] == "timed" for s in result["steps"]) < 500
+    assert not list(temporary.iterdir())  # the workers' logs, removed: they stopped cleanly
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_the_job_after_the_same_step(tmp_path):
+    """Without the launcher: the signalled worker (not the chief) votes to stop in the next
+    step's all-reduce; every worker stops after that step, and the chief saves the job."""
+    addresses = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    run = ("run", *RUN, "--steps", "500", "--strategy", "multiworker")
+    workers = [
+        start(*run, cwd=tmp_path, env={"TF_CONFIG": tf_config(addresses, i)}) for i in range(2)
+    ]
+    try:
+        _until_timing(workers[0])
+        time.sleep(3)
+        workers[1].send_signal(signal.SIGTERM)
+        rests = [w.communicate(timeout=200)[1] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert [w.returncode for w in workers] == [143, 143], rests
+    assert rests[1].strip().splitlines()[-1] == (
+        "error: interrupted: this worker stopped; the chief (task 0) writes the job's partial "
+        "result"
+    )
+    assert (
+        rests[0]
+        .strip()
+        .splitlines()[-1]
+        .startswith("error: interrupted: the partial result is in results/")
+    )
+    result = _only_result(tmp_path / "results")
+    assert (result["status"], result["interrupted_by"]) == ("interrupted", "SIGTERM")
+    assert 0 < sum(s["phase"] == "timed" for s in result["steps"]) < 500
+
+
+def test_a_failed_worker_names_the_logs_it_keeps(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    done = segbench(
+        "launch", "--", "run", *RUN, "--width", "100", cwd=tmp_path, env={"TMPDIR": str(temporary)}
+    )
+    assert done.returncode == 1, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    # Whichever ended first: the chief (the line names the others' logs) or worker 1 (its log).
+    named = re.search(r"(?:its log|the other workers' logs): (\S+/worker-1\.log)$", line)
+    assert named, line
+    assert Path(named.group(1)).parent.parent == temporary
+    assert "--width must be" in Path(named.group(1)).read_text()
+
+
+def test_the_stop_vote_stops_every_worker_for_the_signal_voted():
+    vote = StopVote()
+    vote.decide(ballot(None))  # nobody voted: the job goes on
+    with pytest.raises(SigTerm):
+        vote.decide(ballot("SIGTERM") / 2)  # one of two workers received SIGTERM
+    assert vote.decided == "SIGTERM"
+    mine = StopVote()
+    mine.noted = "SIGHUP"
+    with pytest.raises(SigHup):  # a worker's own signal decides its exit code
+        mine.decide(ballot("SIGINT") + ballot("SIGHUP"))
+
+
 def test_tf_config_names_every_task_and_ours():
     cluster = parse_tf_config(tf_config(["127.0.0.1:2222", "127.0.0.1:2223"], 1))
     assert cluster.addresses == ("127.0.0.1:2222", "127.0.0.1:2223")
@@ -230,12 +351,66 @@ def test_doctor_judges_the_distribution_set_up():
 
 
 def test_launch_adds_the_strategy_and_refuses_another():
-    assert worker_args(["run", "--preset", "smoke"])[-2:] == ["--strategy", "multiworker"]
-    assert worker_args(["run", "--strategy=multiworker"]) == ["run", "--strategy=multiworker"]
+    assert worker_args(["run", "--preset", "smoke"], None)[-2:] == ["--strategy", "multiworker"]
+    given = ["run", "--strategy=multiworker"]
+    assert worker_args(given, "multiworker") == given
     with pytest.raises(BadInput, match="not --strategy mirrored"):
-        worker_args(["run", "--strategy", "mirrored"])
+        worker_args(["run", "--strategy", "mirrored"], "mirrored")
     with pytest.raises(BadInput, match="give the run after --"):
-        worker_args(["compare", "a.json"])
+        worker_args(["compare", "a.json"], None)
+
+
+@pytest.mark.parametrize(
+    ("run", "line"),
+    [
+        # run reads the last of a repeated option, and --option=value: so does launch.
+        (
+            ["--strategy", "multiworker", "--strategy", "none"],
+            "error: segbench launch runs --strategy multiworker, not --strategy none",
+        ),
+        (["--strategy=mirrored"], "error: segbench launch runs --strategy multiworker, not"),
+        (["--cpu-replicas", "2"], "error: --cpu-replicas 2: a multi-worker job runs one replica"),
+        (["--steps", "x"], "error: segbench launch -- run: Invalid value for '--steps'"),
+    ],
+)
+def test_launch_reads_the_run_as_run_does_and_refuses_before_creating_anything(tmp_path, run, line):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    done = segbench("launch", "--", "run", *run, cwd=tmp_path, env={"TMPDIR": str(temporary)})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith(line)
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not list(temporary.iterdir())  # no log folder left behind
+    assert not (tmp_path / "results").exists()
+
+
+def test_launch_refuses_more_workers_than_the_open_file_limit_or_one_host_allows(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    soft = 1024 if hard == resource.RLIM_INFINITY else min(1024, hard)  # as `ulimit -n 1024`
+    command = [sys.executable, "-m", "segbench", "launch", "--workers", "1100", "--", "run"]
+    env = {**os.environ, "TMPDIR": str(temporary)}
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)),
+    )
+    assert done.returncode == 2, done.stderr
+    shown = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    assert done.stderr.strip() == (
+        f"error: --workers 1100: needs about 2264 open files, and the limit is {soft} (ulimit -n; "
+        f"hard limit {shown}): lower --workers or raise the limit (ulimit -n 2264)"
+    )
+    many = segbench("launch", "--workers", "33", "--", "run", cwd=tmp_path, env=env)
+    assert many.returncode == 2
+    assert many.stderr.startswith("error: --workers 33: at most 32 local workers")
+    assert not list(temporary.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -260,6 +435,95 @@ def test_run_refuses_bad_distribution_options_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: --strategy multiworker: TF_CONFIG is not set")
     assert not (tmp_path / "results").exists()
+
+
+TWO_WORKERS = tf_config(["127.0.0.1:2222", "127.0.0.1:2223"], 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (
+            ["--strategy", "mirrored", "--cpu-replicas", "1000"],
+            {},
+            "error: --cpu-replicas must be 1 to 32: each logical CPU device holds a copy",
+        ),
+        (
+            ["--strategy", "multiworker", "--cpu-replicas", "2"],
+            {"TF_CONFIG": TWO_WORKERS},
+            "error: --cpu-replicas is for --strategy mirrored: a multi-worker job runs one",
+        ),
+        (
+            ["--strategy", "mirrored", "--cpu-replicas", "2", "--xla"],
+            {},
+            "error: --xla with --strategy mirrored: TensorFlow cannot XLA-compile a step "
+            "replicated by tf.distribute (it fails at the first step",
+        ),
+        (
+            ["--strategy", "multiworker", "--xla"],
+            {"TF_CONFIG": TWO_WORKERS},
+            "error: --xla with --strategy multiworker: TensorFlow cannot XLA-compile a step",
+        ),
+        (
+            ["--strategy", "multiworker"],
+            {"TF_CONFIG": TWO_WORKERS.replace("2223", "²")},
+            "error: TF_CONFIG: '127.0.0.1:²' is not host:port (an ASCII host name or address, "
+            "and a port of 1 to 65535 in ASCII digits)",
+        ),
+        (
+            ["--strategy", "multiworker"],
+            {"TF_CONFIG": TWO_WORKERS.replace("2223", "١٢٣")},  # int() reads it as 123
+            "error: TF_CONFIG: '127.0.0.1:١٢٣' is not host:port",
+        ),
+        (
+            ["--out", "new/" + "x" * 300],
+            {},
+            "error: --out: the folder name 'xxxxxxxxxxxxxxxxxxxxxxxx'… is 300 bytes, and this "
+            "file system allows 255 (NAME_MAX); choose a shorter --out",
+        ),
+    ],
+)
+def test_run_refuses_what_cannot_work_in_one_line_before_creating_anything(
+    tmp_path, args, env, line
+):
+    done = segbench("run", *RUN, *args, cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith(line)
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists() and not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_doctor_names_a_bad_tf_config_address_and_counts_every_replicas_memory(tmp_path):
+    done = segbench(
+        "doctor",
+        "--json",
+        "--preset",
+        "smoke",
+        "--strategy",
+        "multiworker",
+        "--cpu-replicas",
+        "1000",
+        cwd=tmp_path,
+        env={"TF_CONFIG": TWO_WORKERS.replace("2223", "²")},
+    )
+    assert done.returncode == 1, done.stderr
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["distribution"]["status"] == "FAIL"
+    assert "TF_CONFIG: '127.0.0.1:²' is not host:port" in checks["distribution"]["found"]
+    memory = checks["memory"]
+    assert memory["expected"].endswith("for width 0.0625, batch 2 per replica × 1000")
+    assert memory["status"] == "FAIL"  # about 190 GB: 1,000 copies of the model and batch
+
+
+def test_memory_need_counts_every_cpu_replica():
+    one = doctor.memory_need(1 / 16, 2, 0, on_gpu=False)
+    eight = doctor.memory_need(1 / 16, 2, 0, on_gpu=False, replicas=8)
+    # Measured: 2.24 GB with one replica, 3.42 GB with eight (smoke, TensorFlow on the CPU).
+    assert 2.24e9 < one < 2.24e9 * 1.15 and 3.42e9 < eight < 3.42e9 * 1.15
+    assert doctor.memory_need(1, 16, 0, on_gpu=True, replicas=8) == doctor.memory_need(
+        1, 16, 0, on_gpu=True
+    )  # each GPU holds one replica
 
 
 def _free_ports(count: int) -> list[int]:

@@ -18,6 +18,7 @@ from segbench.numerics import (
     DEVIATES,
     MATCH,
     TOLERANCE,
+    advice,
     judge,
     probe_losses,
     shipped_reference,
@@ -127,3 +128,81 @@ def test_judgement_of_nan_and_of_each_precision():
     assert (close.status, close.at_step) == (MATCH, 3)
     assert close.max_rel_diff == pytest.approx(2.5e-3)
     assert judge([1.0, 0.9, 0.8, 0.7 * (1 + 2.5e-3)], "float32", reference).status == DEVIATES
+
+
+JAX_BFLOAT16_PROBE = """
+import json
+from dataclasses import replace
+from segbench import backend
+backend.select_backend("jax")
+import keras
+from segbench import cvnet
+from segbench.config import PRESETS
+from segbench.numerics import probe_losses
+config = replace(PRESETS["smoke"], precision="mixed_bfloat16", backend="jax")
+with keras.device("cpu"):
+    shipped = probe_losses(config)
+    cvnet._LEAK = 0.3  # a stand-in corrupt kernel: LeakyReLU slope 0.3 instead of 0.2
+    corrupt = probe_losses(config)
+print(json.dumps({"shipped": shipped, "corrupt": corrupt}))
+"""
+
+
+@pytest.fixture(scope="module")
+def jax_bfloat16_losses():
+    pytest.importorskip("jax", reason="the jax extra is not installed (uv sync --extra jax)")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_BFLOAT16_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_jax_mixed_bfloat16_on_the_cpu_matches_within_its_measured_drift(jax_bfloat16_losses):
+    checked = judge(jax_bfloat16_losses["shipped"], "mixed_bfloat16", shipped_reference(), "jax")
+    assert checked.status == MATCH, checked
+    assert checked.max_rel_diff > TOLERANCE["mixed_bfloat16"]  # the drift the table allows for
+
+
+def test_a_corrupt_kernel_on_jax_mixed_bfloat16_still_deviates_at_the_first_loss(
+    jax_bfloat16_losses,
+):
+    checked = judge(jax_bfloat16_losses["corrupt"], "mixed_bfloat16", shipped_reference(), "jax")
+    assert (checked.status, checked.at_step) == (DEVIATES, 0)
+    assert checked.tolerance == TOLERANCE["mixed_bfloat16"]
+
+
+def test_only_jax_bfloat16_gets_the_looser_limit_after_the_first_update():
+    reference = {"losses": [1.0, 0.9, 0.8, 0.7], "provenance": shipped_reference()["provenance"]}
+    drifted = [1.0, 0.9 * 1.013, 0.8 * 1.036, 0.7 * 1.068]  # as measured on jax bfloat16
+    assert judge(drifted, "mixed_bfloat16", reference, "jax").status == MATCH
+    assert judge(drifted, "mixed_bfloat16", reference, "tensorflow").status == DEVIATES
+    assert judge(drifted, "float32", reference, "jax").status == DEVIATES
+
+
+def test_advice_for_a_cpu_run_never_says_device_cpu():
+    on_cpu = advice("cpu", "jax", "mixed_bfloat16")
+    assert "--device cpu" not in on_cpu
+    assert "--backend tensorflow (not jax)" in on_cpu
+    assert "--precision float32 (not mixed_bfloat16)" in on_cpu
+    assert "--device cpu" not in advice("cpu", "tensorflow", "float32")
+    assert "--device cpu" in advice("gpu", "tensorflow", "float32")
+
+
+def test_compare_warns_a_deviating_cpu_run_without_device_cpu():
+    from pathlib import Path
+
+    from segbench.compare import numerics_caveats
+    from segbench.result import Result
+
+    results = Path(__file__).parents[1] / "docs" / "results"
+    data = json.loads(sorted(results.glob("segbench-quick-cpu-*.json"))[0].read_text())
+    data["config"].update(backend="jax", precision="mixed_bfloat16")
+    data["numerics"] = {"status": "deviates", "max_rel_diff": 0.2, "at_step": 3, "tolerance": 0.14}
+    (note,) = numerics_caveats(Result.from_dict(data))
+    assert "tolerance 0.14" in note and "--device cpu" not in note

@@ -1,8 +1,12 @@
 import math
+import os
+import signal
+import time
 
 import pytest
 
 from segbench import backend
+from segbench.cli import _sigterm
 from segbench.config import PRESETS, learning_rate
 from segbench.runner import COMPILE, TIMED, TRAIN, VALIDATION, WARMUP, batch_rows, run_benchmark
 from segbench.triangles import load_dataset
@@ -67,6 +71,30 @@ def test_ctrl_c_during_timing_returns_partial_measurement(splits, cpu):
     )
     assert m.status == "interrupted"
     assert [s.phase for s in m.steps].count(TIMED) == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_whose_interrupt_a_library_catches_still_stops_the_run(splits, cpu, signum):
+    """As jax's garbage-collection callback does: the KeyboardInterrupt raised inside it is
+    caught and the run would go on; the runner raises the signal again after the next step."""
+
+    def swallowing_callback(event):
+        if event.step is not None and event.step.phase == TIMED and event.completed == 2:
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(1)  # the handler runs here and its exception is dropped
+            except KeyboardInterrupt:
+                pass
+
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        m = run_benchmark(SMOKE.with_overrides(steps=50), cpu, *splits, notify=swallowing_callback)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert m.status == "interrupted"
+    assert m.interrupted_by == signal.Signals(signum).name
+    assert [s.phase for s in m.steps].count(TIMED) == 3  # the step after the dropped one
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 def test_batches_wrap_around_the_training_set():

@@ -79,8 +79,11 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
         check_memory(
             f"width {context.width:g}, batch {context.batch_size}"
+            + (f" per replica × {context.replicas}" if context.replicas > 1 else "")
             + (", epochs" if context.epochs else ""),
-            memory_need(context.width, context.batch_size, context.epochs, on_gpu),
+            memory_need(
+                context.width, context.batch_size, context.epochs, on_gpu, context.replicas
+            ),
             facts.ram_available,
             facts.gpu_memory_free,
             on_gpu,

@@ -22,9 +22,11 @@ CUDA125_DRIVER = (555, 42)
 #   smoke (width 1/16, batch 2) 2.1 GB, quick (width 1, batch 16) 12.7 GB, and the epoch
 #   protocol stages both splits as well (+1.3 GB);
 # - GPU (torch.cuda.max_memory_reserved through Keras's torch backend on an H100): smoke
-#   0.18 GB, quick 15.3 GB, article 21.0 GB. TensorFlow was not measured on a GPU.
+#   0.18 GB, quick 15.3 GB, article 21.0 GB. TensorFlow was not measured on a GPU;
+# - logical CPU replicas (--cpu-replicas N, mirrored): each holds its batch's activations and
+#   its copy of the model, plus ~0.08 GB (smoke: 1 replica 2.24 GB, 8 replicas 3.42 GB).
 # The need asked for is the estimate plus 15 %.
-HOST_MEMORY = {"fixed": 2.0e9, "per_image_at_width_1": 0.68e9, "epochs": 1.3e9}
+HOST_MEMORY = {"fixed": 2.0e9, "per_image_at_width_1": 0.68e9, "epochs": 1.3e9, "replica": 0.08e9}
 GPU_MEMORY = {"fixed": 0.15e9, "per_image_at_width_1": 0.95e9, "epochs": 5.7e9}
 MEMORY_MARGIN = 1.15
 DISK_NEED = 100e6  # the data set is 5 MB and a result file well under 1 MB
@@ -164,10 +166,15 @@ def check_computation(result: dict[str, Any], device: str) -> Check:
     return Check("compute", PASS, f"64×64 matmul correct on {placed}", f"on the {wanted.upper()}")
 
 
-def memory_need(width: float, batch_size: int, epochs: int, on_gpu: bool) -> float:
-    """Bytes a run of this width and batch is estimated to need (with the margin)."""
+def memory_need(
+    width: float, batch_size: int, epochs: int, on_gpu: bool, replicas: int = 1
+) -> float:
+    """Bytes a run of this width and batch (per replica) is estimated to need (with the
+    margin): on the host, `replicas` copies (--cpu-replicas); a GPU holds one replica."""
     model = GPU_MEMORY if on_gpu else HOST_MEMORY
-    need = model["fixed"] + model["per_image_at_width_1"] * width * batch_size
+    copies = 1 if on_gpu else max(1, replicas)
+    need = model["fixed"] + copies * model["per_image_at_width_1"] * width * batch_size
+    need += (copies - 1) * model.get("replica", 0.0)
     return MEMORY_MARGIN * (need + (model["epochs"] if epochs > 0 else 0.0))
 
 

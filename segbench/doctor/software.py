@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from segbench import metal_pairs
 from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
+from segbench.package_data import metal_table
 
 SUPPORTED_PYTHON = ((3, 10), (3, 12))
 # A version mismatch of these makes results incomparable; other packages only warn.
@@ -60,6 +60,7 @@ def check_import(
     if owner_name and owner_name != module:
         found += f": {probe.owner} does not load into {framework}"
     if owner_name == "tensorflow-metal" and "tensorflow" in installed:
+        metal_pairs = metal_table()  # checked: a damaged table stops doctor in one line
         row = metal_pairs.lookup(installed["tensorflow"], probe.owner.split()[1])
         verdict = f"{row.verdict}: {row.symptom}" if row else "not in the table"
         found += f" (segbench's TensorFlow × tensorflow-metal table: {verdict})"
@@ -251,6 +252,7 @@ def check_metal(
     """The Metal plugin: installed, a pair that loads (segbench.metal_pairs), the GPU it exposes."""
     if (sys_platform, machine) != ("darwin", "arm64"):
         return Check("metal", SKIP, "not macOS arm64")
+    metal_pairs = metal_table()  # checked: a damaged table stops doctor in one line
     locked = "tensorflow {} + tensorflow-metal {}".format(*metal_pairs.wanted(pins))
     if "tensorflow-macos" in installed:
         return Check(

@@ -35,6 +35,7 @@ class Context:
     folders: tuple[str, ...] = ()
     strategy: str = "none"  # --strategy: mirrored | multiworker get the distribution check
     gpus: int | None = None  # --gpus N
+    replicas: int = 1  # copies of the model in this process (--cpu-replicas): each takes memory
 
 
 @dataclass

@@ -46,6 +46,21 @@ class Trace:
     clock_mhz: list[float | None]
     temperature_c: list[float | None]
 
+    def validate(self) -> None:
+        """ValueError when the series do not line up or time runs backwards."""
+        lengths = {len(self.t_s), len(self.power_w), len(self.clock_mhz), len(self.temperature_c)}
+        if len(lengths) > 1:
+            raise ValueError(
+                f"the trace's series differ in length ({len(self.t_s)} times, "
+                f"{len(self.power_w)} power, {len(self.clock_mhz)} clock and "
+                f"{len(self.temperature_c)} temperature readings)"
+            )
+        backwards = next(
+            (i for i, (a, b) in enumerate(itertools.pairwise(self.t_s), 1) if b < a), None
+        )
+        if backwards is not None:
+            raise ValueError(f"t_s runs backwards at reading {backwards}")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Telemetry:

@@ -1,0 +1,73 @@
+"""A signal while the run imports its framework (jax here) ends the run with its exit code.
+
+Raised inside that import, a KeyboardInterrupt was dropped by jax's gc callback (the run went
+on) or crashed jaxlib's initialisation (SIGSEGV); backend.signals_deferred acts on it once the
+import is done.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import ctrl_c_default
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps (Linux)"
+)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One cache for every case: the child-process import probe is paid once."""
+    pytest.importorskip("jax", reason="the jax extra is not installed (uv sync --extra jax)")
+    return tmp_path_factory.mktemp("cache")
+
+
+def _importing_jax(pid: int) -> bool:
+    """jaxlib is loaded into the run's own process: its import, after the child's probe."""
+    try:
+        return "jaxlib" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("name", "after_s", "code"),
+    [("SIGINT", 0.0, 130), ("SIGTERM", 0.5, 143), ("SIGHUP", 1.0, 129)],
+)
+def test_a_signal_during_the_framework_import_ends_the_run(tmp_path, cache, name, after_s, code):
+    env = {**os.environ, "SEGBENCH_CACHE": str(cache), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segbench", "run", "--preset", "smoke", "--backend", "jax"],
+        cwd=tmp_path,
+        env={**env, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_default,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not _importing_jax(proc.pid) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the run never started importing jax"
+            time.sleep(0.02)
+        time.sleep(after_s)
+        proc.send_signal(getattr(signal, name))
+        sent = time.monotonic()
+        _, stderr = proc.communicate(timeout=120)  # the rest of the import, then the stop
+        ended_s = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, stderr[-2000:]
+    lines = stderr.strip().splitlines()
+    assert lines[-1] == "error: interrupted before timing started; no result written"
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert ended_s < 60  # stopped once imported: no data set made, nothing timed
+    assert not (tmp_path / "results").exists()
+    assert not (cache / "triangles-v1").exists()
