@@ -35,8 +35,7 @@ def minimal_loop(width: float, batch_size: int, warmup: int, steps: int) -> list
 
     keras.utils.set_random_seed(42)
     train = load_split(ensure_data(None) / "train.csv")
-    x = keras.ops.convert_to_tensor(train.x[:batch_size])
-    y = keras.ops.convert_to_tensor(train.y[:batch_size])
+    x, y = (keras.ops.convert_to_tensor(a) for a in train.batch(slice(0, batch_size)))
     if backend.backend_name() == "tensorflow":
         import tensorflow as tf
 

@@ -87,8 +87,7 @@ def time_variant(variant: str, width: float, batch_size: int, warmup: int, steps
                 marks.append(time.perf_counter_ns())
 
         model.fit(
-            train.x[rows],
-            train.y[rows],
+            *train.batch(rows),
             batch_size=batch_size,
             epochs=1,
             shuffle=False,
@@ -98,9 +97,9 @@ def time_variant(variant: str, width: float, batch_size: int, warmup: int, steps
         times = [(end - start) / 1e6 for start, end in zip(marks[::2], marks[1::2], strict=True)]
     else:
         batches = [
-            (
-                backend.to_device(train.x[rows[i * batch_size : (i + 1) * batch_size]]),
-                backend.to_device(train.y[rows[i * batch_size : (i + 1) * batch_size]]),
+            tuple(
+                backend.to_device(a)
+                for a in train.batch(rows[i * batch_size : (i + 1) * batch_size])
             )
             for i in range(total)
         ]

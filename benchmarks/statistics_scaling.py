@@ -3,9 +3,10 @@
 A long run (`--steps 30000`, hours of timing) must never be lost to its statistics. This makes
 synthetic results of 1,000 … 200,000 timed steps from a committed result (its steps repeated
 with noise and a slight slow-down, so the drift test has work to do), then measures, each in a
-fresh process (GNU time's maximum RSS): `segbench compare A B --format json` (load, recompute
-the summary, the two-sample test), the summary alone (load_result + recompute), and
-`segbench plot`. Targets for 200,000 steps: summary and compare ≤ 5 s and ≤ 500 MB, plot ≤ 10 s.
+fresh process (GNU time's maximum RSS): the summary alone (load_result + recompute),
+`segbench compare A --format json` against the committed 20-step result and against a second
+file of as many steps (load, recompute the summaries, the two-sample test), and `segbench
+plot`. Targets for 200,000 steps: summary and compare ≤ 5 s and ≤ 500 MB, plot ≤ 10 s.
 
     uv run python benchmarks/statistics_scaling.py [--steps 1000 10000 100000 200000]
 """
@@ -85,7 +86,9 @@ def main() -> None:
         "recompute; r = recompute(load_result(Path(sys.argv[1]))).result; "
         "print(r.summary.median_ms, r.summary.methods)"
     )
-    print("steps | summary s | MB | compare s | MB | plot s | MB")
+    print(
+        "steps | summary s | MB | compare with 20 steps s | MB | compare two s | MB | plot s | MB"
+    )
     with tempfile.TemporaryDirectory() as folder:
         for n in args.steps:
             a, b = Path(folder) / f"a-{n}.json", Path(folder) / f"b-{n}.json"
@@ -93,6 +96,7 @@ def main() -> None:
             b.write_text(json.dumps(synthetic(n, 2, 1.02)))
             commands = [
                 [python, "-c", summary, str(a)],
+                [python, "-m", "segbench", "compare", str(a), str(SOURCE), "--format", "json"],
                 [python, "-m", "segbench", "compare", str(a), str(b), "--format", "json"],
                 [python, "-m", "segbench", "plot", str(a), "-o", str(Path(folder) / "t.png")],
             ]

@@ -11,8 +11,9 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -228,6 +229,10 @@ def data(
     from segbench import triangles
 
     target = out if out is not None else triangles.default_data_dir()
+    if out is None and (target / triangles.TRAIN_CSV).is_file():
+        # The cache holds it already (a run checks its digest before using it).
+        stdout.print(f"the triangles data set is already in {target}", highlight=False)
+        return
     try:
         triangles.generate(target)
     except FileExistsError as e:
@@ -308,27 +313,40 @@ def _value(choice: Any) -> str:
 
 
 class _ConsoleDisplay:
-    """The pipeline's Display on stderr: spinners, notes, a live progress bar."""
+    """The pipeline's Display on stderr: spinners, notes and a live progress bar at a terminal;
+    in logs and pipes, plain lines from the first timed phase on (each phase as it starts,
+    progress at least every 30 s)."""
 
     def status(self, text: str) -> AbstractContextManager[object]:
-        return stderr.status(text)
+        # In logs and pipes nothing: a run refused before timing says so in one line there.
+        return stderr.status(text) if stderr.is_terminal else nullcontext()
 
     def note(self, text: str) -> None:
         stderr.print(printable(text), markup=False, highlight=False, soft_wrap=True)
 
     @contextmanager
-    def progress(self) -> Iterator[Callable[[Any], None]]:
+    def progress(
+        self, config: Any, train_images: int, validation_images: int
+    ) -> Iterator[Callable[[Any], None]]:
+        from segbench.progress import Tracker
+
+        tracker = Tracker(config, train_images, validation_images)
+        if not stderr.is_terminal:
+            with _ProgressLines(tracker) as lines:
+                yield lines
+            return
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[last]}"),
+            TextColumn("{task.fields[left]}"),
             console=stderr,
             transient=True,
         )
         with bar:
-            yield _ProgressView(bar)
+            yield _ProgressView(bar, tracker)
 
     def failed_checks(self, checks: list) -> None:
         from segbench.report import doctor_table
@@ -337,30 +355,73 @@ class _ConsoleDisplay:
 
 
 class _ProgressView:
-    """Shows runner events as a live progress bar on stderr."""
+    """Runner events as a live progress bar: phase, n/N, elapsed, the last step, time left."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, tracker: Any) -> None:
         self.progress = progress
+        self.tracker = tracker
         self.task: Any = None
 
     def __call__(self, event: Any) -> None:
+        self.tracker.see(event)
         if event.kind == "phase":
             if self.task is not None:
                 self.progress.remove_task(self.task)
-            label = f"repeat {event.repeat + 1} · {event.phase}"
-            if not self.progress.console.is_terminal:
-                # No live bar in logs and pipes: one line per phase instead.
-                self.progress.console.print(f"{label}: {event.total}", highlight=False)
-            self.task = self.progress.add_task(label, total=event.total, last="")
-        elif event.step is not None:
-            s = event.step
-            self.progress.update(
-                self.task,
-                completed=event.completed,
-                last=f"{s.ms:8.1f} ms  loss {s.loss:.4f}  IoU {s.iou:.3f}",
+            self.task = self.progress.add_task(
+                self.tracker.label(), total=event.total, last="", left=""
             )
-        else:
-            self.progress.update(self.task, completed=event.completed)
+            return
+        last = {}
+        if event.step is not None:
+            s = event.step
+            last = {"last": f"{s.ms:,.1f} ms  loss {s.loss:.4f}  IoU {s.iou:.3f}"}
+        self.progress.update(self.task, completed=event.completed, left=self.tracker.left(), **last)
+
+
+# Logs and pipes: a progress line at least this often (seconds; SEGBENCH_PROGRESS_EVERY).
+PROGRESS_EVERY_S = 30.0
+
+
+class _ProgressLines:
+    """Runner events as plain lines for logs and pipes: one as each phase starts, one after a
+    step or cool-down second when PROGRESS_EVERY_S (or SEGBENCH_PROGRESS_EVERY) seconds have
+    passed since the last line, and after a phase's last step; while one long step runs, one
+    at least every PROGRESS_EVERY_S."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+        self.every = float(os.environ.get("SEGBENCH_PROGRESS_EVERY") or PROGRESS_EVERY_S)
+        self.last_line = time.monotonic()
+        self.since = time.monotonic()  # when the current step started
+        self.done = threading.Event()
+        self.beat = threading.Thread(target=self._heartbeat, daemon=True)
+
+    def __enter__(self) -> _ProgressLines:
+        self.beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.beat.join(timeout=2)
+
+    def _print(self, text: str) -> None:
+        stderr.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.last_line = time.monotonic()
+
+    def __call__(self, event: Any) -> None:
+        self.tracker.see(event)
+        self.since = time.monotonic()
+        if event.kind == "phase":
+            unit = "s" if event.phase == "cool-down" else " step(s)"
+            self._print(f"{self.tracker.label()}: {event.total}{unit}")
+        elif event.completed == event.total or time.monotonic() - self.last_line >= self.every:
+            self._print(self.tracker.line())
+
+    def _heartbeat(self) -> None:
+        while not self.done.wait(1.0):
+            if time.monotonic() - self.last_line >= PROGRESS_EVERY_S:
+                running = time.monotonic() - self.since
+                self._print(f"{self.tracker.line()} · this step running for {running:.0f} s")
 
 
 @app.command()
@@ -420,10 +481,12 @@ def run(
         scaling=scaling or None,
     )
     instruments = pipeline.Instruments(telemetry=telemetry, peak=peak, numerics=check_numerics)
+    from segbench.progress import plan_line
+
+    if stderr.is_terminal:  # the first line within a second: what will run
+        stderr.print(plan_line(pipeline.validated(config)), markup=False, highlight=False)
     outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay(), instruments)
 
-    from segbench.compare import against_references, run_caveats
-    from segbench.report import run_report
     from segbench.result import to_json_text
 
     result = outcome.result
@@ -438,16 +501,8 @@ def run(
             highlight=False,
         )
         return
-    # A diverged run's speed is no speed figure: no speedups over the published ones.
-    comparison = (
-        against_references(result) if result.summary.steps and not result.diverged else None
-    )
     report_console = stderr if as_json else stdout
-    report_console.print(run_report(result, comparison, run_caveats(result)))
-    for line in pipeline.warning_lines(result.doctor or []):  # repeated under the tables
-        report_console.print(
-            printable(line), style="yellow", markup=False, highlight=False, soft_wrap=True
-        )
+    _show_result(result, report_console)
     if outcome.path is not None:
         _print_path(report_console, "result written to", outcome.path)
     if as_json or outcome.path is None:
@@ -461,6 +516,34 @@ def run(
         raise stopped(result.interrupted_by)(
             f"interrupted: the partial result is in {outcome.path}"
         )
+
+
+def _show_result(result: Any, console: Console) -> None:
+    """A result's tables, as at the end of its run, and the warnings of its checks."""
+    from segbench.compare import against_references, run_caveats
+    from segbench.config import is_published_setup
+    from segbench.pipeline import warning_lines
+    from segbench.report import run_report
+
+    # Speedups over the published figures only for their model and batch, and never for a
+    # diverged run (its speed is no speed figure); run_caveats says why there are none.
+    comparable = is_published_setup(result.config) and not result.diverged
+    comparison = against_references(result) if result.summary.steps and comparable else None
+    console.print(run_report(result, comparison, run_caveats(result)))
+    for line in warning_lines(result.doctor or []):  # repeated under the tables
+        console.print(
+            printable(line), style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
+
+
+@app.command("show")
+def show_command(
+    result_file: Annotated[Path, typer.Argument(metavar="RESULT", help="A result file.")],
+) -> None:
+    """Print a result file's tables again, as its run printed them."""
+    from segbench.result import load_result
+
+    _show_result(load_result(result_file), stdout)
 
 
 def _print_path(console: Console, label: str, path: Path) -> None:

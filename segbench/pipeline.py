@@ -55,7 +55,9 @@ class Display(Protocol):
     def note(self, text: str) -> None:
         """One line of news."""
 
-    def progress(self) -> AbstractContextManager[Callable[[Event], None]]:
+    def progress(
+        self, config: RunConfig, train_images: int, validation_images: int
+    ) -> AbstractContextManager[Callable[[Event], None]]:
         """A live progress display; yields the function that receives runner events."""
 
     def failed_checks(self, checks: list[Check]) -> None:
@@ -283,7 +285,8 @@ def _run(
     started_at = datetime.now(timezone.utc)
     one_replica = None
     deferred = _Deferred()
-    with display.progress() as notify, sampler:
+    validation_images = len(validation) if validation is not None else 0
+    with display.progress(config, len(train), validation_images) as notify, sampler:
         try:
             if config.scaling and replication is not None:
                 one_replica = _one_replica(

@@ -131,9 +131,7 @@ def batch_rows(start: int, batch_size: int, count: int) -> np.ndarray:
 
 def _stage(split: Split, rows_list: list[np.ndarray]) -> list[tuple[object, object]]:
     """Device tensors for each batch, made once before any timing."""
-    staged = [
-        (backend.to_device(split.x[rows]), backend.to_device(split.y[rows])) for rows in rows_list
-    ]
+    staged = [tuple(backend.to_device(a) for a in split.batch(rows)) for rows in rows_list]
     backend.synchronize()
     return staged
 
@@ -234,11 +232,11 @@ class _Run:
         if self.replication is None:
             batches = _stage(train, rows)
         else:  # each global batch split into per-replica slices on their devices
-            batches = [self.replication.stage(train.x[r], train.y[r]) for r in rows]
+            batches = [self.replication.stage(*train.batch(r)) for r in rows]
             self.replication.synchronize()
         self.measurement.stage_s.append(time.perf_counter() - with_staging)
         first = rows[0][: size // (self.replication.replicas if self.replication else 1)]
-        model = self.compile(learning_rate(0, 0), (train.x[first], train.y[first]))
+        model = self.compile(learning_rate(0, 0), train.batch(first))
         phases = [(COMPILE, 1), (WARMUP, config.warmup), (TIMED, config.steps)]
         index = 0
         for phase, count in phases:
@@ -265,7 +263,7 @@ class _Run:
             [np.arange(s, min(s + size, len(validation))) for s in range(0, len(validation), size)],
         )
         self.measurement.stage_s.append(time.perf_counter() - started)
-        model = self.compile(learning_rate(0, config.epochs), (train.x[:size], train.y[:size]))
+        model = self.compile(learning_rate(0, config.epochs), train.batch(slice(0, size)))
         seen: set[tuple[bool, int]] = set()  # (training?, batch size): shapes already compiled
         for epoch in range(config.epochs):
             lr = learning_rate(epoch, config.epochs)

@@ -124,15 +124,27 @@ def ensure_data(data_dir: Path | None) -> Path:
 
 @dataclass(frozen=True)
 class Split:
-    """A data split held in memory: images and masks as float32 in [0, 1], shape (n, h, w, 1),
-    and the sha256 of the files it was read from (see `dataset_sha256`)."""
+    """A data split held in memory as its files hold it: images and masks as uint8, shape
+    (n, h, w, 1), and the sha256 of the files they were read from (see `dataset_sha256`).
+    `batch` gives the float32 arrays a step trains on; kept as uint8, the 600 images of the
+    triangles take 300 MiB instead of 1.2 GiB."""
 
-    x: np.ndarray
-    y: np.ndarray
+    images: np.ndarray
+    masks: np.ndarray
     sha256: str = ""
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.images)
+
+    def batch(self, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the images at `rows`: float32 in [0, 1], shape (len(rows), h, w, 1)
+        (masks too: values between 0 and 255 are soft labels, which the loss clips)."""
+        return _scaled(self.images[rows]), _scaled(self.masks[rows])
+
+
+def _scaled(pixels: np.ndarray) -> np.ndarray:
+    # float32(pixel) × float32(1/255), as the values have always been computed.
+    return np.multiply(pixels, np.float32(1 / 255), dtype=np.float32)
 
 
 def read_csv(csv_path: Path) -> list[tuple[Path, Path]]:
@@ -189,20 +201,17 @@ def read_gray(path: Path, size: int) -> tuple[np.ndarray, bytes]:
 
 
 def load_split(csv_path: Path, size: int = SIZE) -> Split:
-    """Load every image/mask pair a CSV lists into memory, scaled by 1/255 (masks included:
-    values between 0 and 255 are soft labels, which the loss clips to [0, 1])."""
+    """Load every image/mask pair a CSV lists into memory, as uint8."""
     pairs = read_csv(Path(csv_path))
-    x = np.empty((len(pairs), size, size, 1), dtype=np.float32)
-    y = np.empty_like(x)
+    images = np.empty((len(pairs), size, size, 1), dtype=np.uint8)
+    masks = np.empty_like(images)
     digest = hashlib.sha256()
     for i, (image_path, mask_path) in enumerate(pairs):
-        x[i, ..., 0], image_bytes = read_gray(image_path, size)
-        y[i, ..., 0], mask_bytes = read_gray(mask_path, size)
+        images[i, ..., 0], image_bytes = read_gray(image_path, size)
+        masks[i, ..., 0], mask_bytes = read_gray(mask_path, size)
         for data in (image_bytes, mask_bytes):
             digest.update(hashlib.sha256(data).digest())
-    x *= 1 / 255
-    y *= 1 / 255
-    return Split(x, y, digest.hexdigest())
+    return Split(images, masks, digest.hexdigest())
 
 
 def dataset_sha256(train: Split, validation: Split) -> str:

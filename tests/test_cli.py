@@ -15,15 +15,33 @@ import pytest
 from cli_helpers import ctrl_c_default, segbench
 from typer.testing import CliRunner
 
+from segbench import triangles
 from segbench.cli import app
 from segbench.result import shipped_schema
+
+RESULTS = Path(__file__).parents[1] / "docs" / "results"
 
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--deterministic"]
 
 
 def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
-    done = segbench(*SMOKE, "--data", str(small_dataset), "--out", "res", "--json", cwd=tmp_path)
+    done = segbench(
+        *SMOKE,
+        "--data",
+        str(small_dataset),
+        "--out",
+        "res",
+        "--json",
+        cwd=tmp_path,
+        env={"SEGBENCH_PROGRESS_EVERY": "0"},  # a progress line after every step
+    )
     assert done.returncode == 0, done.stderr
+    # Piped: each phase of the steps as it starts, progress lines while steps run.
+    lines = done.stderr.splitlines()
+    timed = [line for line in lines if line.startswith("repeat 1/1 · timed")]
+    assert timed[0] == "repeat 1/1 · timed: 4 step(s)"
+    assert [line.split(" · ")[1] for line in timed[1:]] == [f"timed {n}/4" for n in range(1, 5)]
+    assert all(" ms · " in line and " left in this phase" in line for line in timed[1:])
     printed = json.loads(done.stdout)
     files = list((tmp_path / "res").iterdir())
     assert len(files) == 1 and files[0].name.startswith("segbench-smoke-cpu-")
@@ -48,7 +66,10 @@ def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     assert stored["device"]["kind"] == "cpu"
     assert stored["forced"] is False
     assert {c["id"] for c in stored["doctor"]} >= {"python", "tensorflow", "packages", "compute"}
-    assert "This run against the published references" in done.stderr
+    # A smoke run: no speedups against the published model, and its expected caveats in one.
+    assert "This run against the published references" not in done.stderr
+    assert "A smoke run (width 0.0625, batch 2, 4 timed steps) checks that" in done.stderr
+    assert "Only 4 timed steps" not in done.stderr
     assert "95 % CI" in done.stderr and "outliers" in done.stderr
     starts = [s["at_s"] for s in stored["steps"]]
     assert starts == sorted(starts) and starts[0] >= 0
@@ -249,3 +270,25 @@ def test_keras_2_on_another_backend_is_refused_in_one_line(tmp_path):
     assert done.output.strip().splitlines() == [
         "error: --keras 2 runs on the tensorflow backend only (got --backend torch)"
     ]
+
+
+def test_show_prints_a_result_files_tables_again():
+    path = sorted(RESULTS.glob("segbench-quick-cpu-*.json"))[-1]
+    stored = json.loads(path.read_text())
+    done = CliRunner().invoke(app, ["show", str(path)])
+    assert done.exit_code == 0, done.output
+    assert f"{stored['summary']['median_ms']:.1f} ms" in done.output
+    assert "This run against the published references" in done.output
+    missing = CliRunner().invoke(app, ["show", str(path.with_name("none.json"))])
+    assert missing.exit_code == 2
+    assert missing.output.strip() == f"error: {path.with_name('none.json')}: no such file"
+
+
+def test_data_without_options_accepts_the_cache_it_filled_before(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path))
+    cached = triangles.default_data_dir()
+    cached.mkdir(parents=True)
+    (cached / triangles.TRAIN_CSV).write_text("x,y\n")
+    done = CliRunner().invoke(app, ["data"])
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == f"the triangles data set is already in {cached}"

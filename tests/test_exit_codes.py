@@ -45,9 +45,7 @@ def test_the_table_lists_each_kind_once():
 def test_an_error_raised_in_a_command_is_one_line_and_its_code(tmp_path):
     done = CliRunner().invoke(app, ["compare", str(tmp_path / "missing.json")])
     assert done.exit_code == 2
-    assert done.output.strip().splitlines() == [
-        f"error: {tmp_path}/missing.json: no such file"
-    ]
+    assert done.output.strip().splitlines() == [f"error: {tmp_path}/missing.json: no such file"]
 
 
 def test_ctrl_c_during_doctor_exits_130(tmp_path):

@@ -97,13 +97,19 @@ def test_generate_refuses_a_non_empty_folder(tmp_path):
 
 def test_loader_reads_a_users_own_csv_into_memory(small_dataset):
     train, validation = triangles.load_dataset(small_dataset)
-    assert train.x.shape == (8, 512, 512, 1) and validation.x.shape == (4, 512, 512, 1)
-    assert train.x.dtype == np.float32
-    assert train.x[0].max() == pytest.approx(
+    assert train.images.shape == (8, 512, 512, 1) and validation.images.shape == (4, 512, 512, 1)
+    assert train.images.dtype == np.uint8 and train.masks.dtype == np.uint8  # as in the files
+    x, y = train.batch(np.arange(len(train)))
+    assert x.dtype == y.dtype == np.float32 and x.shape == train.images.shape
+    assert x[0].max() == pytest.approx(
         triangles.gray_level(triangles.triangle_recipe()[1][0]) / 255
     )
-    assert set(np.unique(train.y)) == {0.0, 1.0}
-    np.testing.assert_array_equal(train.y > 0, train.x > 10 / 255)
+    assert set(np.unique(y)) == {0.0, 1.0}
+    np.testing.assert_array_equal(y > 0, x > 10 / 255)
+    # The values steps have always trained on: float32(pixel) × float32(1 / 255).
+    expected = train.images.astype(np.float32)
+    expected *= 1 / 255
+    np.testing.assert_array_equal(x, expected)
 
 
 def _dataset_with(tmp_path, triangles_dir, image: Path) -> Path:

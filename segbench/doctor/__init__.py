@@ -8,6 +8,7 @@ exports. Nothing here prints.
 from segbench.doctor.checks import failed, run_checks
 from segbench.doctor.gather import gather
 from segbench.doctor.hardware import (
+    batch_that_fits,
     check_computation,
     check_devices,
     check_disk,
@@ -39,6 +40,7 @@ __all__ = [
     "Check",
     "Context",
     "Facts",
+    "batch_that_fits",
     "check_computation",
     "check_cuda_libraries",
     "check_devices",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from segbench.doctor.cluster import check_distribution
 from segbench.doctor.hardware import (
+    batch_that_fits,
     check_computation,
     check_devices,
     check_disk,
@@ -87,6 +88,13 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.ram_available,
             facts.gpu_memory_free,
             on_gpu,
+            batch_that_fits(
+                context.width,
+                context.epochs,
+                on_gpu,
+                (facts.gpu_memory_free or 0) if on_gpu else facts.ram_available,
+                context.replicas,
+            ),
         ),
         check_precision(
             context.precision, facts.gpus, on_gpu, is_metal and facts.backend == "tensorflow"
