@@ -540,10 +540,21 @@ def _show_result(result: Any, console: Console) -> None:
 def show_command(
     result_file: Annotated[Path, typer.Argument(metavar="RESULT", help="A result file.")],
 ) -> None:
-    """Print a result file's tables again, as its run printed them."""
-    from segbench.result import load_result
+    """Print a result file's tables again, as its run printed them (the statistics recomputed
+    from its steps, as compare does; a stored summary that disagrees is named)."""
+    from segbench.result import load_result, recompute
 
-    _show_result(load_result(result_file), stdout)
+    found = recompute(load_result(result_file))
+    _show_result(found.result, stdout)
+    if found.disagreeing:
+        stderr.print(
+            f"warning: {printable(str(result_file))}: the summary in the file disagrees with its "
+            f"steps ({', '.join(found.disagreeing)}): shown here as recomputed from the steps",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_path(console: Console, label: str, path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import stat
 from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -266,9 +267,12 @@ def load_result(path: Path) -> Result:
             raise ResultFileError(f"{path}: not a segbench result (no {key!r} section)")
     result = Result.from_dict(data, str(path))
     _check_schema(_sampled(data), path)
-    if not result.summary.steps:
+    if not result.summary.steps or not timed_steps(result.config, result.steps):
         raise ResultFileError(f"{path}: holds no timed step (the run was stopped before timing)")
     return result
+
+
+LARGEST_FILE = 512e6  # bytes; a 200,000-step result is 53 MB
 
 
 class _DuplicateKey(Exception):
@@ -292,11 +296,19 @@ def read_json(path: Path) -> Any:
     naming the file and the problem: unreadable, not UTF-8, invalid or truncated JSON, a key
     written twice in one object, nesting or a number beyond what the reader takes."""
     try:
+        found = Path(path).stat()
+        if stat.S_ISDIR(found.st_mode):
+            raise ResultFileError(f"{path}: a folder, not a result file")
+        if not stat.S_ISREG(found.st_mode):  # /dev/zero, a FIFO: endless or blocking
+            raise ResultFileError(f"{path}: not a regular file; a result file is one")
+        if found.st_size > LARGEST_FILE:
+            raise ResultFileError(
+                f"{path}: {found.st_size / 1e6:,.0f} MB, larger than any result file "
+                f"({LARGEST_FILE / 1e6:,.0f} MB: about 2 million steps)"
+            )
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ResultFileError(f"{path}: a folder, not a result file") from None
     except OSError as e:
         raise ResultFileError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
     try:

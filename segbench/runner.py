@@ -31,6 +31,9 @@ COMPILE, WARMUP, TIMED, TRAIN, VALIDATION = "compile", "warmup", "timed", "train
 # No training step takes a day, compile steps included; a longer one in a file is no measurement
 # (and step times near 1e308 would overflow every sum the statistics take).
 MAX_STEP_MS = 86_400_000.0
+# Nor does one take under a microsecond (a synchronised step of any model); a smaller time
+# would make images/s and TFLOP/s overflow.
+MIN_STEP_MS = 0.001
 
 
 @dataclass(frozen=True, slots=True)  # 200,000 of them in a long run's file
@@ -41,7 +44,7 @@ class StepRecord:
     epoch: int | None
     training: bool  # False for validation steps
     images: int
-    ms: float = field(metadata={**POSITIVE, "maximum": MAX_STEP_MS})
+    ms: float = field(metadata={"minimum": MIN_STEP_MS, "maximum": MAX_STEP_MS})
     loss: float = field(metadata=NAN_OK)
     iou: float = field(metadata=NAN_OK)
     dice: float = field(metadata=NAN_OK)

@@ -100,6 +100,7 @@ class _Rules:
     nan_ok: bool = False
     positive: bool = False
     non_negative: bool = False
+    minimum: float | None = None
     maximum: float | None = None
     enum: tuple | None = None
     items: int | None = None  # a list of exactly this many items
@@ -111,6 +112,7 @@ class _Rules:
             nan_ok=bool(metadata.get("nan_ok")),
             positive=bool(metadata.get("positive")),
             non_negative=bool(metadata.get("non_negative")),
+            minimum=metadata.get("minimum"),
             maximum=metadata.get("maximum"),
             enum=None if enum is None else tuple(enum),
             items=metadata.get("items"),
@@ -197,6 +199,10 @@ def _scalar_reader(hint: type, rules: _Rules) -> Reader:
             _fail(source, _path(where), f"must be greater than 0, found {_shown(value)}")
         if rules.non_negative and value < 0:
             _fail(source, _path(where), f"must be 0 or more, found {_shown(value)}")
+        if rules.minimum is not None and value < rules.minimum:
+            _fail(
+                source, _path(where), f"must be at least {rules.minimum:g}, found {_shown(value)}"
+            )
         if value > largest or value < -(LARGEST_INT if hint is int else LARGEST_NUMBER):
             _fail(source, _path(where), f"must be at most {largest:g}, found {_shown(value)}")
         return value
@@ -306,6 +312,8 @@ def _column_rules(hint: Any, rules: _Rules):
         low, high = min(values), max(values)
         if (rules.positive and low <= 0) or (rules.non_negative and low < 0):
             return False
+        if rules.minimum is not None and low < rules.minimum:
+            return False
         return smallest <= low and high <= largest
 
     return check
@@ -381,6 +389,8 @@ def _type_schema(hint: Any, meta: Any, definitions: dict[str, dict]) -> dict:
         schema["exclusiveMinimum"] = 0
     if meta.get("non_negative"):
         schema["minimum"] = 0
+    if "minimum" in meta:
+        schema["minimum"] = meta["minimum"]
     if "maximum" in meta:
         schema["maximum"] = meta["maximum"]
     return schema

@@ -61,12 +61,20 @@ def test_a_duplicate_key_deep_inside_a_result_is_named(tmp_path):
     ("change", "message"),
     [
         (lambda d: _timed(d)[3].update(ms=1e308), "must be at most 8.64e+07, found 1e+308"),
-        (lambda d: _timed(d)[0].update(ms=0.0), "must be greater than 0, found 0.0"),
+        (lambda d: _timed(d)[0].update(ms=0.0), "must be at least 0.001, found 0.0"),
+        (lambda d: _timed(d)[1].update(ms=1e-300), "must be at least 0.001, found 1e-300"),
         (lambda d: d.update(seed=10**1000), "field seed: must be at most"),
         (lambda d: d["loss_trajectory"].__setitem__(2, 1e300), "loss_trajectory[2]: must be at"),
         (lambda d: d["summary"].update(median_ms=-math.inf), "expected a finite number"),
     ],
-    ids=["step-1e308", "step-zero", "seed-1000-digits", "loss-1e300", "minus-infinity"],
+    ids=[
+        "step-1e308",
+        "step-zero",
+        "step-1e-300",
+        "seed-1000-digits",
+        "loss-1e300",
+        "minus-infinity",
+    ],
 )
 def test_numbers_no_measurement_can_hold_are_refused_before_any_statistic(
     tmp_path, change, message
@@ -174,3 +182,30 @@ def test_compare_json_writes_a_number_json_cannot_hold_as_null():
     text = compare_json(replace(comparison, rows=[row, *comparison.rows[1:]]))
     (first, *_) = json.loads(text, parse_constant=lambda name: pytest.fail(name))["rows"]
     assert first["tflops"] is None and first["p_value"] is None
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_file_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path, kind):
+    import os
+
+    path = "/dev/zero" if kind == "device" else tmp_path / "fifo.json"
+    if kind == "fifo":
+        os.mkfifo(path)  # no writer: reading would wait for ever
+    assert "not a regular file" in _one_error_line(_compare(path), path)
+
+
+def test_a_result_whose_steps_hold_no_timed_step_is_refused_in_one_line(tmp_path):
+    data = document()
+    data["steps"] = [s for s in data["steps"] if s["phase"] != "timed"]
+    path = write(tmp_path, "no-timed.json", data)
+    assert "holds no timed step" in _one_error_line(_compare(path), path)
+
+
+def test_show_recomputes_a_summary_its_steps_contradict(tmp_path):
+    data = document()
+    data["summary"]["median_ms"] = 500.0
+    path = write(tmp_path, "edited.json", data)
+    done = CliRunner().invoke(app, ["show", str(path)])
+    assert done.exit_code == 0, done.output
+    assert "1000.0 ms" in done.output and "500.0 ms" not in done.output
+    assert "the summary in the file disagrees with its steps (median_ms" in done.output
