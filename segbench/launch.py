@@ -202,7 +202,12 @@ def supervise(workers: list[Worker], say: Callable[[str], None], started: float)
         lines = failed.log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
         for line in lines:
             say(f"  worker {failed.index} | {line}")
-    kept = "the chief had already written the result" if chief_done else "no result written"
+    kept = (
+        "the chief had already written the result"
+        if chief_done
+        # Stopped like Ctrl-C: a chief whose timed steps had begun keeps them, marked.
+        else "the chief was stopped (it keeps a partial result if its timed steps had begun)"
+    )
     if failed.log is not None:
         where = f"; its log: {failed.log}"
     else:

@@ -151,8 +151,12 @@ def test_a_worker_that_dies_mid_run_stops_the_job_and_leaves_no_result(tmp_path)
     assert time.monotonic() - killed < 30
     assert launcher.returncode == 1
     assert "worker 1 (127.0.0.1:" in rest and f"pid {worker}) was killed by SIGKILL" in rest
-    assert "no result written" in rest
-    assert not list((tmp_path / "results").glob("*.json"))
+    assert "the chief was stopped (it keeps a partial result if its timed steps had begun)" in rest
+    # Killed at the chief's compile step the job has nothing to keep; on a loaded machine the
+    # kill can land after timed steps began, and then the chief keeps them, marked.
+    for path in (tmp_path / "results").glob("*.json"):
+        kept = json.loads(path.read_text())
+        assert kept["status"] == "interrupted" and kept["summary"]["steps"] >= 1
 
 
 def _until_timing(process: subprocess.Popen) -> list[str]:
