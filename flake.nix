@@ -3,7 +3,7 @@
 #   nix develop            # Python 3.11, uv, just, hadolint, git (and podman on Linux)
 #   uv sync --locked       # the packages of uv.lock, as everywhere else
 #   uv run segbench run    # then the README's two commands
-#   uv run pytest
+#   uv run --dev pytest
 #
 # nixpkgs is locked in flake.lock to a nixos-25.11 revision. This project's CI parses and
 # evaluates this file (tests/test_nix.py, against a stand-in nixpkgs); it does not build it.
@@ -56,7 +56,7 @@
               LD_LIBRARY_PATH = "${wheelLibraries}:/run/opengl-driver/lib";
             };
             shellHook = ''
-              echo "segbench (nix develop): uv sync --locked, then uv run segbench run / uv run pytest"
+              echo "segbench (nix develop): uv sync --locked, then uv run segbench run / uv run --dev pytest"
             '';
           };
         }

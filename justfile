@@ -1,9 +1,9 @@
-# segbench tasks. `uv run just --list` shows them; rust-just comes with the dev dependencies.
+# segbench tasks. `uv run --dev just --list` shows them; rust-just comes with the dev dependencies.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # A container engine that can run here: docker with a reachable daemon, else podman.
-engine := `if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; else echo none; fi`
+engine := `if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; elif command -v docker >/dev/null 2>&1; then echo docker-down; else echo none; fi`
 
 # Provenance labels for the images, and the optional CA bundle secret.
 build-args := "--build-arg UV_LOCK_SHA256=" + `sha256sum uv.lock | cut -d' ' -f1` + " --build-arg GIT_COMMIT=" + `git rev-parse HEAD 2>/dev/null || echo unknown` + " --build-arg SOURCE_URL=" + `git remote get-url origin 2>/dev/null || echo unknown` + (if env("SEGBENCH_CA_BUNDLE", "") != "" { " --secret id=ca,src=" + env("SEGBENCH_CA_BUNDLE", "") } else { "" })
@@ -46,16 +46,16 @@ compare +FILES:
 
 # Run the tests
 test *ARGS:
-    uv run --locked pytest {{ARGS}}
+    uv run --locked --dev pytest {{ARGS}}
 
 # Lint Python (ruff), the Dockerfiles (hadolint) and the GitHub workflow (actionlint, Linux)
 lint:
-    uv run --locked ruff check .
-    uv run --locked ruff format --check .
-    if compgen -G "docker/Dockerfile.*" >/dev/null; then uv run --locked hadolint docker/Dockerfile.*; fi
-    if [ -x .venv/bin/actionlint ]; then uv run --locked actionlint; else echo "actionlint: Linux only, skipped"; fi
+    uv run --locked --dev ruff check .
+    uv run --locked --dev ruff format --check .
+    if compgen -G "docker/Dockerfile.*" >/dev/null; then uv run --locked --dev hadolint docker/Dockerfile.*; fi
+    if [ -x .venv/bin/actionlint ]; then uv run --locked --dev actionlint; else echo "actionlint: Linux only, skipped"; fi
 
-# Enter the Nix dev shell (flake.nix): then `uv sync --locked`, `uv run segbench run`, `uv run pytest`
+# Enter the Nix dev shell (flake.nix): then `uv sync --locked`, `uv run segbench run`, `uv run --dev pytest`
 nix-develop:
     nix --extra-experimental-features "nix-command flakes" develop
 
@@ -63,7 +63,7 @@ nix-develop:
 nix-check:
     nix-instantiate --parse flake.nix >/dev/null
     nix-instantiate --eval --strict --json tests/nix/evaluate.nix
-    uv run --locked pytest -n 0 tests/test_nix.py
+    uv run --locked --dev pytest -n 0 tests/test_nix.py
 
 # Re-check TensorFlow × tensorflow-metal pairs from the macOS wheels (downloads ~2.5 GB once)
 metal-pairs *PAIRS:
@@ -75,7 +75,7 @@ schema:
 
 # Recompute the numerics check's CPU float32 reference (segbench/numerics_reference.json; a test fails when it is stale)
 numerics-reference:
-    uv run --locked python -m segbench.numerics
+    uv run --locked --dev python -m segbench.numerics
 
 # Re-lock: uv.lock, the envs/ exports, then conda-lock where conda-forge is reachable
 lock:
@@ -105,6 +105,7 @@ _need-macos:
 
 [no-exit-message]
 _need-engine:
+    @if [ "{{engine}}" = docker-down ]; then echo "error: docker is installed but its daemon does not answer (docker info failed): start Docker Desktop or the docker service (sudo systemctl start docker), or install podman" >&2; exit 1; fi
     @if [ "{{engine}}" = none ]; then echo "error: no container engine: install Docker (with a running daemon) or podman" >&2; exit 1; fi
 
 [no-exit-message]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import signal
 import sys
+import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,6 +111,39 @@ def stderr_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+# The C++ runtime's informational lines (absl's "I0000 00:00:… file.cc:N] …" and its note that
+# logging is not initialised yet): start-up chatter of gRPC and the coordination service,
+# printed even with TF_CPP_MIN_LOG_LEVEL=3.
+RUNTIME_INFO = re.compile(
+    r"^(I\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] |WARNING: All log messages before "
+    r"absl::InitializeLog\(\) is called are written to STDERR)"
+)
+
+
+@contextmanager
+def runtime_info_dropped():
+    """Send file descriptor 2 to a temporary file for the duration, then write back every line
+    that is not the runtime's informational chatter (RUNTIME_INFO): warnings and errors stay."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [
+                line
+                for line in caught.read().decode(errors="replace").splitlines(keepends=True)
+                if not RUNTIME_INFO.match(line)
+            ]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
 
 
 def backend_name() -> str:

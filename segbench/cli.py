@@ -43,8 +43,10 @@ from segbench.options import (
     AsJsonOption,
     Backend,
     BackendOption,
+    BatchnormOption,
     BatchSizeOption,
     CheckNumericsOption,
+    CompileOption,
     CooldownOption,
     CpuReplicasOption,
     DataDirOption,
@@ -73,7 +75,6 @@ from segbench.options import (
     TelemetryOption,
     WarmupOption,
     WidthOption,
-    XlaOption,
 )
 from segbench.printable import ASCII_FALLBACK, printable
 
@@ -252,7 +253,10 @@ def doctor_command(
     device: Annotated[DeviceChoice, typer.Option(help="Device the run will use.")] = "auto",
     precision: Annotated[Precision, typer.Option(help="Precision the run will use.")] = "float32",
     xla: Annotated[
-        bool, typer.Option("--xla/--no-xla", help="Whether the run will use XLA.")
+        bool,
+        typer.Option(
+            "--compile/--no-compile", "--xla/--no-xla", help="Whether the run will compile steps."
+        ),
     ] = False,
     backend: Annotated[
         Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")
@@ -433,7 +437,8 @@ def run(
     epochs: EpochsOption = None,
     width: WidthOption = None,
     precision: PrecisionOption = None,
-    xla: XlaOption = None,
+    compile_step: CompileOption = None,
+    batchnorm: BatchnormOption = None,
     device: DeviceOption = None,
     backend: BackendOption = "tensorflow",
     keras: KerasOption = "3",
@@ -465,7 +470,8 @@ def run(
         epochs=epochs,
         width=width,
         precision=_value(precision) if precision else None,
-        xla=xla,
+        xla=compile_step,
+        batchnorm=_value(batchnorm) if batchnorm else None,
         device=_value(device) if device else None,
         backend=_value(backend),
         keras=int(_value(keras)),

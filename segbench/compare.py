@@ -330,7 +330,9 @@ def environment_facts(result: Result) -> dict[str, str | None]:
         "backend": env.keras_backend,
         "keras generation": str(result.config.keras_generation),
         "precision": result.config.precision,
-        "xla": "on" if result.config.xla else "off",
+        "compile (asked)": "on" if result.config.xla else "off",
+        "compiled (used)": result.model.compiled,
+        "batchnorm": result.model.batchnorm or result.config.batchnorm,
         "power": power_state(result),
         "energy mode": energy_mode(result),
     }
@@ -369,10 +371,15 @@ def find_baseline(rows: list[Row], choice: str | None) -> int:
             raise CompareError(f"--baseline {choice}: choose 1 to {len(rows)}")
         return index
     matches = [i for i, row in enumerate(rows) if choice.lower() in row.label.lower()]
-    if len(matches) != 1:
-        labels = "; ".join(row.label for row in rows)
-        found = "no row" if not matches else f"{len(matches)} rows"
-        raise CompareError(f"--baseline {choice!r}: {found} match (rows: {labels})")
+    if not matches:
+        labels = "; ".join(f"{i}: {row.label}" for i, row in enumerate(rows, start=1))
+        raise CompareError(f"--baseline {choice!r}: no row matches (rows {labels})")
+    if len(matches) > 1:
+        numbers = ", ".join(str(i + 1) for i in matches)
+        raise CompareError(
+            f"--baseline {choice!r}: rows {numbers} match; give the row's number instead "
+            f"(--baseline {matches[0] + 1})"
+        )
     return matches[0]
 
 
@@ -533,10 +540,11 @@ def statistics_caveats(result: Result) -> list[str]:
     s = result.summary
     if s.outliers and s.outliers.count >= max(2, MANY_OUTLIERS * s.steps):
         notes.append(
-            f"{s.outliers.count} of {s.steps} timed steps are outliers (beyond "
-            f"{s.outliers.low_ms:.0f}–{s.outliers.high_ms:.0f} ms, median ± 5 MAD-σ): another "
-            "program or power management interrupted the run; close other programs, plug in "
-            "the power and run again (they are kept in the samples; the median resists them)."
+            f"{s.outliers.count} of {s.steps} timed steps are outliers ("
+            f"{outlier_bounds(s.outliers.low_ms, s.outliers.high_ms, 0)}, median ± 5 MAD-σ): "
+            "another program or power management interrupted the run; close other programs, "
+            "plug in the power and run again (they are kept in the samples; the median "
+            "resists them)."
         )
     if s.drift and s.drift.verdict == SLOWING:
         notes.append(
@@ -670,6 +678,14 @@ def numerics_caveats(result: Result) -> list[str]:
     return notes or [f"The numerics check deviates. {advice}"]
 
 
+def outlier_bounds(low_ms: float, high_ms: float, decimals: int) -> str:
+    """ "beyond 12.0 … 30.5 ms", or "above 30.5 ms" when the low bound is below zero (a step
+    time cannot be negative: on a wide spread only slow outliers exist)."""
+    if low_ms <= 0:
+        return f"above {high_ms:.{decimals}f} ms"
+    return f"beyond {low_ms:.{decimals}f} … {high_ms:.{decimals}f} ms"
+
+
 def run_caveats(result: Result) -> list[str]:
     """Things that make a run's figures less trustworthy, each with what to do."""
     notes = status_caveats(result)
@@ -687,6 +703,8 @@ def run_caveats(result: Result) -> list[str]:
         notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
     notes += statistics_caveats(result)
     notes += throttle_caveats(result)
+    if result.model.compile_note:
+        notes.append(f"{result.model.compile_note}: the steps ran uncompiled.")
     # First: they question every other figure.
     notes = diverged_caveats(result) + numerics_caveats(result) + notes
     if smoke:

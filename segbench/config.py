@@ -11,6 +11,8 @@ from segbench.generation import GENERATIONS
 from segbench.schema import OPTIONAL
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# keras: Keras 3's BatchNormalization; fused: the framework's fused kernel (batchnorm.py).
+BATCHNORMS = ("keras", "fused")
 MAX_SEED = 2**32 - 1  # the range every backend's random generators accept
 MAX_WIDTH = 4.0  # 16 × the published model's parameters; wider is no longer this benchmark
 MAX_COOLDOWN = 24 * 3600.0
@@ -53,6 +55,8 @@ class RunConfig:
     global_batch: int | None = field(default=None, metadata=OPTIONAL)  # strong scaling
     sync_batchnorm: bool | None = field(default=None, metadata=OPTIONAL)
     scaling: bool | None = field(default=None, metadata=OPTIONAL)  # measure one replica first
+    # --batchnorm; absent (None) in files made before it, which all used Keras's layer.
+    batchnorm: str | None = field(default=None, metadata={**OPTIONAL, "enum": BATCHNORMS})
 
     @property
     def keras_generation(self) -> int:
@@ -87,6 +91,14 @@ class RunConfig:
                 f"--cooldown must be 0 to {MAX_COOLDOWN:.0f} seconds",
             ),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (
+                self.batchnorm in (None, *BATCHNORMS),
+                f"--batchnorm must be one of {', '.join(BATCHNORMS)}",
+            ),
+            (
+                not (self.batchnorm == "fused" and self.keras_generation == 2),
+                "--batchnorm fused is for Keras 3: Keras 2's BatchNormalization is fused already",
+            ),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
             (self.keras_generation in GENERATIONS, "--keras must be 2 or 3"),
             (
@@ -166,9 +178,10 @@ class RunConfig:
             ),
             (
                 not (self.xla and self.distributed and self.backend == "tensorflow"),
-                f"--xla with --strategy {self.strategy}: TensorFlow cannot XLA-compile a step "
-                "replicated by tf.distribute (it fails at the first step, keras-team/keras#19005);"
-                " drop --xla, or use --strategy mirrored on --backend jax (always compiled)",
+                f"--compile (--xla) with --strategy {self.strategy}: TensorFlow cannot "
+                "XLA-compile a step replicated by tf.distribute (it fails at the first step, "
+                "keras-team/keras#19005);"
+                " drop --compile, or use --strategy mirrored on --backend jax (always compiled)",
             ),
         ]
         for ok, message in checks:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from segbench import backend
 from segbench.errors import BadInput, SigHup, SigTerm, Unavailable, signal_name, stopped
 from segbench.schema import OPTIONAL, OPTIONAL_POSITIVE, POSITIVE
 
@@ -588,11 +589,12 @@ class _TensorFlowReplication(Replication):
                 if gpus and sys.platform == "linux"
                 else tf.distribute.experimental.CommunicationImplementation.RING
             )
-            self.engine = tf.distribute.MultiWorkerMirroredStrategy(
-                communication_options=tf.distribute.experimental.CommunicationOptions(
-                    implementation=implementation
+            with backend.runtime_info_dropped():  # gRPC's start-up lines
+                self.engine = tf.distribute.MultiWorkerMirroredStrategy(
+                    communication_options=tf.distribute.experimental.CommunicationOptions(
+                        implementation=implementation
+                    )
                 )
-            )
             self.communication = (
                 "NCCL all-reduce across workers"
                 if implementation.name == "NCCL"

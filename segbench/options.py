@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from segbench.backend import BACKENDS
-from segbench.config import DEVICES, MAX_CPU_REPLICAS, PRECISIONS, PRESETS
+from segbench.config import BATCHNORMS, DEVICES, MAX_CPU_REPLICAS, PRECISIONS, PRESETS
 from segbench.distribution import STRATEGIES
 from segbench.generation import GENERATIONS
 
@@ -27,6 +27,7 @@ KerasGeneration = _choices("KerasGeneration", [str(g) for g in GENERATIONS])
 Expect = _choices("Expect", ("gpu", "cpu"))
 Format = _choices("Format", ("table", "markdown", "csv", "json"))
 Strategy = _choices("Strategy", STRATEGIES)
+BatchnormKind = _choices("BatchnormKind", BATCHNORMS)
 
 
 # The options of `segbench run`, one alias each, so the command in cli.py reads as its pipeline.
@@ -61,8 +62,21 @@ WidthOption = Annotated[
     ),
 ]
 PrecisionOption = Annotated[Precision | None, typer.Option(help="Keras dtype policy.")]
-XlaOption = Annotated[
-    bool | None, typer.Option("--xla/--no-xla", help="Compile the step with XLA (default: no).")
+CompileOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--compile/--no-compile",
+        "--xla/--no-xla",
+        help="Compile the training step: XLA on tensorflow, torch.compile on torch (jax is always "
+        "jit-compiled). The result records what Keras really did (default: no).",
+    ),
+]
+BatchnormOption = Annotated[
+    BatchnormKind | None,
+    typer.Option(
+        help="BatchNormalization: keras (Keras 3's layer, what a Keras user runs) or fused (the "
+        "framework's fused kernel, same semantics; tensorflow and torch) (default: keras)."
+    ),
 ]
 DeviceOption = Annotated[
     DeviceChoice | None, typer.Option(help="auto: the GPU when one is visible, else the CPU.")

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from segbench.compare import Comparison, EnvironmentDifference, Row, device_label
+from segbench.compare import Comparison, EnvironmentDifference, Row, device_label, outlier_bounds
 from segbench.doctor.types import Check
 from segbench.printable import markdown_cell, printable
 from segbench.result import Result
@@ -56,7 +56,7 @@ def _statistics_rows(s: Summary) -> list[tuple[str, str, str]]:
             (
                 "outliers",
                 _plural(s.outliers.count, "step"),
-                f"beyond {s.outliers.low_ms:.1f} … {s.outliers.high_ms:.1f} ms (median ± 5 MAD-σ)",
+                f"{outlier_bounds(s.outliers.low_ms, s.outliers.high_ms, 1)} (median ± 5 MAD-σ)",
             )
         )
     if s.drift is not None:
@@ -121,6 +121,18 @@ def distribution_rows(result: Result) -> list[tuple[str, str, str]]:
 SUMMARY_FIELDS = (Field("measure"), Field("value", number=True), Field("spread", justify="right"))
 
 
+def speed_settings(result: Result) -> str:
+    """ ", compiled: xla, batchnorm fused" for the settings that change speed, when not the
+    default (empty for files made before they were recorded)."""
+    model = result.model
+    words = []
+    if model.compiled not in (None, "off"):
+        words.append(f"compiled: {model.compiled}")
+    if model.batchnorm not in (None, "keras"):
+        words.append(f"batchnorm {model.batchnorm}")
+    return "".join(f", {w}" for w in words)
+
+
 def summary_table(result: Result) -> UncutTable:
     """The run's statistics: step time with its spread, throughput and extrapolations."""
     s = result.summary
@@ -129,6 +141,7 @@ def summary_table(result: Result) -> UncutTable:
         f"segbench {config.preset} — {device_label(result)} — "
         f"{result.environment.keras_backend} (Keras {config.keras_generation}), "
         f"{config.precision}, batch {_batch_label(result)}, width {config.width:g}"
+        f"{speed_settings(result)}"
     )
     table = UncutTable(title, SUMMARY_FIELDS)
     if not s.steps:

@@ -64,6 +64,15 @@ class ModelInfo:
     width: float = field(metadata=POSITIVE)  # channel-width multiplier; 1 is the published model
     parameters: int = field(metadata=POSITIVE)
     training_gflop_per_image: float = field(metadata=POSITIVE)
+    # What compiled the training step as Keras really set it up, not as asked (--compile):
+    # "xla" (tensorflow), "torch.compile", "jit" (jax) or "off"; `compile_note` says why a
+    # request was overridden. The BatchNormalization kernel the model ran (--batchnorm).
+    # All absent in files made before them.
+    compiled: str | None = field(
+        default=None, metadata={**OPTIONAL, "enum": ("xla", "torch.compile", "jit", "off")}
+    )
+    compile_note: str | None = field(default=None, metadata=OPTIONAL)
+    batchnorm: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +184,9 @@ def build_result(
             width=config.width,
             parameters=measurement.parameters,
             training_gflop_per_image=measurement.training_flops_per_image / 1e9,
+            compiled=measurement.compiled,
+            compile_note=measurement.compile_note,
+            batchnorm=measurement.batchnorm,
         ),
         device=measurement.device,
         data=replace(data, folder=public_text(data.folder)),

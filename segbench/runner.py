@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +87,9 @@ class Measurement:
     device: backend.Device
     parameters: int = 0  # filled in from the first compiled model
     training_flops_per_image: float = 0.0
+    compiled: str | None = None  # filled in from the first compiled model (effective_compile)
+    compile_note: str | None = None
+    batchnorm: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     epochs: list[EpochRecord] = field(default_factory=list)
     stage_s: list[float] = field(default_factory=list)
@@ -125,6 +129,31 @@ def compile_model(config: RunConfig, lr: float, dropout: bool = True):
     jit = config.xla or config.backend == "jax"
     model.compile(optimizer=optimizer, loss=loss, metrics=[iou, dice], jit_compile=jit)
     return model
+
+
+_COMPILERS = {"tensorflow": "xla", "torch": "torch.compile", "jax": "jit"}
+
+
+def effective_compile(config: RunConfig, model) -> tuple[str, str | None]:
+    """(what compiles the training step, why a --compile request was not honoured).
+
+    The first is "xla", "torch.compile", "jit" or "off", read from the compiled model: Keras 3
+    turns a jit_compile=True request off without an error under TensorFlow op determinism,
+    on the Metal GPU, for layers that do not support it and on torch before 2.1
+    (keras/src/trainers/trainer.py, model_supports_jit). Keras 2 steps run in segbench's own
+    tf.function, which compiles exactly as asked.
+    """
+    on = config.xla if config.keras_generation == 2 else bool(getattr(model, "jit_compile", False))
+    compiled = _COMPILERS[config.backend] if on else "off"
+    if not (config.xla and compiled == "off"):
+        return compiled, None
+    if config.backend == "tensorflow" and config.deterministic:
+        why = "Keras turns XLA off under TensorFlow op determinism (--deterministic)"
+    elif config.backend == "tensorflow" and sys.platform == "darwin":
+        why = "XLA does not run on the Metal GPU (tensorflow-metal)"
+    else:
+        why = "Keras turned jit_compile off (a layer does not support it, or torch < 2.1)"
+    return compiled, f"--compile asked, not used: {why}"
 
 
 def batch_rows(start: int, batch_size: int, count: int) -> np.ndarray:
@@ -183,6 +212,10 @@ class _Run:
             self.train_step, self.test_step = self.replication.step_functions(model, example)
         if not self.measurement.parameters:
             self.measurement.parameters = model.count_params()
+            self.measurement.compiled, self.measurement.compile_note = effective_compile(
+                self.config, model
+            )
+            self.measurement.batchnorm = self.config.batchnorm or "keras"
             # Training: forward, plus backward for inputs and weights (3 × forward).
             self.measurement.training_flops_per_image = 3.0 * architecture_forward_flops(
                 self.config.width, self.config.image_size

@@ -126,6 +126,14 @@ def test_baseline_by_number_or_label_and_references():
     assert by_number.baseline == 1
     with pytest.raises(CompareError, match="--baseline 9: choose 1 to 5"):
         compare([result()], baseline="9")
+    # Two published M1 rows (GPU and CPU): the message names them and says to use a number.
+    with pytest.raises(CompareError) as several:
+        compare([result()], baseline="apple m1")
+    m1_rows = [i for i, r in enumerate(compare([result()]).rows, 1) if "Apple M1" in r.label]
+    assert len(m1_rows) >= 2 and str(several.value) == (
+        f"--baseline 'apple m1': rows {', '.join(map(str, m1_rows))} match; give the row's "
+        f"number instead (--baseline {m1_rows[0]})"
+    )
 
 
 def test_single_file_is_compared_with_the_published_references():
@@ -421,7 +429,7 @@ def test_trace_plot_draws_old_and_new_files(tmp_path):
         data = out.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", data[16:24])
-        assert (width, height) == ((1200, 780) if path == new else (1200, 540))
+        assert (width, height) == ((1320, 780) if path == new else (1320, 576))
     broken = tmp_path / "broken.json"
     broken.write_text('{"schema_version": 3')
     done = CliRunner().invoke(app, ["plot", str(broken), "-o", str(tmp_path / "x.png")])
@@ -455,3 +463,11 @@ def test_a_run_whose_numerics_deviate_is_marked_in_run_and_compare(tmp_path):
     assert any(w.startswith("Test GPU: The numerics check deviates") for w in c.warnings)
     data["numerics"] = {**data["numerics"], "status": "match", "max_rel_diff": 2e-7}
     assert not [n for n in run_caveats(Result.from_dict(data)) if "numerics" in n]
+
+
+def test_outlier_bounds_never_show_a_negative_step_time():
+    from segbench.compare import outlier_bounds
+
+    assert outlier_bounds(8968.46, 25210.12, 1) == "beyond 8968.5 … 25210.1 ms"
+    # A wide spread: median - 5 MAD-σ is below zero, so only slow steps can be outliers.
+    assert outlier_bounds(-120.0, 480.0, 0) == "above 480 ms"

@@ -119,3 +119,39 @@ def test_cuda_export_resolves_for_linux_x86_64():
         pytest.skip(f"PyPI is not reachable: {e.reason}")
     export = ROOT / "envs" / "linux-x86_64-cuda" / "requirements.txt"
     assert verify_export.verify(export, "3.11", "linux_x86_64") == []
+
+
+JUST = Path(sys.executable).parent / "just"
+
+
+@pytest.mark.skipif(not JUST.exists(), reason="just is not installed (uv sync --dev)")
+@pytest.mark.parametrize(
+    ("commands", "said"),
+    [
+        ({"docker": "exit 1"}, "docker is installed but its daemon does not answer"),
+        ({}, "no container engine: install Docker (with a running daemon) or podman"),
+    ],
+)
+def test_bench_cpu_says_why_no_container_engine_answers(tmp_path, commands, said):
+    """A docker CLI whose daemon is down (a stand-in `docker` that fails `docker info`), or no
+    engine at all: one line saying which, before any build."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in commands.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    tools = ("sh", "bash", "sha256sum", "cut", "git", "uname", "id", "mkdir")
+    for tool in tools:
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    done = subprocess.run(
+        [str(JUST), "--justfile", str(ROOT / "justfile"), "bench-cpu"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {said}"), done.stderr

@@ -262,3 +262,19 @@ def test_the_gate_on_20_step_results_fails_or_passes_on_the_test(tmp_path, limit
         assert "more than the 5 % allowed" in line
     else:
         assert line == f"ok: no result is significantly slower than {base} by more than 40 %"
+
+
+def test_the_runtimes_start_up_lines_are_dropped_and_its_warnings_kept(capfd):
+    """gRPC's start-up chatter, written by C++ to file descriptor 2, while a strategy starts."""
+    import os
+
+    from segbench.backend import runtime_info_dropped
+
+    with runtime_info_dropped():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are ")
+        os.write(2, b"written to STDERR\n")
+        os.write(2, b"I0000 00:00:1796009596.565150   16736 grpc_server_lib.cc:463] Started\n")
+        os.write(2, b"E0000 00:00:1796009596.6 16736 coordination_service.cc:9] peer lost\n")
+    assert capfd.readouterr().err == (
+        "E0000 00:00:1796009596.6 16736 coordination_service.cc:9] peer lost\n"
+    )

@@ -55,7 +55,7 @@ def test_linux_job_runs_the_readme_commands_lint_and_the_cpu_image():
     linux = jobs()["linux"]
     assert "runs-on: ubuntu-24.04" in linux
     commands = runs(linux)
-    assert readme_quick_start() == ["uv run segbench run", "uv run pytest"]
+    assert readme_quick_start() == ["uv run segbench run", "uv run --dev pytest"]
     for command in readme_quick_start():
         assert command in commands
     for lint in (
