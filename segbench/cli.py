@@ -60,6 +60,8 @@ from segbench.options import (
     GlobalBatchOption,
     GpusOption,
     KerasOption,
+    ModelArgOption,
+    ModelOption,
     OutOption,
     PeakOption,
     Precision,
@@ -439,6 +441,8 @@ def run(
     precision: PrecisionOption = None,
     compile_step: CompileOption = None,
     batchnorm: BatchnormOption = None,
+    model: ModelOption = None,
+    model_arg: ModelArgOption = None,
     device: DeviceOption = None,
     backend: BackendOption = "tensorflow",
     keras: KerasOption = "3",
@@ -463,6 +467,8 @@ def run(
     """Run the training-speed benchmark and write a result file."""
     from segbench import pipeline
 
+    if model is not None and width is not None:
+        raise BadInput("--width is CV-net's: a --model sets its own size (use --model-arg)")
     config = PRESETS[_value(preset)].with_overrides(
         batch_size=batch_size,
         steps=steps,
@@ -472,6 +478,8 @@ def run(
         precision=_value(precision) if precision else None,
         xla=compile_step,
         batchnorm=_value(batchnorm) if batchnorm else None,
+        model=model,
+        model_args=list(model_arg) if model_arg else None,
         device=_value(device) if device else None,
         backend=_value(backend),
         keras=int(_value(keras)),
@@ -533,7 +541,8 @@ def _show_result(result: Any, console: Console) -> None:
 
     # Speedups over the published figures only for their model and batch, and never for a
     # diverged run (its speed is no speed figure); run_caveats says why there are none.
-    comparable = is_published_setup(result.config) and not result.diverged
+    published = is_published_setup(result.config) or result.config.model == "resnet50"
+    comparable = published and not result.diverged
     comparison = against_references(result) if result.summary.steps and comparable else None
     console.print(run_report(result, comparison, run_caveats(result)))
     for line in warning_lines(result.doctor or []):  # repeated under the tables

@@ -27,8 +27,10 @@ from segbench.stats import (
 
 # Results that differ in these measure different work: refused unless --force.
 MUST_MATCH: dict[str, Callable[[Result], Any]] = {
-    "width": lambda r: r.config.width,
-    "image_size": lambda r: r.config.image_size,
+    # CV-net, or a user's model (--model) by the digest of its source, arguments and layers.
+    "model": lambda r: f"{r.model.own.spec} {r.model.own.digest[:12]}" if r.model.own else "cvnet",
+    "width": lambda r: r.config.width if r.model.own is None else None,
+    "image_size": lambda r: r.config.image_size if r.model.own is None else None,
     # Images per step: the global batch of a data-parallel run (README: "More than one GPU").
     "batch_size": lambda r: r.config.batch_size,
 }
@@ -244,6 +246,38 @@ def _framework(result: Result) -> str:
     return f"{backend} {packages.get(backend, '?')}, Keras {packages.get('keras', '?')}"
 
 
+def model_references(results: list[Result]) -> list[Row]:
+    """The published rows for the results' model: CV-net's (the article), ResNet-50's (other
+    tools' tables: other method, labelled so), none for any other model."""
+    names = {r.model.own.function if r.model.own else "cvnet" for r in results}
+    if names == {"cvnet"}:
+        return [reference_row(ref) for ref in REFERENCES]
+    if names == {"resnet50"} and all(r.config.model == "resnet50" for r in results):
+        from segbench.reference_models import RESNET50_PUBLISHED
+
+        return [other_tool_row(ref) for ref in RESNET50_PUBLISHED]
+    return []
+
+
+def other_tool_row(ref) -> Row:
+    """A ResNet-50 training throughput another tool published (reference_models.py)."""
+    ms = 1000.0 / ref.images_per_second
+    batch = f"batch {ref.batch_size}" if ref.batch_size else "batch not stated"
+    return Row(
+        label=f"{ref.device} (other tool, other method)",
+        kind="published",
+        backend=ref.framework,
+        precision=ref.precision,
+        ms_per_step=None,
+        p10_ms=None,
+        p90_ms=None,
+        ms_per_image=ms,
+        ms_per_image_range=(ms, ms),
+        tflops=None,
+        conditions=f"{batch}; {ref.clock}; {ref.source}",
+    )
+
+
 def reference_row(ref: Reference) -> Row:
     middle = (ref.ms_per_image_low + ref.ms_per_image_high) / 2
     return Row(
@@ -418,8 +452,9 @@ def compare(
     rows = [measured_row(r, source) for r, source in zip(results, sources, strict=True)]
     samples: list[list[float] | None] = [ms_per_image_samples(r) for r in results]
     if references:
-        rows += [reference_row(ref) for ref in REFERENCES]
-        samples += [None] * len(REFERENCES)
+        published = model_references(results)
+        rows += published
+        samples += [None] * len(published)
     base = find_baseline(rows, baseline)
     if base < len(results):  # a measured baseline: what else differs is a caveat of the row
         rows = [
@@ -451,13 +486,18 @@ def compare(
         warnings.append(
             "Results differ in " + ", ".join(should) + ": comparable work, but not like for like."
         )
-    if references and any(r.config.keras_generation != PUBLISHED_KERAS for r in results):
+    cvnet = all(r.model.own is None for r in results)
+    if references and cvnet and any(r.config.keras_generation != PUBLISHED_KERAS for r in results):
         warnings.append(
             f"The published figures were measured with Keras {PUBLISHED_KERAS} (tf.keras, "
             "TensorFlow 2.6); Keras 3 rows are comparable but not like for like with them: "
             "segbench run --keras 2 measures with the article's Keras generation."
         )
-    if references and not all(is_published_setup(r.config) for r in results):
+    if (
+        references
+        and all(r.model.own is None for r in results)
+        and not all(is_published_setup(r.config) for r in results)
+    ):
         warnings.append(
             f"The published references are for {PUBLISHED_SETUP}; these results are not."
         )
@@ -530,7 +570,10 @@ def steps_to_decide(n: int, m: int) -> int:
 
 def against_references(result: Result) -> Comparison:
     """One run against the published figures, the M1 GPU (the article's measurement) as the
-    baseline, so speedups read "× the M1"."""
+    baseline, so speedups read "× the M1". A ResNet-50 run (--model resnet50) is the baseline
+    of the other tools' published ResNet-50 figures."""
+    if result.config.model == "resnet50":
+        return compare([result])
     return compare([result], baseline=M1_GPU_LABEL)
 
 
@@ -707,13 +750,24 @@ def run_caveats(result: Result) -> list[str]:
         notes.append(f"{result.model.compile_note}: the steps ran uncompiled.")
     # First: they question every other figure.
     notes = diverged_caveats(result) + numerics_caveats(result) + notes
+    own = result.model.own
     if smoke:
+        what = f"--model {own.spec}" if own else f"width {config.width:g}"
+        published = "" if own else " and have no speedup against the published ones"
         notes.append(
-            f"A smoke run (width {config.width:g}, batch {config.batch_size}, {s.steps} timed "
-            "steps) checks that the benchmark runs; its figures are no speed measurement and "
-            "have no speedup against the published ones: run --preset quick for those."
+            f"A smoke run ({what}, batch {config.batch_size}, {s.steps} timed steps) checks "
+            f"that the benchmark runs; its figures are no speed measurement{published}: run "
+            "--preset quick for those."
         )
         return notes
+    if own is not None:
+        if own.flops_not_counted:
+            notes.append(
+                f"The training FLOPs leave out {len(own.flops_not_counted)} layer(s) whose cost "
+                f"segbench cannot count ({', '.join(own.flops_not_counted[:3])}): TFLOP/s and "
+                "% of peak are lower bounds."
+            )
+        return notes  # the published figures are CV-net's: no speedup against them
     if config.keras_generation != PUBLISHED_KERAS:
         notes.append(
             f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "

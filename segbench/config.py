@@ -57,6 +57,9 @@ class RunConfig:
     scaling: bool | None = field(default=None, metadata=OPTIONAL)  # measure one replica first
     # --batchnorm; absent (None) in files made before it, which all used Keras's layer.
     batchnorm: str | None = field(default=None, metadata={**OPTIONAL, "enum": BATCHNORMS})
+    # --model SPEC and its --model-arg key=value items, as given; absent for CV-net.
+    model: str | None = field(default=None, metadata=OPTIONAL)
+    model_args: list[str] | None = field(default=None, metadata=OPTIONAL)
 
     @property
     def keras_generation(self) -> int:
@@ -94,6 +97,18 @@ class RunConfig:
             (
                 self.batchnorm in (None, *BATCHNORMS),
                 f"--batchnorm must be one of {', '.join(BATCHNORMS)}",
+            ),
+            (
+                self.model is None or self.keras_generation == 3,
+                "--model is for Keras 3 models: drop --keras 2",
+            ),
+            (
+                self.model is None or not self.distributed,
+                "--model runs on one device: drop --strategy (data parallelism is for CV-net)",
+            ),
+            (
+                self.model is not None or not self.model_args,
+                "--model-arg needs --model",
             ),
             (
                 not (self.batchnorm == "fused" and self.keras_generation == 2),
@@ -232,7 +247,7 @@ PUBLISHED_SETUP = "width 1, batch 16"
 
 def is_published_setup(config: RunConfig) -> bool:
     """Whether a run measured the published model at the published batch size."""
-    return config.width == 1 and config.batch_size == 16
+    return config.model is None and config.width == 1 and config.batch_size == 16
 
 
 def learning_rate(epoch: int, epochs: int) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,6 +85,8 @@ def probe_config(run: RunConfig) -> RunConfig:
         backend=run.backend,
         keras=run.keras,
         device=run.device,
+        model=run.model,
+        model_args=run.model_args,
     )
 
 
@@ -109,7 +112,7 @@ def probe_losses(run: RunConfig, build=None) -> list[float]:
     backend.configure_determinism(config.seed, deterministic=False)
     model = (build or compile_model)(config, learning_rate(0, 0), dropout=False)
     train_step, _ = keras_generation.step_functions(model, config.xla)
-    x, y = (backend.to_device(a) for a in fixed_batch())
+    x, y = (backend.to_device(a) for a in (fixed_batch() if run.model is None else own_batch(run)))
     losses = []
     for _ in range(STEPS + 1):
         # A training step reports the loss of the weights it starts from: the initial loss,
@@ -119,6 +122,56 @@ def probe_losses(run: RunConfig, build=None) -> list[float]:
     backend.synchronize()
     keras_generation.keras.mixed_precision.set_global_policy("float32")
     return losses
+
+
+def own_batch(run: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """BATCH synthetic samples of a user's model (--model), fixed by SEED, as float32."""
+    from segbench.own_model import own_model_of, synthetic_data
+
+    return synthetic_data(own_model_of(run), BATCH, SEED)
+
+
+def own_reference(run: RunConfig, digest: str, timeout_s: float = 900) -> tuple[dict, bool]:
+    """(the CPU float32 reference of a user's model, whether it was computed now).
+
+    Computed on first use in a child process (TensorFlow on the CPU, float32: the same
+    reference as CV-net's, whatever the run's backend and device) and cached by the model's
+    digest under segbench's cache (numerics/DIGEST.json), so later runs reuse it.
+    Unavailable when the child fails.
+    """
+    import subprocess
+    import sys
+
+    from segbench.errors import Unavailable
+    from segbench.triangles import cache_root
+
+    path = cache_root() / "numerics" / f"{digest}.json"
+    try:
+        document = json.loads(path.read_text())
+        if document.get("provenance", {}).get("digest") == digest and len(
+            document.get("losses", [])
+        ) == (STEPS + 1):
+            return document, False
+    except (OSError, ValueError, AttributeError):
+        pass  # absent or damaged: computed again
+    command = [sys.executable, "-m", "segbench.numerics", "--model", run.model or ""]
+    for item in run.model_args or []:
+        command += ["--model-arg", item]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "-1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise Unavailable(f"the CPU reference of --model {run.model} failed: {last[:300]}")
+    document = json.loads(done.stdout)
+    if document["provenance"]["digest"] != digest:
+        raise Unavailable(
+            f"--model {run.model} built a different model in the reference process (digest "
+            f"{document['provenance']['digest'][:12]} ≠ {digest[:12]}): make the function "
+            "deterministic"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+    return document, True
 
 
 def dropout_draws(precision: str = "float32", shape=DROPOUT_SHAPE) -> list[tuple[float, list]]:
@@ -241,6 +294,12 @@ def advice(device_kind: str, backend_name: str, precision: str) -> str:
 
 def _describe(reference: dict) -> str:
     made = reference["provenance"]
+    if made.get("model"):
+        return (
+            f"the CPU float32 reference of --model {made['model']} (TensorFlow "
+            f"{made['tensorflow']}, seed {made['seed']}, {made['steps']} steps, digest "
+            f"{made['digest'][:12]})"
+        )
     return (
         f"{REFERENCE_FILE}: TensorFlow {made['tensorflow']} on the CPU, float32, "
         f"width {made['width']}, seed {made['seed']}, {made['steps']} SGD steps"
@@ -286,8 +345,33 @@ def reference_losses() -> list[float]:
         return probe_losses(PRESETS["smoke"])
 
 
+def _own_main(spec: str, items: list[str]) -> None:
+    """Print the CPU float32 reference of a user's model as JSON (own_reference's child)."""
+    import keras
+
+    from segbench.own_model import own_model_of
+
+    backend.select_backend("tensorflow")
+    backend.choose_device("cpu")
+    run = replace(PRESETS["smoke"], model=spec, model_args=items or None)
+    with keras.device("cpu"):
+        losses = probe_losses(run)
+        digest = own_model_of(run).digest
+    document = reference_document(losses)
+    document["provenance"] |= {"model": spec, "model_args": items, "digest": digest}
+    document["provenance"].pop("width")
+    print(json.dumps(document))
+
+
 def main() -> None:
-    """Recompute the reference here and write it into the package."""
+    """Recompute the reference here and write it into the package (with --model SPEC
+    [--model-arg K=V …]: print a user's model's reference instead; own_reference)."""
+    import sys
+
+    if sys.argv[1:2] == ["--model"]:
+        items = [sys.argv[i + 1] for i in range(3, len(sys.argv) - 1, 2)]
+        _own_main(sys.argv[2], items)
+        return
     backend.select_backend("tensorflow")
     document = reference_document(reference_losses())
     path = Path(__file__).with_name(REFERENCE_FILE)

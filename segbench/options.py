@@ -71,6 +71,24 @@ CompileOption = Annotated[
         "jit-compiled). The result records what Keras really did (default: no).",
     ),
 ]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        metavar="SPEC",
+        help="Benchmark your own Keras 3 model: package.module:function or path/file.py:function "
+        "returning it (uncompiled, or with its loss and optimizer); resnet50 for the built-in "
+        "ResNet-50 (default: CV-net).",
+    ),
+]
+ModelArgOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model-arg",
+        metavar="KEY=VALUE",
+        help="A keyword argument of the --model function (repeatable; Python literals).",
+    ),
+]
 BatchnormOption = Annotated[
     BatchnormKind | None,
     typer.Option(

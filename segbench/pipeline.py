@@ -40,10 +40,13 @@ from segbench.errors import (
     signal_name,
     stopped,
 )
-from segbench.result import DataInfo, Memory, Result, build_result, write_result
+from segbench.result import DataInfo, Memory, OwnModelInfo, Result, build_result, write_result
 from segbench.runner import Event, Measurement, run_benchmark
 from segbench.stats import summarize, timed_steps
 from segbench.telemetry import DEFAULT_INTERVAL_S
+
+# A user's model (--model) trains on synthetic samples: an epoch is this many batches.
+OWN_STEPS_PER_EPOCH = 8
 
 
 class Display(Protocol):
@@ -180,6 +183,11 @@ def run(
     written to `out` is saved elsewhere (RunOutcome.write_error says why and where).
     """
     validated(config)
+    if config.model is not None and data_dir is not None:
+        raise BadInput(
+            "--data with --model: a user's model trains on synthetic samples of its own input "
+            "and output shapes; drop --data"
+        )
     if config.strategy == distribution.MULTIWORKER:
         distribution.parse_tf_config(os.environ.get("TF_CONFIG"))  # BadInput before anything
     package_data.verify()  # a damaged numerics reference, schema or table: refused before timing
@@ -233,6 +241,8 @@ def _run(
         raise kind("interrupted before timing started; no result written") from None
     replication, survey, config = _start_replicas(config, display)
     chosen = backend.choose_device(config.device)
+    # A user's model is built first: one that cannot be benchmarked is refused at once.
+    built = _own_model_data(config, display) if config.model is not None else None
     context = doctor.Context(
         preset=config.preset,
         width=config.width,
@@ -245,6 +255,7 @@ def _run(
         strategy=config.strategy or distribution.NONE,
         gpus=config.gpus,
         replicas=len(replication.devices) if replication else 1,
+        model=config.model,
     )
     with display.status("checking the environment"):
         facts = doctor.gather(context, survey)
@@ -258,8 +269,12 @@ def _run(
             "fix them (segbench doctor shows all checks) or pass --force"
         )
 
+    own = None
     try:
-        folder, train, validation = _load_data(data_dir, config.image_size, display)
+        if built is None:
+            folder, train, validation = _load_data(data_dir, config.image_size, display)
+        else:
+            own, folder, train, validation = built
     except KeyboardInterrupt as stop:
         kind = stopped(signal_name(stop))
         raise kind("interrupted before timing started; no result written") from None
@@ -270,7 +285,7 @@ def _run(
         )
 
     try:
-        checked = _check_numerics(config, chosen, instruments, display)
+        checked = _check_numerics(config, chosen, instruments, display, own)
     except KeyboardInterrupt as stop:
         kind = stopped(signal_name(stop))
         raise kind("interrupted before timing started; no result written") from None
@@ -348,6 +363,7 @@ def _run(
             memory=memory,
             numerics=checked,
             failure=failure,
+            own=own,
         )
         if replication is not None:
             record = replication.record(
@@ -518,13 +534,25 @@ def _one_replica(
 
 
 def _check_numerics(
-    config: RunConfig, device: backend.Device, instruments: Instruments, display: Display
+    config: RunConfig,
+    device: backend.Device,
+    instruments: Instruments,
+    display: Display,
+    own: OwnModelInfo | None = None,
 ) -> numerics.Numerics:
-    """The numerics check on the run's device, backend and precision, before timing."""
+    """The numerics check on the run's device, backend and precision, before timing; a user's
+    model is held against its own CPU float32 reference (computed once, then cached)."""
     import keras
 
     if not instruments.numerics:
         return numerics.Numerics(status=numerics.SKIPPED, reason="--no-check-numerics")
+    reference = None
+    if own is not None:
+        try:
+            with display.status(f"computing the CPU float32 reference of --model {own.spec}"):
+                reference, _ = numerics.own_reference(config, own.digest)
+        except Unavailable as e:
+            return numerics.Numerics(status=numerics.SKIPPED, reason=str(e))
     try:
         with (
             display.status("checking the device's numerics against the CPU reference"),
@@ -535,7 +563,7 @@ def _check_numerics(
     except Exception as e:  # noqa: BLE001 - the run itself reports what is broken
         reason = f"the check could not run ({type(e).__name__}: {str(e)[:200]})"
         return numerics.Numerics(status=numerics.SKIPPED, reason=reason)
-    reference = numerics.shipped_reference()
+    reference = reference or numerics.shipped_reference()
     found = numerics.judge(losses, config.precision, reference, config.backend)
     return numerics.with_random(found, *numerics.judge_dropout(draws))
 
@@ -629,6 +657,42 @@ def _load_data(
             "set SEGBENCH_CACHE to a writable folder"
         ) from None
     raise Unavailable(f"{folder}: the regenerated triangles differ from the recipe; please report")
+
+
+def _own_model_data(
+    config: RunConfig, display: Display
+) -> tuple[OwnModelInfo, Path, triangles.Split, triangles.Split]:
+    """A user's model (--model): built once to learn its shapes (ModelError, exit 2, for one
+    that cannot be benchmarked), and fixed-seed synthetic samples of those shapes: a training
+    split of OWN_STEPS_PER_EPOCH batches and a validation split of one batch."""
+    from segbench import own_model
+    from segbench.flops import count_flops
+
+    with display.status(f"building --model {config.model}"):
+        own = own_model.own_model_of(config)
+        counted = count_flops(own.model)
+    if counted.forward_per_sample <= 0:
+        raise BadInput(
+            f"--model {config.model}: no layer whose FLOPs segbench counts (convolutions, "
+            f"Dense, attention); not counted: {', '.join(counted.unknown) or 'none'}"
+        )
+    train = own_model.synthetic_split(own, OWN_STEPS_PER_EPOCH * config.batch_size, config.seed)
+    validation = own_model.synthetic_split(own, config.batch_size, config.seed + 1)
+    info = OwnModelInfo(
+        spec=config.model,
+        function=own.function,
+        source_sha256=own.source_sha256,
+        args=list(config.model_args or []),
+        digest=own.digest,
+        input_shape=list(own.input_shape),
+        output_shape=list(own.output_shape),
+        activation=own.activation,
+        loss=own.loss_name,
+        loss_origin=own.loss_origin,
+        optimizer=None if own.optimizer is None else type(own.optimizer).__name__,
+        flops_not_counted=list(counted.unknown),
+    )
+    return info, Path("synthetic"), train, validation
 
 
 def _why(folder: Path, error: OSError) -> str:

@@ -121,6 +121,15 @@ def distribution_rows(result: Result) -> list[tuple[str, str, str]]:
 SUMMARY_FIELDS = (Field("measure"), Field("value", number=True), Field("spread", justify="right"))
 
 
+def model_label(result: Result) -> str:
+    """ "width 1" for CV-net; "model build (examples/unet.py:build, base_filters=8)" for a
+    user's model (--model)."""
+    own = result.model.own
+    if own is None:
+        return f"width {result.config.width:g}"
+    return f"model {own.function} ({', '.join([own.spec, *own.args])})"
+
+
 def speed_settings(result: Result) -> str:
     """ ", compiled: xla, batchnorm fused" for the settings that change speed, when not the
     default (empty for files made before they were recorded)."""
@@ -140,7 +149,7 @@ def summary_table(result: Result) -> UncutTable:
     title = (
         f"segbench {config.preset} — {device_label(result)} — "
         f"{result.environment.keras_backend} (Keras {config.keras_generation}), "
-        f"{config.precision}, batch {_batch_label(result)}, width {config.width:g}"
+        f"{config.precision}, batch {_batch_label(result)}, {model_label(result)}"
         f"{speed_settings(result)}"
     )
     table = UncutTable(title, SUMMARY_FIELDS)
@@ -187,7 +196,11 @@ def summary_table(result: Result) -> UncutTable:
         table.add_row(
             "loss (first → last)",
             f"{result.loss_trajectory[0]:.4f} → {result.loss_trajectory[-1]:.4f}",
-            f"IoU {result.iou_trajectory[-1]:.3f}",
+            f"IoU {result.iou_trajectory[-1]:.3f}"
+            if math.isfinite(result.iou_trajectory[-1])
+            else f"loss: {result.model.own.loss}"
+            if result.model.own
+            else "",
         )
     return table
 

@@ -59,6 +59,25 @@ class ResultFileError(BadInput):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OwnModelInfo:
+    """A user's model (--model): what was built, from which source, and how it was counted."""
+
+    spec: str  # --model as given: "package.module:function" or "path/file.py:function"
+    function: str
+    source_sha256: str | None  # of the function's source file (None: an installed module)
+    args: list[str]  # the --model-arg key=value items
+    digest: str  # sha256 of the source, spec, arguments and architecture: compare's identity
+    input_shape: list[int]  # one sample's, without the batch
+    output_shape: list[int]
+    activation: str  # of the output: sigmoid, softmax or linear
+    loss: str
+    loss_origin: str = field(metadata={"enum": ("function", "compiled", "default")})
+    optimizer: str | None = field(default=None, metadata=OPTIONAL)  # None: the benchmark's SGD
+    # Layers with weights whose FLOPs segbench cannot count (not in the training FLOPs).
+    flops_not_counted: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo:
     name: str
     width: float = field(metadata=POSITIVE)  # channel-width multiplier; 1 is the published model
@@ -73,6 +92,7 @@ class ModelInfo:
     )
     compile_note: str | None = field(default=None, metadata=OPTIONAL)
     batchnorm: str | None = field(default=None, metadata=OPTIONAL)
+    own: OwnModelInfo | None = field(default=None, metadata=OPTIONAL)  # --model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +180,7 @@ def build_result(
     memory: Memory | None = None,
     numerics: Numerics | None = None,
     failure: str | None = None,
+    own: OwnModelInfo | None = None,
 ) -> Result:
     """The record of one run; `forced` when it ran despite failed checks, `failure` the line
     that says why the framework ended it. Its free text (the
@@ -180,13 +201,14 @@ def build_result(
         seed=config.seed,
         config=config,
         model=ModelInfo(
-            name="cvnet",
+            name="cvnet" if own is None else own.function,
             width=config.width,
             parameters=measurement.parameters,
             training_gflop_per_image=measurement.training_flops_per_image / 1e9,
             compiled=measurement.compiled,
             compile_note=measurement.compile_note,
             batchnorm=measurement.batchnorm,
+            own=own,
         ),
         device=measurement.device,
         data=replace(data, folder=public_text(data.folder)),

@@ -110,7 +110,10 @@ class Measurement:
 
 def compile_model(config: RunConfig, lr: float, dropout: bool = True):
     """The CV-net model at `config.width`, compiled with the optimizer, loss and metrics of §3,
-    in the run's Keras generation, starting from the numpy-drawn weights of `config.seed`."""
+    in the run's Keras generation, starting from the numpy-drawn weights of `config.seed`
+    (or the user's model of `config.model`: compile_own_model)."""
+    if config.model is not None:
+        return compile_own_model(config, lr, dropout)
     from segbench.cvnet import build_cvnet
     from segbench.losses import loss_and_metrics
     from segbench.weights import seed_weights
@@ -128,6 +131,27 @@ def compile_model(config: RunConfig, lr: float, dropout: bool = True):
     # JAX runs compiled or op by op: its steps are always jit-compiled (XLA is how JAX runs).
     jit = config.xla or config.backend == "jax"
     model.compile(optimizer=optimizer, loss=loss, metrics=[iou, dice], jit_compile=jit)
+    return model
+
+
+def compile_own_model(config: RunConfig, lr: float, dropout: bool = True):
+    """The user's model (--model), compiled with its own loss, optimizer and metrics where its
+    function gives them, else the benchmark's SGD and the loss of its output activation,
+    starting from the numpy-drawn weights of `config.seed` (weights.seed_any_weights)."""
+    from segbench.own_model import own_model_of, without_dropout
+    from segbench.weights import seed_any_weights
+
+    keras = generation.load(3).keras
+    own = own_model_of(config)
+    model = own.model
+    if not dropout:
+        without_dropout(model)
+    seed_any_weights(model, config.seed)
+    optimizer = own.optimizer or keras.optimizers.SGD(
+        learning_rate=lr, momentum=MOMENTUM, nesterov=True
+    )
+    jit = config.xla or config.backend == "jax"
+    model.compile(optimizer=optimizer, loss=own.loss, metrics=own.metrics, jit_compile=jit)
     return model
 
 
@@ -217,9 +241,13 @@ class _Run:
             )
             self.measurement.batchnorm = self.config.batchnorm or "keras"
             # Training: forward, plus backward for inputs and weights (3 × forward).
-            self.measurement.training_flops_per_image = 3.0 * architecture_forward_flops(
-                self.config.width, self.config.image_size
-            )
+            if self.config.model is None:
+                forward = architecture_forward_flops(self.config.width, self.config.image_size)
+            else:
+                from segbench.flops import count_flops
+
+                forward = count_flops(model).forward_per_sample
+            self.measurement.training_flops_per_image = 3.0 * forward
         return model
 
     def step(
@@ -245,8 +273,8 @@ class _Run:
             images=images,
             ms=ms,
             loss=float(logs["loss"]),
-            iou=float(logs["iou"]),
-            dice=float(logs["dice"]),
+            iou=float(logs.get("iou", math.nan)),  # a user's model may have other metrics
+            dice=float(logs.get("dice", math.nan)),
             at_s=round(start - self.measurement.origin, 6),
         )
         self.measurement.steps.append(record)

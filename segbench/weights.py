@@ -46,6 +46,20 @@ def _name(variable) -> str:
     return variable.name.split("/")[-1].split(":")[0]
 
 
+def seed_any_weights(model, seed: int) -> None:
+    """A user's model (--model): each weight that is not constant is replaced by a numpy draw
+    from `seed` with the same variance as the layer's own initializer gave it (uniform,
+    ±√3·σ), keyed by its position in `model.weights` (unnamed layers are numbered per
+    process, positions are not), so every backend starts from the same weights."""
+    for position, variable in enumerate(model.weights):
+        current = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+        if not current.size or np.all(current == current.flat[0]):
+            continue  # zeros and ones: the same on every backend
+        limit = math.sqrt(3.0) * float(np.std(current.astype(np.float64)))
+        rng = np.random.default_rng([seed, position])
+        variable.assign(rng.uniform(-limit, limit, size=current.shape).astype(current.dtype))
+
+
 def seed_weights(model, seed: int) -> None:
     """Replace every kernel of `model` by numpy draws from `seed`; check the rest is constant."""
     for layer in model.layers:

@@ -78,7 +78,14 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
         if context.device != "cpu"
         else Check("nvidia", SKIP, "not judged: the run uses the CPU (--device cpu)"),
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
-        check_memory(
+        Check(
+            "memory",
+            SKIP,
+            f"not estimated for --model {context.model}: the estimate is CV-net's; a run that "
+            "does not fit ends with an out-of-memory line",
+        )
+        if context.model is not None
+        else check_memory(
             f"width {context.width:g}, batch {context.batch_size}"
             + (f" per replica × {context.replicas}" if context.replicas > 1 else "")
             + (", epochs" if context.epochs else ""),

@@ -36,6 +36,7 @@ class Context:
     strategy: str = "none"  # --strategy: mirrored | multiworker get the distribution check
     gpus: int | None = None  # --gpus N
     replicas: int = 1  # copies of the model in this process (--cpu-replicas): each takes memory
+    model: str | None = None  # --model: a user's model, whose memory need is not estimated
 
 
 @dataclass

@@ -1,0 +1,133 @@
+"""`segbench run --model`: a user's model through the whole run, its result, and compare."""
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import segbench
+
+from segbench.compare import CompareError, compare
+from segbench.result import Result, load_result
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = f"{ROOT}/examples/unet.py:build"
+TINY = ["--model-arg", "base_filters=4", "--model-arg", "depth=2", "--model-arg", "image_size=32"]
+RUN = ["run", "--preset", "smoke", "--steps", "2", "--warmup", "0", "--no-peak"]
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The example U-Net, smoke-sized, through `segbench run` (numerics check included)."""
+    folder = tmp_path_factory.mktemp("own")
+    done = segbench(
+        *RUN,
+        "--model",
+        EXAMPLE,
+        *TINY,
+        "--json",
+        cwd=folder,
+        env={"SEGBENCH_CACHE": str(folder / "cache")},
+    )
+    assert done.returncode == 0, done.stderr
+    (path,) = (folder / "results").glob("segbench-smoke-*.json")
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.slow
+def test_the_example_model_runs_end_to_end_and_its_result_validates(example_run):
+    path, data = example_run
+    result = load_result(path)  # the typed reader and the shipped JSON Schema
+    own = result.model.own
+    assert result.model.name == "build" and own.spec == EXAMPLE
+    assert own.args == ["base_filters=4", "depth=2", "image_size=32"]
+    assert (own.input_shape, own.output_shape, own.activation) == (
+        [32, 32, 1],
+        [32, 32, 1],
+        "sigmoid",
+    )
+    assert own.loss == "binary_crossentropy" and own.loss_origin == "default"
+    assert (
+        own.source_sha256
+        == __import__("hashlib").sha256((ROOT / "examples/unet.py").read_bytes()).hexdigest()
+    )
+    assert result.config.model == EXAMPLE and result.data.folder == "synthetic"
+    assert result.summary.steps == 2 and all(s["images"] == 2 for s in data["steps"])
+    # FLOPs from the architecture, the same count the module gives for the model.
+    from segbench.flops import count_flops
+    from segbench.own_model import build_own_model, parse_model_args
+
+    built = build_own_model(EXAMPLE, parse_model_args(TINY[1::2]))
+    assert result.model.training_gflop_per_image == pytest.approx(
+        count_flops(built.model).training_per_sample / 1e9
+    )
+    assert result.model.parameters == built.parameters
+    # Held against its own CPU float32 reference, computed in a child and cached by digest.
+    assert result.numerics.status == "match", result.numerics
+    assert result.numerics.reference.startswith(f"the CPU float32 reference of --model {EXAMPLE}")
+    cached = path.parent.parent / "cache" / "numerics" / f"{own.digest}.json"
+    assert json.loads(cached.read_text())["losses"] == pytest.approx(result.numerics.losses)
+
+
+@pytest.mark.slow
+def test_compare_refuses_two_different_models_unless_forced(example_run):
+    path, _data = example_run
+    cvnet = Result.from_dict(
+        json.loads((ROOT / "docs/results/segbench-quick-cpu-20261126T112703Z.json").read_text())
+    )
+    own = load_result(path)
+    with pytest.raises(CompareError, match=r"results differ in model \(.*build.* vs cvnet\)"):
+        compare([own, cvnet])
+    forced = compare([own, cvnet], force=True)
+    assert any(w.startswith("Forced: results differ in model") for w in forced.warnings)
+    # Two runs of the same model and arguments compare; no CV-net reference beside them.
+    same = compare([own, own])
+    assert [r.kind for r in same.rows] == ["measured", "measured"]
+
+
+def test_resnet50_rows_stand_beside_other_tools_figures_labelled_as_such(example_run):
+    _, data = example_run
+    data["config"]["model"] = "resnet50"
+    data["config"]["model_args"] = None
+    data["model"]["name"] = data["model"]["own"]["function"] = "resnet50"
+    data["model"]["own"]["spec"] = "resnet50"
+    rows = compare([Result.from_dict(data)]).rows
+    others = [r for r in rows if r.kind == "published"]
+    assert others and all(r.label.endswith("(other tool, other method)") for r in others)
+    assert any("tf-metal-experiments" in r.conditions for r in others)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--model", "nowhere.py:build"], "--model nowhere.py:build: "),
+        (["--model", EXAMPLE, "--width", "0.5"], "--width is CV-net's"),
+        (["--model", EXAMPLE, "--keras", "2"], "--model is for Keras 3 models"),
+        (["--model-arg", "a=1"], "--model-arg needs --model"),
+        (["--model", EXAMPLE, "--data", "somewhere"], "--data with --model"),
+    ],
+)
+def test_a_model_that_cannot_run_is_refused_in_one_line_with_exit_2(tmp_path, args, said):
+    done = segbench(*RUN, *args, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert said in lines[0]
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_the_models_numerics_reference_is_computed_once_then_reused(example_run, monkeypatch):
+    import subprocess
+
+    from segbench import numerics
+
+    path, _ = example_run
+    result = load_result(path)
+    monkeypatch.setenv("SEGBENCH_CACHE", str(path.parent.parent / "cache"))
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("the cached reference was computed again")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    document, computed = numerics.own_reference(result.config, result.model.own.digest)
+    assert not computed and document["provenance"]["digest"] == result.model.own.digest
+    assert document["losses"] == pytest.approx(result.numerics.losses)
