@@ -320,12 +320,20 @@ def _value(choice: Any) -> str:
 
 class _ConsoleDisplay:
     """The pipeline's Display on stderr: spinners, notes and a live progress bar at a terminal;
-    in logs and pipes, plain lines from the first timed phase on (each phase as it starts,
-    progress at least every 30 s)."""
+    in logs and pipes, plain lines: the plan and each phase as it starts (with the seconds
+    since the start), progress at least every 30 s."""
+
+    def __init__(self, plan: str = "") -> None:
+        self.plan = plan  # printed in pipes with the first phase: not for runs refused before
 
     def status(self, text: str) -> AbstractContextManager[object]:
-        # In logs and pipes nothing: a run refused before timing says so in one line there.
-        return stderr.status(text) if stderr.is_terminal else nullcontext()
+        if stderr.is_terminal:
+            return stderr.status(text)
+        if self.plan:
+            _phase_line(self.plan)
+            self.plan = ""
+        _phase_line(text)
+        return nullcontext()
 
     def note(self, text: str) -> None:
         stderr.print(printable(text), markup=False, highlight=False, soft_wrap=True)
@@ -497,9 +505,13 @@ def run(
     instruments = pipeline.Instruments(telemetry=telemetry, peak=peak, numerics=check_numerics)
     from segbench.progress import plan_line
 
-    if stderr.is_terminal:  # the first line within a second: what will run
-        stderr.print(plan_line(pipeline.validated(config)), markup=False, highlight=False)
-    outcome = pipeline.run(config, data_dir, out, force, _ConsoleDisplay(), instruments)
+    # The first line within a second: what will run (a run refused later says why in its last
+    # line, "error: …"). In pipes with the first phase, after the checks of what was asked.
+    plan = plan_line(pipeline.validated(config))
+    if stderr.is_terminal:
+        stderr.print(plan, markup=False, highlight=False)
+    display = _ConsoleDisplay("" if stderr.is_terminal else plan)
+    outcome = pipeline.run(config, data_dir, out, force, display, instruments)
 
     from segbench.result import to_json_text
 
@@ -738,6 +750,122 @@ def compare_command(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command("tune")
+def tune_command(
+    preset: PresetOption = "quick",
+    budget: Annotated[
+        float,
+        typer.Option(
+            min=0.5, max=24 * 60, help="Minutes to spend; no trial starts that would overrun it."
+        ),
+    ] = 20.0,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Timed steps of each trial (default: 4 smoke, else 10)."),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help="Warm-up steps of each trial (default: 1).")
+    ] = None,
+    device: DeviceOption = None,
+    backends: Annotated[
+        list[Backend] | None,
+        typer.Option("--backend", help="Search only this backend (repeatable; default: all)."),
+    ] = None,
+    precisions: Annotated[
+        list[Precision] | None,
+        typer.Option("--precision", help="Search only this precision (repeatable; default: all)."),
+    ] = None,
+    out: OutOption = Path("results"),
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="PNG of images/s against J/image (or ms/step); default: beside the result file.",
+        ),
+    ] = None,
+) -> None:
+    """Search the settings that change speed (backend, precision, compiled step, batch-norm
+    kernel, batch size) with short runs, rank them, and print the fastest's command line.
+    The fastest trial's result, with every trial in its `tune` block, is written to --out."""
+    import tempfile
+    from dataclasses import replace
+
+    import psutil
+
+    from segbench import pipeline, tune
+    from segbench.atomic import write_text_new
+    from segbench.result import result_stem, to_json_text
+    from segbench.tune_report import tune_points, tune_table, verdict_lines
+
+    pipeline.check_out_name(out)
+    pipeline.check_writable(out)
+    name = _value(preset)
+    extra = tune.trial_steps(name, steps, warmup)
+    if device is not None:
+        extra += ["--device", _value(device)]
+
+    def notify(event, index, total, setting, trial):
+        if event == "start":
+            left = f"{max(session.left_s(), 0) / 60:.1f} min of the budget left"
+            _note(f"trial {index + 1}/{total}: {setting.label} ({left})")
+        elif trial.images_per_s is not None:
+            _note(f"  {trial.images_per_s:.3g} images/s, numerics {trial.numerics}")
+        else:
+            _note(f"  {trial.status}: {trial.reason}")
+
+    with tempfile.TemporaryDirectory(prefix="segbench-tune-") as work:
+        session = tune.Session(name, budget * 60, extra, Path(work), notify)
+        planned = tune.plan(
+            PRESETS[name],
+            tune.installed_backends(),
+            [_value(b) for b in backends or []],
+            [_value(p) for p in precisions or []],
+        )
+        info = session.run(planned, psutil.virtual_memory().available)
+        stdout.print(tune_table(info))
+        for line in verdict_lines(info):
+            stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+        if info.fastest is None:
+            raise Unavailable("segbench tune: no trial ran to the end; nothing written")
+        winner, _ = session.results[info.fastest]
+        document = replace(winner, tune=info)
+        stem = "segbench-tune-" + result_stem(document).removeprefix("segbench-")
+        written = write_text_new(out, stem, ".json", to_json_text(document))
+    _print_path(stdout, "result written to", written)
+    _tune_chart(info, plot or written.with_suffix(".png"), tune_points(info))
+    if info.stopped_by not in (None, "budget"):
+        raise stopped(info.stopped_by)(f"interrupted: what was tried is in {written}")
+
+
+_STARTED = time.monotonic()
+
+
+def _phase_line(text: str) -> None:
+    """A phase as a plain line for logs and pipes: `[  12.3 s] importing tensorflow`."""
+    elapsed = time.monotonic() - _STARTED
+    stderr.print(f"[{elapsed:6.1f} s] {printable(text)}", markup=False, highlight=False)
+
+
+def _note(line: str) -> None:
+    stderr.print(printable(line), markup=False, highlight=False, soft_wrap=True)
+
+
+def _tune_chart(info, target: Path, points) -> None:
+    """Draw tune's chart where matplotlib is installed; say how to get it where not."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        _note("no chart: matplotlib is not installed (uv sync --extra plot)")
+        return
+    from segbench.plot import plot_tune
+
+    try:
+        written = plot_tune(points, target, f"segbench tune — {info.preset} preset")
+    except OSError as e:
+        raise Unavailable(f"--plot {target}: cannot write the chart ({e.strerror or e})") from None
+    _print_path(stdout, "chart written to", written)
 
 
 @app.command("plot")

@@ -111,6 +111,10 @@ class RunConfig:
                 "--model-arg needs --model",
             ),
             (
+                not (self.model is not None and self.batchnorm == "fused"),
+                "--batchnorm fused is for CV-net: a --model keeps its own layers",
+            ),
+            (
                 not (self.batchnorm == "fused" and self.keras_generation == 2),
                 "--batchnorm fused is for Keras 3: Keras 2's BatchNormalization is fused already",
             ),

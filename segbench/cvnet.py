@@ -87,6 +87,7 @@ def build_cvnet(
     keras_module: ModuleType | None = None,
     dropout: bool = True,
     synchronized_bn: bool = False,
+    batchnorm: str = "keras",
 ) -> keras.Model:
     """The CV-net model at the given width multiplier; width 1 is the published model.
 
@@ -94,15 +95,26 @@ def build_cvnet(
     `dropout=False` sets every dropout rate to 0 (the numerics check: no randomness).
     `synchronized_bn`: under tf.distribute, BatchNormalization averages its batch statistics
     over all replicas (--sync-batchnorm) instead of using each replica's own.
+    `batchnorm`: "keras" (Keras's layer) or "fused" (Keras 3 only: the same layer on the
+    backend's fused kernel, batchnorm.py); with `synchronized_bn`, Keras's synchronized layer.
     """
+    import keras
+
+    from segbench.batchnorm import batch_normalization_layer
+
+    batch_norm = batch_normalization_layer(batchnorm)  # a ValueError for an unknown kind
     if keras_module is None:
-        import keras as keras_module
+        keras_module = keras
+    if keras_module is not keras:  # Keras 2: its own layer, fused already
+        if batchnorm != "keras":
+            raise ValueError("batchnorm fused is for Keras 3: Keras 2's layer is fused already")
+        batch_norm = keras_module.layers.BatchNormalization
     layers = keras_module.layers
-    if synchronized_bn:
+    if synchronized_bn:  # the fused kernels cannot all-reduce: Keras's synchronized layer
+        batch_norm = functools.partial(keras_module.layers.BatchNormalization, synchronized=True)
+    if batch_norm is not keras_module.layers.BatchNormalization:
         layers = SimpleNamespace(**vars(layers))
-        layers.BatchNormalization = functools.partial(
-            keras_module.layers.BatchNormalization, synchronized=True
-        )
+        layers.BatchNormalization = batch_norm
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable

@@ -87,6 +87,7 @@ def probe_config(run: RunConfig) -> RunConfig:
         device=run.device,
         model=run.model,
         model_args=run.model_args,
+        batchnorm=run.batchnorm,  # the kernel the run trains with is the one checked
     )
 
 

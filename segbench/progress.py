@@ -23,9 +23,13 @@ def plan_line(config: RunConfig) -> str:
     repeats = f"{config.repeats} repeat(s)"
     if config.repeats > 1 and config.cooldown > 0:
         repeats += f" with {duration(config.cooldown)} cool-downs"
+    model = f"model {config.model}" if config.model else f"width {config.width:g}"
+    settings = [config.backend, config.precision]
+    settings += ["compiled"] if config.xla else []
+    settings += [f"{config.batchnorm} batch norm"] if config.batchnorm == "fused" else []
     return (
-        f"segbench run: preset {config.preset} — width {config.width:g}, batch "
-        f"{config.batch_size}, {work}, {repeats}; {config.backend}, {config.precision}"
+        f"segbench run: preset {config.preset} — {model}, batch {config.batch_size}, {work}, "
+        f"{repeats}; {', '.join(settings)}"
     )
 
 

@@ -43,6 +43,7 @@ from segbench.schema import (
 )
 from segbench.stats import Summary, disagreements, summarize, summarize_records, timed_steps
 from segbench.telemetry import Telemetry
+from segbench.tune_record import TuneInfo
 
 # 2: confidence interval, outliers, drift and repeats in the summary.
 # 3: telemetry, peak, memory and numerics blocks; each step's start time (at_s).
@@ -145,6 +146,8 @@ class Result:
     memory: Memory | None = field(default=None, metadata=OPTIONAL)  # version 3
     numerics: Numerics | None = field(default=None, metadata=OPTIONAL)  # version 3
     distribution: Distribution | None = field(default=None, metadata=OPTIONAL)  # version 4
+    # segbench tune: the fastest trial's result, with every trial of the session.
+    tune: TuneInfo | None = field(default=None, metadata=OPTIONAL)
     loss_trajectory: list[float] = field(metadata=NAN_OK)
     iou_trajectory: list[float] = field(metadata=NAN_OK)
     steps: list[StepRecord]

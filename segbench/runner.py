@@ -121,7 +121,12 @@ def compile_model(config: RunConfig, lr: float, dropout: bool = True):
     keras_generation = generation.load(config.keras_generation)
     synchronized_bn = bool(config.sync_batchnorm) and config.distributed
     model = build_cvnet(
-        config.width, config.image_size, keras_generation.keras, dropout, synchronized_bn
+        config.width,
+        config.image_size,
+        keras_generation.keras,
+        dropout,
+        synchronized_bn,
+        config.batchnorm or "keras",
     )
     seed_weights(model, config.seed)  # the same starting point on every backend
     loss, iou, dice = loss_and_metrics(keras_generation.ops)
@@ -156,6 +161,18 @@ def compile_own_model(config: RunConfig, lr: float, dropout: bool = True):
 
 
 _COMPILERS = {"tensorflow": "xla", "torch": "torch.compile", "jax": "jit"}
+
+
+def effective_batchnorm(config: RunConfig) -> str:
+    """The BatchNormalization kernel the run's model uses: "fused" only where a fused kernel
+    exists (tensorflow, torch) and batch statistics are not synchronized across replicas."""
+    if (config.batchnorm or "keras") == "keras" or config.model is not None:
+        return "keras"
+    if config.backend not in ("tensorflow", "torch"):
+        return f"keras (no fused kernel on {config.backend})"
+    if config.sync_batchnorm and config.distributed:
+        return "keras (synchronized: the fused kernels cannot all-reduce)"
+    return "fused"
 
 
 def effective_compile(config: RunConfig, model) -> tuple[str, str | None]:
@@ -239,7 +256,7 @@ class _Run:
             self.measurement.compiled, self.measurement.compile_note = effective_compile(
                 self.config, model
             )
-            self.measurement.batchnorm = self.config.batchnorm or "keras"
+            self.measurement.batchnorm = effective_batchnorm(self.config)
             # Training: forward, plus backward for inputs and weights (3 × forward).
             if self.config.model is None:
                 forward = architecture_forward_flops(self.config.width, self.config.image_size)

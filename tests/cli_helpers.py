@@ -1,6 +1,7 @@
 """Running the real command line as a user would: `python -m segbench` in a subprocess."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,3 +49,12 @@ def ctrl_c_default() -> None:
     an inherited SIG_IGN instead of raising KeyboardInterrupt, so a test of Ctrl-C must restore it.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# A phase line of a run whose output is piped: "[  12.3 s] importing tensorflow".
+PHASE_LINE = re.compile(r"^\[ *\d+\.\d s\] ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """What a piped run printed besides its phase lines: a refused run's one error line."""
+    return [line for line in stderr.strip().splitlines() if not PHASE_LINE.match(line)]

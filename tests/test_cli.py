@@ -12,7 +12,7 @@ from pathlib import Path
 
 import fastjsonschema
 import pytest
-from cli_helpers import ctrl_c_default, segbench
+from cli_helpers import ctrl_c_default, error_lines, segbench
 from typer.testing import CliRunner
 
 from segbench import triangles
@@ -150,7 +150,7 @@ def test_invalid_option_value_is_a_usage_error(tmp_path):
 def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
     done = segbench("run", "--preset", "smoke", "--device", "gpu", "--out", "res", cwd=tmp_path)
     assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
+    lines = error_lines(done.stderr)
     assert len(lines) == 1 and "sees no GPU" in lines[0] and "uv sync --extra cuda" in lines[0]
     assert not (tmp_path / "res").exists()
 
@@ -161,9 +161,7 @@ def test_bad_data_folder_names_the_file(tmp_path):
         "run", "--preset", "smoke", "--data", str(tmp_path), "--out", "res", cwd=tmp_path
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"error: --data: {tmp_path}/missing.png: file not found"
-    ]
+    assert error_lines(done.stderr) == [f"error: --data: {tmp_path}/missing.png: file not found"]
     assert not (tmp_path / "res").exists()
 
 
@@ -193,7 +191,7 @@ def test_ctrl_c_twice_during_timing_writes_partial_result_and_exits_130(small_da
     try:
         deadline = time.monotonic() + 240
         for line in proc.stderr:  # one line per phase when stderr is not a terminal
-            if "timed" in line or time.monotonic() > deadline:
+            if "· timed" in line or time.monotonic() > deadline:
                 break
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)

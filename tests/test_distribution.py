@@ -464,13 +464,14 @@ TWO_WORKERS = tf_config(["127.0.0.1:2222", "127.0.0.1:2223"], 0)
         (
             ["--strategy", "mirrored", "--cpu-replicas", "2", "--xla"],
             {},
-            "error: --compile (--xla) with --strategy mirrored: TensorFlow cannot XLA-compile a step "
-            "replicated by tf.distribute (it fails at the first step",
+            "error: --compile (--xla) with --strategy mirrored: TensorFlow cannot "
+            "XLA-compile a step replicated by tf.distribute (it fails at the first step",
         ),
         (
             ["--strategy", "multiworker", "--xla"],
             {"TF_CONFIG": TWO_WORKERS},
-            "error: --compile (--xla) with --strategy multiworker: TensorFlow cannot XLA-compile a step",
+            "error: --compile (--xla) with --strategy multiworker: TensorFlow cannot "
+            "XLA-compile a step",
         ),
         (
             ["--strategy", "multiworker"],

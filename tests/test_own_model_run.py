@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import segbench
+from cli_helpers import error_lines, segbench
 
 from segbench.compare import CompareError, compare
 from segbench.result import Result, load_result
@@ -108,7 +108,7 @@ def test_resnet50_rows_stand_beside_other_tools_figures_labelled_as_such(example
 )
 def test_a_model_that_cannot_run_is_refused_in_one_line_with_exit_2(tmp_path, args, said):
     done = segbench(*RUN, *args, cwd=tmp_path)
-    lines = done.stderr.strip().splitlines()
+    lines = error_lines(done.stderr)
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert said in lines[0]
     assert not (tmp_path / "results").exists()

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cli_helpers import segbench, start
+from cli_helpers import error_lines, segbench, start
 from typer.testing import CliRunner
 
 from segbench import pipeline, triangles
@@ -90,7 +90,7 @@ def test_a_signal_during_timing_keeps_the_partial_result(small_dataset, tmp_path
     )
     deadline = time.monotonic() + 240
     for line in proc.stderr:
-        if "timed" in line or time.monotonic() > deadline:
+        if "· timed" in line or time.monotonic() > deadline:
             break
     time.sleep(1.0)
     proc.send_signal(sent)
@@ -170,7 +170,7 @@ def test_a_backend_that_is_not_installed_says_how_to_install_it(tmp_path, comman
         pytest.skip("torch is installed here")
     done = segbench(command, "--backend", "torch", cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
+    assert error_lines(done.stderr) == [
         "error: --backend torch: torch is not installed here; install it "
         "(uv pip install torch, or pip install torch) or use --backend tensorflow"
     ]
@@ -235,7 +235,7 @@ def test_a_decompression_bomb_is_refused_without_decoding_it(small_dataset, tmp_
     (data / "train.csv").write_text("\n".join(csv) + "\n")
     done = segbench(*SMOKE, "--data", str(data), "--out", "res", cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
+    assert error_lines(done.stderr) == [
         f"error: --data: {tmp_path}/bomb.png: image too large to open safely; expected 512×512"
     ]
 

@@ -1,0 +1,156 @@
+"""segbench tune: the plan, the skips, the ranking, and a real session on the smoke preset."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from cli_helpers import segbench
+
+from segbench.config import PRESETS
+from segbench.result import Result, load_result
+from segbench.tune import Setting, conclude, device_skip, plan, rank, trial_of
+from segbench.tune_record import DEVIATES, RAN, SKIPPED
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU_RESULT = ROOT / "docs/results/segbench-quick-cpu-20261126T112703Z.json"
+
+
+def measured(setting: Setting, samples: list[float], status: str = RAN, numerics="match"):
+    """A trial with per-image step times `samples` (ms), as measured_trial records one."""
+    median = sorted(samples)[len(samples) // 2]
+    return trial_of(
+        setting,
+        status,
+        "segbench run …",
+        ms_per_image=median,
+        images_per_s=1000 / median,
+        numerics=numerics,
+        samples_ms_per_image=samples,
+    )
+
+
+def test_the_plan_runs_the_default_first_and_says_why_a_backend_is_skipped():
+    planned = plan(PRESETS["quick"], {"tensorflow": True, "jax": True, "torch": False})
+    first, reason = planned[0]
+    assert first == Setting("tensorflow", "float32", False, "keras", 16) and reason is None
+    torch = [r for s, r in planned if s.backend == "torch"]
+    assert torch and all(r == "torch is not installed (pip install torch)" for r in torch)
+    assert all(r is None for s, r in planned if s.backend in ("tensorflow", "jax"))
+    # Restricted to one backend and precision: the default still runs first.
+    only = plan(PRESETS["quick"], {"tensorflow": True}, ["jax"], ["mixed_bfloat16"])
+    assert [s.label for s, _ in only] == [
+        "tensorflow · float32 · not compiled · keras BN · batch 16",
+        "jax · mixed_bfloat16 · compiled · keras BN · batch 16",
+    ]
+    assert only[1][1] == "jax is not installed (uv sync --extra jax)"
+
+
+def test_device_skips_follow_the_device_the_default_ran_on():
+    data = json.loads(CPU_RESULT.read_text())
+    cpu = Result.from_dict(data)
+    fp16 = Setting("tensorflow", "mixed_float16", True, "fused", 16)
+    assert (
+        device_skip(fp16, cpu) == "float16 without tensor cores: the CPU has no fast float16 path"
+    )
+    assert device_skip(Setting(compile=True), cpu) is None
+    data["device"] = {"kind": "gpu", "keras_name": "gpu", "description": "Apple M1 GPU"}
+    data["environment"]["os"]["system"] = "Darwin"
+    metal = Result.from_dict(data)
+    assert device_skip(Setting(compile=True), metal) == (
+        "XLA does not run on the Metal GPU (tensorflow-metal)"
+    )
+    assert device_skip(Setting(compile=False), metal) is None
+
+
+def test_a_setting_whose_numerics_deviate_never_wins_however_fast():
+    default = measured(Setting(), [100.0, 101.0, 99.0, 100.5, 100.2])
+    broken = measured(
+        Setting(batchnorm="fused"), [10.0, 10.1, 9.9, 10.2, 10.0], DEVIATES, "deviates"
+    )
+    compiled = measured(Setting(compile=True), [80.0, 81.0, 79.0, 80.5, 80.2])
+    skipped = trial_of(Setting(precision="mixed_float16"), SKIPPED, "…", "no tensor cores")
+    trials = [default, broken, compiled, skipped]
+    assert rank(trials) == [2, 0]
+    info = conclude("quick", 600.0, 300.0, None, trials, ["--steps", "10", "--device", "cpu"])
+    assert info.fastest == 2 and info.default == 0
+    assert info.speedup == pytest.approx(100.2 / 80.2)
+    low, high = info.speedup_ci95
+    assert low <= info.speedup <= high and low > 1
+    assert info.command == (
+        "segbench run --preset quick --backend tensorflow --precision float32 --compile "
+        "--batchnorm keras --batch-size 16 --device cpu"
+    )
+
+
+# A stand-in for a broken kernel: TensorFlow's fused batch norm, scaled by 1.5 in every child
+# process of the session (loaded when segbench.batchnorm is first imported).
+BROKEN_KERNEL = """
+import importlib.abc, importlib.util, sys
+
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "segbench.batchnorm":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            kernel = module._KERNELS["tensorflow"]
+
+            def broken(x, *args, **kwargs):
+                y, mean, variance = kernel(x, *args, **kwargs)
+                return y * 1.5, mean, variance
+
+            module._KERNELS["tensorflow"] = broken
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Hook())
+"""
+
+
+@pytest.mark.slow
+def test_tune_ranks_writes_a_chart_and_a_result_and_never_chooses_a_broken_kernel(tmp_path):
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    (stand_in / "sitecustomize.py").write_text(BROKEN_KERNEL)
+    done = segbench(
+        "tune",
+        "--preset",
+        "smoke",
+        "--budget",
+        "2.5",
+        "--steps",
+        "3",
+        "--warmup",
+        "0",
+        "--backend",
+        "tensorflow",
+        "--precision",
+        "float32",
+        cwd=tmp_path,
+        env={
+            "PYTHONPATH": os.pathsep.join([str(stand_in), os.environ.get("PYTHONPATH", "")]),
+            "SEGBENCH_CACHE": str(tmp_path / "cache"),
+        },
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "segbench tune — smoke preset" in done.stdout and "run it: segbench run" in done.stdout
+    (written,) = (tmp_path / "results").glob("segbench-tune-smoke-*.json")
+    result = load_result(written)  # the typed reader and the shipped schema
+    info = result.tune
+    statuses = {(t.batchnorm, t.compile, t.batch_size): t.status for t in info.trials}
+    assert statuses[("keras", False, 2)] == RAN  # the default
+    assert statuses[("fused", False, 2)] == DEVIATES  # the broken kernel ran, and was caught
+    fused = next(t for t in info.trials if t.batchnorm == "fused" and not t.compile)
+    assert fused.numerics == "deviates" and fused.images_per_s > 0
+    winner = info.trials[info.fastest]
+    assert winner.status == RAN and winner.batchnorm == "keras"
+    # The file is the winner's own result, with its settings.
+    assert (result.config.batchnorm or "keras", result.config.xla) == ("keras", winner.compile)
+    assert written.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
