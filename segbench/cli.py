@@ -68,6 +68,7 @@ from segbench.options import (
     PrecisionOption,
     Preset,
     PresetOption,
+    ProfileOption,
     RepeatsOption,
     ScalingOption,
     SeedOption,
@@ -465,6 +466,7 @@ def run(
     telemetry: TelemetryOption = True,
     peak: PeakOption = True,
     check_numerics: CheckNumericsOption = True,
+    profile: ProfileOption = False,
     strategy: StrategyOption = "none",
     gpus: GpusOption = None,
     cpu_replicas: CpuReplicasOption = None,
@@ -502,7 +504,9 @@ def run(
         sync_batchnorm=sync_batchnorm or None,
         scaling=scaling or None,
     )
-    instruments = pipeline.Instruments(telemetry=telemetry, peak=peak, numerics=check_numerics)
+    instruments = pipeline.Instruments(
+        telemetry=telemetry, peak=peak, numerics=check_numerics, profile=profile
+    )
     from segbench.progress import plan_line
 
     # The first line within a second: what will run (a run refused later says why in its last
@@ -827,6 +831,7 @@ def tune_command(
         stdout.print(tune_table(info))
         for line in verdict_lines(info):
             stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+        _tune_profiles(info, session)
         if info.fastest is None:
             raise Unavailable("segbench tune: no trial ran to the end; nothing written")
         winner, _ = session.results[info.fastest]
@@ -846,6 +851,21 @@ def _phase_line(text: str) -> None:
     """A phase as a plain line for logs and pipes: `[  12.3 s] importing tensorflow`."""
     elapsed = time.monotonic() - _STARTED
     stderr.print(f"[{elapsed:6.1f} s] {printable(text)}", markup=False, highlight=False)
+
+
+def _tune_profiles(info, session) -> None:
+    """Where the step time goes for the default setting and the winner (--profile)."""
+    from segbench.report import profile_table
+    from segbench.tune import setting_of
+
+    shown = [info.default] if info.fastest in (None, info.default) else [info.default, info.fastest]
+    for index in shown:
+        result = session.results.get(index, (None, None))[0]
+        if result is None or result.profile is None:
+            continue
+        label = setting_of(session.trials[index]).label
+        stdout.print(f"#{index + 1} {label}:", markup=False, highlight=False)
+        stdout.print(profile_table(result))
 
 
 def _note(line: str) -> None:
@@ -878,9 +898,9 @@ def plot_command(
         typer.Option("--output", "-o", help="PNG to write. Default: beside FILE, -trace.png."),
     ] = None,
 ) -> None:
-    """Draw a run's trace: step times over the run (compile, warm-up and timed steps marked;
-    repeats and epochs separated) with power, clock and temperature where the telemetry has
-    them — throttling shows at a glance."""
+    """Draw a run's trace: the timed steps over the run with their median and its 95 % CI, the
+    excluded compile and warm-up steps beside them, and power, clock and temperature where the
+    telemetry has them — throttling shows at a glance."""
     from segbench.result import load_result
 
     _need_matplotlib("segbench plot")

@@ -154,6 +154,14 @@ PeakOption = Annotated[
         "the run's compute as a share of it and of the vendor's peak.",
     ),
 ]
+ProfileOption = Annotated[
+    bool,
+    typer.Option(
+        "--profile",
+        help="After the timed steps, run 3 more under the framework's profiler and show the "
+        "share of step time by layer kind (not timed; tensorflow and torch).",
+    ),
+]
 CheckNumericsOption = Annotated[
     bool,
     typer.Option(

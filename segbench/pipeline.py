@@ -45,6 +45,8 @@ from segbench.runner import Event, Measurement, run_benchmark
 from segbench.stats import summarize, timed_steps
 from segbench.telemetry import DEFAULT_INTERVAL_S
 
+# --profile: steps run under the framework's profiler after the timed steps (not timed).
+PROFILED_STEPS = 3
 # A user's model (--model) trains on synthetic samples: an epoch is this many batches.
 OWN_STEPS_PER_EPOCH = 8
 
@@ -74,6 +76,7 @@ class Instruments:
     telemetry: bool = True
     peak: bool = True
     numerics: bool = True  # the numerics check before timing (--no-check-numerics skips it)
+    profile: bool = False  # a few more steps under the framework's profiler (--profile)
     interval_s: float = DEFAULT_INTERVAL_S
 
 
@@ -307,7 +310,15 @@ def _run(
                 one_replica = _one_replica(
                     config, chosen, train, notify, display, replication.replicas
                 )
-            measurement = run_benchmark(config, chosen, train, validation, notify, replication)
+            measurement = run_benchmark(
+                config,
+                chosen,
+                train,
+                validation,
+                notify,
+                replication,
+                PROFILED_STEPS if instruments.profile else 0,
+            )
             deferred.__enter__()  # from here on a signal cannot undo the saving
         except Exception as e:
             if not _out_of_memory(e):
@@ -364,6 +375,7 @@ def _run(
             numerics=checked,
             failure=failure,
             own=own,
+            profile=measurement.profile,
         )
         if replication is not None:
             record = replication.record(

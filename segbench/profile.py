@@ -60,6 +60,7 @@ class Profile:
     steps: int = field(metadata=POSITIVE)
     source: str  # the profiler, what it timed and on which device
     kinds: list[KindShare]
+    # of the steps' wall time: no op or kernel ran
     unattributed_share: float | None = field(default=None, metadata={**OPTIONAL, **SHARE})
     reason: str | None = field(default=None, metadata=OPTIONAL)  # why `kinds` is empty
 
@@ -93,8 +94,11 @@ def profile_steps(
     return _failed(steps, f"{name}: none", f"no profiler attribution for the {name} backend")
 
 
+TABLE_HEADER = ("kind", "ms per step", "share %")
+
+
 def profile_table_rows(profile: Profile) -> list[tuple[str, str, str]]:
-    """("kind", "ms per step", "share %") rows, largest share first."""
+    """Rows under TABLE_HEADER, largest share first."""
     ordered = sorted(profile.kinds, key=lambda k: (-k.share, KINDS.index(k.kind)))
     return [(k.kind, f"{k.ms_per_step:.1f}", f"{100 * k.share:.1f}") for k in ordered]
 
@@ -303,7 +307,8 @@ def _tensorflow_profile(model: Any, train_step: Callable, batch: tuple, steps: i
         finally:
             tf.profiler.experimental.stop()
         space = _read_xspace(Path(logdir))
-    return _attribute_xspace(space, _Scopes.of(model), steps, wall_s)
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    return _attribute_xspace(space, _Scopes.of(model), steps, wall_s, gpu)
 
 
 def _read_xspace(logdir: Path) -> Any:
@@ -321,8 +326,11 @@ def _read_xspace(logdir: Path) -> Any:
     return space
 
 
-def _attribute_xspace(space: Any, scopes: _Scopes, steps: int, wall_s: float) -> Profile:
-    """Op self time by kind: GPU kernels where a GPU plane has any, else host op events."""
+def _attribute_xspace(
+    space: Any, scopes: _Scopes, steps: int, wall_s: float, gpu_present: bool = False
+) -> Profile:
+    """Op self time by kind: GPU kernels where a GPU plane has any, else host op events
+    (which on a GPU whose kernels are not traced, as Metal's, time the ops' host side)."""
     gpu = [p for p in space.planes if p.name.startswith("/device:GPU:")]
     host = [p for p in space.planes if p.name.startswith("/host:CPU")]
     kernels = [e for p in gpu for e in _kernel_events(p)]
@@ -330,7 +338,7 @@ def _attribute_xspace(space: Any, scopes: _Scopes, steps: int, wall_s: float) ->
         events, where = kernels, "GPU kernels"
     else:
         events, where = [e for p in host for e in _host_op_events(p)], "host op events"
-    device = "GPU" if kernels else "CPU"
+    device = "GPU" if kernels else "no GPU kernels traced" if gpu_present else "CPU"
     source = f"tensorflow profiler (XSpace {where}, by Keras layer name scope), {device}"
     if kernels and not any(op_name for op_name, *_ in kernels):
         return _failed(steps, source, "the profile names no TensorFlow op of any GPU kernel")
@@ -412,6 +420,7 @@ def _torch_profile(model: Any, train_step: Callable, batch: tuple, steps: int) -
     from torch.profiler import ProfilerActivity, profile
 
     cuda = torch.cuda.is_available()
+    mps = not cuda and torch.backends.mps.is_available()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     x, y = batch
     with _torch_ranges(model), profile(activities=activities, record_shapes=False) as prof:
@@ -420,12 +429,15 @@ def _torch_profile(model: Any, train_step: Callable, batch: tuple, steps: int) -
             train_step(x, y)
         backend.synchronize()
         wall_s = time.perf_counter() - start
-    totals, intervals = _attribute_torch_events(prof.events(), cuda)
+    events = prof.events()
+    cuda = cuda and any(_is_kernel(e) for e in events)  # else the model ran on the CPU
+    totals, intervals = _attribute_torch_events(events, cuda)
     kinds = _shares(totals, steps)
     what = "CUDA kernel" if cuda else "CPU op"
+    device = "CUDA" if cuda else "MPS: host time, no GPU kernels traced" if mps else "CPU"
     source = (
         f"torch profiler (aten {what} self time, by layer forward range and autograd "
-        f"sequence number), {'CUDA' if cuda else 'CPU'}"
+        f"sequence number), {device}"
     )
     if not kinds:
         return _failed(steps, source, "the profile holds no op events")

@@ -602,10 +602,29 @@ def doctor_table(checks: list[Check], title: str = "segbench doctor") -> UncutTa
     return table
 
 
+def profile_table(result: Result) -> UncutTable | Text:
+    """Where the step time goes, by layer kind (--profile), or why it is not known."""
+    from segbench.profile import TABLE_HEADER, profile_table_rows
+
+    found = result.profile
+    if not found.kinds:
+        return Text(printable(f"note: profile: {found.reason}"), style="dim")
+    title = f"Where the step time goes, by layer kind ({found.steps} profiled steps)"
+    fields = [Field(TABLE_HEADER[0]), *(Field(h, number=True) for h in TABLE_HEADER[1:])]
+    table = UncutTable(title, fields)
+    for row in profile_table_rows(found):
+        table.add_row(*row)
+    return table
+
+
 def run_report(result: Result, comparison: Comparison | None, caveats: list[str]) -> Group:
     """Everything `segbench run` shows at the end: summary, the run against the published
     figures (`comparison`, None when no step was timed), and the caveats."""
     parts: list[Any] = [summary_table(result)]
+    if result.profile is not None:
+        parts.append(profile_table(result))
+        if result.profile.kinds:
+            parts.append(Text(printable(f"note: profile: {result.profile.source}"), style="dim"))
     if comparison is not None:
         title = "This run against the published references"
         parts.append(comparison_table(comparison, RUN, title))

@@ -30,6 +30,7 @@ from segbench.errors import BadInput
 from segbench.numerics import Numerics
 from segbench.peak import Peak
 from segbench.privacy import public_text
+from segbench.profile import Profile
 from segbench.runner import EpochRecord, Measurement, StepRecord
 from segbench.schema import (
     NAN_OK,
@@ -146,6 +147,8 @@ class Result:
     memory: Memory | None = field(default=None, metadata=OPTIONAL)  # version 3
     numerics: Numerics | None = field(default=None, metadata=OPTIONAL)  # version 3
     distribution: Distribution | None = field(default=None, metadata=OPTIONAL)  # version 4
+    # --profile: the share of step time by layer kind, from the framework's profiler.
+    profile: Profile | None = field(default=None, metadata=OPTIONAL)
     # segbench tune: the fastest trial's result, with every trial of the session.
     tune: TuneInfo | None = field(default=None, metadata=OPTIONAL)
     loss_trajectory: list[float] = field(metadata=NAN_OK)
@@ -184,6 +187,7 @@ def build_result(
     numerics: Numerics | None = None,
     failure: str | None = None,
     own: OwnModelInfo | None = None,
+    profile: Profile | None = None,
 ) -> Result:
     """The record of one run; `forced` when it ran despite failed checks, `failure` the line
     that says why the framework ended it. Its free text (the
@@ -234,6 +238,7 @@ def build_result(
         peak=_public_reason(peak),
         memory=memory and replace(memory, device_reason=_public(memory.device_reason)),
         numerics=_public_reason(numerics),
+        profile=profile,
         loss_trajectory=[s.loss for s in training],
         iou_trajectory=[s.iou for s in training],
         steps=list(measurement.steps),

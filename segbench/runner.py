@@ -87,6 +87,7 @@ class Measurement:
     device: backend.Device
     parameters: int = 0  # filled in from the first compiled model
     training_flops_per_image: float = 0.0
+    profile: Any = None  # profile.Profile of a few extra steps (--profile)
     compiled: str | None = None  # filled in from the first compiled model (effective_compile)
     compile_note: str | None = None
     batchnorm: str | None = None
@@ -228,7 +229,9 @@ class _Run:
         measurement: Measurement,
         notify: Callable[[Event], None],
         replication: Replication | None,
+        profile_steps: int = 0,
     ):
+        self.profile_steps = profile_steps
         self.config = config
         self.measurement = measurement
         self.notify = notify
@@ -330,6 +333,13 @@ class _Run:
                 )
                 self.notify(Event("step", repeat, phase, total=count, completed=done, step=record))
                 index += 1
+        if self.profile_steps and repeat == config.repeats - 1 and self.replication is None:
+            from segbench.profile import profile_steps
+
+            self.notify(Event("phase", repeat, "profile", total=self.profile_steps))
+            self.measurement.profile = profile_steps(
+                model, self.train_step, batches[0], self.profile_steps
+            )
 
     def epochs_protocol(self, repeat: int, train: Split, validation: Split) -> None:
         """benchmark §4: epochs over the whole training set, each followed by validation."""
@@ -395,9 +405,11 @@ def run_benchmark(
     validation: Split | None = None,
     notify: Callable[[Event], None] = lambda event: None,
     replication: Replication | None = None,
+    profile_steps: int = 0,
 ) -> Measurement:
     """Run the benchmark `config.repeats` times on `device`, or data-parallel on the replicas
-    of `replication`; Ctrl-C returns what was measured."""
+    of `replication`; Ctrl-C returns what was measured. `profile_steps` > 0: after the last
+    repeat's timed steps, that many more under the framework's profiler (profile.py)."""
     import keras
 
     config.validate()
@@ -410,7 +422,7 @@ def run_benchmark(
     placement = keras.device(device.keras_name) if replication is None else nullcontext()
     with placement:
         measurement = Measurement(config=config, device=device)
-        run = _Run(config, measurement, notify, replication)
+        run = _Run(config, measurement, notify, replication, profile_steps)
         stopping = replication.stopping() if replication is not None else nullcontext()
         try:
             with _remembered_signals() as run.arrived, stopping:

@@ -218,9 +218,16 @@ def rank(trials: list[TuneTrial]) -> list[int]:
 
 
 def conclude(
-    preset: str, budget_s: float, elapsed_s: float, stopped_by: str | None, trials, extra
+    preset: str,
+    budget_s: float,
+    elapsed_s: float,
+    stopped_by: str | None,
+    trials,
+    extra,
+    default_profile=None,
 ) -> TuneInfo:
-    """The session's verdicts: fastest, most energy-efficient, the speedup over the default."""
+    """The session's verdicts: fastest, most energy-efficient, the speedup over the default
+    (whose profile is kept beside the winner's own, in its result)."""
     ranked = rank(trials)
     fastest = ranked[0] if ranked else None
     with_energy = [i for i in ranked if trials[i].j_per_image]
@@ -238,6 +245,7 @@ def conclude(
             trial_command(preset, setting_of(trials[fastest]), _kept_options(extra))
         )
     return TuneInfo(
+        default_profile=default_profile,
         preset=preset,
         budget_s=budget_s,
         elapsed_s=elapsed_s,
@@ -296,6 +304,7 @@ class Session:
             self.stopped_by,
             self.trials,
             self.extra,
+            self.results[0][0].profile if 0 in self.results else None,
         )
 
     def _run_all(self, planned: list[tuple[Setting, str | None]], available: int) -> None:
@@ -345,7 +354,12 @@ class Session:
 
     def _trial(self, index: int, setting: Setting, command: str) -> TuneTrial:
         folder = self.work / f"trial-{index + 1}"
-        arguments = [*trial_command(self.preset, setting, self.extra), "--out", str(folder)]
+        arguments = [
+            *trial_command(self.preset, setting, self.extra),
+            "--profile",  # where the time goes, for the default and the winner
+            "--out",
+            str(folder),
+        ]
         timeout = max(self.left_s(), 0.0) * 1.5 + GRACE_S
         started = time.monotonic()
         child = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from segbench.profile import Profile
 from segbench.schema import NON_NEGATIVE, OPTIONAL, POSITIVE
 
 RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN = "ran", "deviates", "failed", "skipped", "not run"
@@ -53,3 +54,5 @@ class TuneInfo:
     speedup: float | None = field(default=None, metadata=OPTIONAL)  # fastest vs default
     speedup_ci95: list[float] | None = field(default=None, metadata=OPTIONAL)
     command: str | None = field(default=None, metadata=OPTIONAL)  # the fastest's `segbench run`
+    # Where the default setting's step time goes (the winner's is its result's own profile).
+    default_profile: Profile | None = field(default=None, metadata=OPTIONAL)

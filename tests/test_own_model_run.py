@@ -24,6 +24,7 @@ def example_run(tmp_path_factory) -> tuple[Path, dict]:
         "--model",
         EXAMPLE,
         *TINY,
+        "--profile",
         "--json",
         cwd=folder,
         env={"SEGBENCH_CACHE": str(folder / "cache")},
@@ -61,6 +62,10 @@ def test_the_example_model_runs_end_to_end_and_its_result_validates(example_run)
         count_flops(built.model).training_per_sample / 1e9
     )
     assert result.model.parameters == built.parameters
+    # --profile: a few more steps under TensorFlow's profiler, shared out by layer kind.
+    shares = {k.kind: k.share for k in result.profile.kinds}
+    assert shares["convolution"] > 0 and shares["batch norm"] > 0
+    assert sum(shares.values()) == pytest.approx(1.0)
     # Held against its own CPU float32 reference, computed in a child and cached by digest.
     assert result.numerics.status == "match", result.numerics
     assert result.numerics.reference.startswith(f"the CPU float32 reference of --model {EXAMPLE}")

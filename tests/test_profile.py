@@ -29,6 +29,7 @@ from segbench.profile import (
     LOSS,
     OPTIMIZER,
     OTHER,
+    TABLE_HEADER,
     TRANSPOSED,
     KindShare,
     Profile,
@@ -235,7 +236,7 @@ def test_tf_keras_op_names_are_read_without_the_unique_suffix():
     assert kind("mean_squared_error/SquaredDifference", "SquaredDifference") == LOSS
 
 
-def test_table_rows_are_sorted_by_share_with_units_in_the_header_names():
+def test_table_rows_are_sorted_by_share_under_a_header_with_units():
     profile = Profile(
         steps=2,
         source="test",
@@ -244,6 +245,7 @@ def test_table_rows_are_sorted_by_share_with_units_in_the_header_names():
             KindShare(kind=BATCH_NORM, ms_per_step=37.0, share=0.75),
         ],
     )
+    assert TABLE_HEADER == ("kind", "ms per step", "share %")
     assert profile_table_rows(profile) == [
         (BATCH_NORM, "37.0", "75.0"),
         (CONVOLUTION, "12.3", "25.0"),
