@@ -25,8 +25,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from segbench import backend
 from segbench.errors import BadInput, SigHup, SigTerm, Unavailable, signal_name, stopped
 from segbench.schema import OPTIONAL, OPTIONAL_POSITIVE, POSITIVE
@@ -523,8 +521,10 @@ class StopVote:
             raise _interrupt(self.decided)
 
 
-def ballot(noted: str | None) -> np.ndarray:
+def ballot(noted: str | None) -> Any:
     """A worker's vote: one entry per signal of STOP_SIGNALS, 1 for the one it noted."""
+    import numpy as np
+
     return np.array([float(name == noted) for name in STOP_SIGNALS], dtype="float32")
 
 
@@ -748,6 +748,7 @@ class _JaxReplication(Replication):
 
     def stage(self, x: Any, y: Any) -> Any:
         import keras
+        import numpy as np
 
         # Unit sample weights leave the loss and metrics as they are; Keras cannot yet
         # distribute a batch without them (its data layout is asked of the None).
