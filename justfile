@@ -115,3 +115,13 @@ _need-nvidia:
 [no-exit-message]
 _need-file path:
     @if [ ! -f "{{path}}" ]; then echo "error: {{path}} is missing; it is needed for this recipe" >&2; exit 1; fi
+
+# Regenerate docs/cli.md, docs/result-file.md, docs/figures.md and the generated blocks in README.md and docs/ (a test fails when they are stale)
+docs:
+    uv run --locked python docs/generate.py
+    uv run --locked python docs/figures.py
+
+# The same, and redraw docs/trace-example.png and docs/compare-example.png from the committed results
+docs-figures:
+    uv run --locked python docs/generate.py
+    uv run --locked --extra plot python docs/figures.py --png

@@ -833,6 +833,10 @@ def tune_command(
             stdout.print(line, markup=False, highlight=False, soft_wrap=True)
         _tune_profiles(info, session)
         if info.fastest is None:
+            if info.stopped_by not in (None, "budget"):
+                raise stopped(info.stopped_by)(
+                    "interrupted before a trial finished: nothing written"
+                )
             raise Unavailable("segbench tune: no trial ran to the end; nothing written")
         winner, _ = session.results[info.fastest]
         document = replace(winner, tune=info)

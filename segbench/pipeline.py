@@ -186,11 +186,6 @@ def run(
     written to `out` is saved elsewhere (RunOutcome.write_error says why and where).
     """
     validated(config)
-    if config.model is not None and data_dir is not None:
-        raise BadInput(
-            "--data with --model: a user's model trains on synthetic samples of its own input "
-            "and output shapes; drop --data"
-        )
     if config.strategy == distribution.MULTIWORKER:
         distribution.parse_tf_config(os.environ.get("TF_CONFIG"))  # BadInput before anything
     package_data.verify()  # a damaged numerics reference, schema or table: refused before timing
@@ -245,7 +240,7 @@ def _run(
     replication, survey, config = _start_replicas(config, display)
     chosen = backend.choose_device(config.device)
     # A user's model is built first: one that cannot be benchmarked is refused at once.
-    built = _own_model_data(config, display) if config.model is not None else None
+    built = _own_model_data(config, data_dir, display) if config.model is not None else None
     context = doctor.Context(
         preset=config.preset,
         width=config.width,
@@ -672,11 +667,12 @@ def _load_data(
 
 
 def _own_model_data(
-    config: RunConfig, display: Display
+    config: RunConfig, data_dir: Path | None, display: Display
 ) -> tuple[OwnModelInfo, Path, triangles.Split, triangles.Split]:
     """A user's model (--model): built once to learn its shapes (ModelError, exit 2, for one
-    that cannot be benchmarked), and fixed-seed synthetic samples of those shapes: a training
-    split of OWN_STEPS_PER_EPOCH batches and a validation split of one batch."""
+    that cannot be benchmarked), and its data: the --data folder's grayscale images and masks
+    when the model takes and makes S×S×1 tensors, else fixed-seed synthetic samples of its
+    shapes (a training split of OWN_STEPS_PER_EPOCH batches, a validation split of one)."""
     from segbench import own_model
     from segbench.flops import count_flops
 
@@ -688,8 +684,20 @@ def _own_model_data(
             f"--model {config.model}: no layer whose FLOPs segbench counts (convolutions, "
             f"Dense, attention); not counted: {', '.join(counted.unknown) or 'none'}"
         )
-    train = own_model.synthetic_split(own, OWN_STEPS_PER_EPOCH * config.batch_size, config.seed)
-    validation = own_model.synthetic_split(own, config.batch_size, config.seed + 1)
+    if data_dir is not None:
+        size = own.input_shape[0]
+        if not (own.input_shape == own.output_shape == (size, size, 1)):
+            raise BadInput(
+                f"--data with --model {config.model}: a data folder holds grayscale square "
+                f"images with masks of the same size; the model takes {own.input_shape} and "
+                f"makes {own.output_shape}: drop --data (synthetic samples of its shapes)"
+            )
+        folder, train, validation = _load_data(data_dir, size, display)
+    else:
+        folder = Path("synthetic")
+        count = OWN_STEPS_PER_EPOCH * config.batch_size
+        train = own_model.synthetic_split(own, count, config.seed)
+        validation = own_model.synthetic_split(own, config.batch_size, config.seed + 1)
     info = OwnModelInfo(
         spec=config.model,
         function=own.function,
@@ -704,7 +712,7 @@ def _own_model_data(
         optimizer=None if own.optimizer is None else type(own.optimizer).__name__,
         flops_not_counted=list(counted.unknown),
     )
-    return info, Path("synthetic"), train, validation
+    return info, folder, train, validation
 
 
 def _why(folder: Path, error: OSError) -> str:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_helpers import error_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = {
@@ -57,11 +58,11 @@ def test_cuda_image_runs_on_the_gpu_and_says_so_without_one():
     assert '"--device", "gpu"' in text and "SEGBENCH_IMAGE=cuda" in text
 
 
-def test_cuda_image_exposes_the_worker_port_the_readme_publishes():
+def test_cuda_image_exposes_the_worker_port_the_docs_publish():
     exposed = re.findall(r"^EXPOSE (\d+)$", DOCKERFILES["cuda"].read_text(), re.MULTILINE)
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "multi-gpu.md").read_text()
     assert exposed == ["12345"]
-    assert '-p 12345:12345 -e TF_CONFIG="$TF_CONFIG"' in readme and "segbench-cuda run" in readme
+    assert '-p 12345:12345 -e TF_CONFIG="$TF_CONFIG"' in page and "segbench-cuda run" in page
 
 
 def test_build_context_holds_only_what_the_images_copy():
@@ -94,7 +95,7 @@ def test_cuda_image_without_gpu_fails_in_one_line(tmp_path):
         env=env,
     )
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
+    assert error_lines(done.stderr) == [
         "error: no NVIDIA GPU visible: run with --gpus all and the NVIDIA Container Toolkit"
     ]
 

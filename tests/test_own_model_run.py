@@ -108,7 +108,10 @@ def test_resnet50_rows_stand_beside_other_tools_figures_labelled_as_such(example
         (["--model", EXAMPLE, "--width", "0.5"], "--width is CV-net's"),
         (["--model", EXAMPLE, "--keras", "2"], "--model is for Keras 3 models"),
         (["--model-arg", "a=1"], "--model-arg needs --model"),
-        (["--model", EXAMPLE, "--data", "somewhere"], "--data with --model"),
+        (
+            ["--model", EXAMPLE, "--model-arg", "channels=3", "--data", "somewhere"],
+            f"--data with --model {EXAMPLE}: a data folder holds grayscale square images",
+        ),
     ],
 )
 def test_a_model_that_cannot_run_is_refused_in_one_line_with_exit_2(tmp_path, args, said):
@@ -136,3 +139,25 @@ def test_the_models_numerics_reference_is_computed_once_then_reused(example_run,
     document, computed = numerics.own_reference(result.config, result.model.own.digest)
     assert not computed and document["provenance"]["digest"] == result.model.own.digest
     assert document["losses"] == pytest.approx(result.numerics.losses)
+
+
+@pytest.mark.slow
+def test_a_model_of_the_data_sets_shapes_trains_on_the_data_folder(small_dataset, tmp_path):
+    model = ["--model", EXAMPLE, "--model-arg", "base_filters=2", "--model-arg", "depth=2"]
+    done = segbench(
+        *RUN,
+        *model,
+        "--model-arg",
+        "image_size=512",
+        "--data",
+        str(small_dataset),
+        "--no-check-numerics",
+        "--steps",
+        "1",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (path,) = (tmp_path / "results").glob("segbench-smoke-*.json")
+    result = load_result(path)
+    assert result.model.own.input_shape == [512, 512, 1]
+    assert (result.data.folder, result.data.generated) == (str(small_dataset), False)
