@@ -609,7 +609,7 @@ def profile_table(result: Result) -> UncutTable | Text:
     found = result.profile
     if not found.kinds:
         return Text(printable(f"note: profile: {found.reason}"), style="dim")
-    title = f"Where the step time goes, by layer kind ({found.steps} profiled steps)"
+    title = f"Step time by layer kind ({found.steps} profiled steps)"
     fields = [Field(TABLE_HEADER[0]), *(Field(h, number=True) for h in TABLE_HEADER[1:])]
     table = UncutTable(title, fields)
     for row in profile_table_rows(found):
