@@ -793,18 +793,37 @@ def tune_command(
     """Search the settings that change speed (backend, precision, compiled step, batch-norm
     kernel, batch size) with short runs, rank them, and print the fastest's command line.
     The fastest trial's result, with every trial in its `tune` block, is written to --out."""
+    from segbench import pipeline
+    from segbench.plot import writable_target
+
+    pipeline.check_out_name(out)
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise BadInput(f"--plot {plot}: a chart is a PNG; choose a .png name")
+        writable_target(plot, "--plot")
+        if not plot.parent.is_dir():
+            raise BadInput(f"--plot {plot}: no folder {plot.parent}; create it or choose another")
+    created = pipeline._missing(out)
+    try:
+        pipeline.check_writable(out)
+        _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot)
+    except BaseException:
+        pipeline._remove_if_empty(out, created)  # nothing written: no folder left behind
+        raise
+
+
+def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot) -> None:
+    """segbench tune, once its options are checked."""
     import tempfile
     from dataclasses import replace
 
     import psutil
 
-    from segbench import pipeline, tune
+    from segbench import tune
     from segbench.atomic import write_text_new
     from segbench.result import result_stem, to_json_text
     from segbench.tune_report import tune_points, tune_table, verdict_lines
 
-    pipeline.check_out_name(out)
-    pipeline.check_writable(out)
     name = _value(preset)
     extra = tune.trial_steps(name, steps, warmup)
     if device is not None:

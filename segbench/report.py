@@ -173,7 +173,7 @@ def summary_table(result: Result) -> UncutTable:
     table.add_row(
         "achieved compute",
         f"{s.tflops:.3g} TFLOP/s",
-        f"{result.model.training_gflop_per_image:.1f} GFLOP/image",
+        f"{result.model.training_gflop_per_image:.4g} GFLOP/image",
     )
     compile_s = [ms / 1000 for ms in s.compile_ms]
     table.add_row(

@@ -334,8 +334,17 @@ class _Run:
                 self.notify(Event("step", repeat, phase, total=count, completed=done, step=record))
                 index += 1
         if self.profile_steps and repeat == config.repeats - 1 and self.replication is None:
-            from segbench.profile import profile_steps
+            from segbench.profile import Profile, profile_steps
 
+            if self.measurement.compiled == "xla":  # one XLA program: no layer names to read
+                self.measurement.profile = Profile(
+                    steps=self.profile_steps,
+                    source="tensorflow profiler",
+                    kinds=[],
+                    reason="not profiled: XLA (--compile) runs the step as one program whose "
+                    "ops carry no layer names; profile without --compile",
+                )
+                return
             self.notify(Event("phase", repeat, "profile", total=self.profile_steps))
             self.measurement.profile = profile_steps(
                 model, self.train_step, batches[0], self.profile_steps

@@ -26,7 +26,7 @@ import numpy as np
 
 from segbench import gpu_caps
 from segbench.config import PRESETS, RunConfig
-from segbench.errors import signal_name
+from segbench.errors import BadInput, signal_name
 from segbench.result import Result, load_result
 from segbench.stats import difference, median_ci
 from segbench.tune_record import DEVIATES, FAILED, NOT_RUN, RAN, SKIPPED, TuneInfo, TuneTrial
@@ -336,10 +336,11 @@ class Session:
                 why = "the budget was spent" if self.stopped_by == "budget" else "stopped"
                 self.trials.append(trial_of(setting, NOT_RUN, command, why))
                 continue
-            self.notify("start", index, len(planned), setting, None)
+            total = len(planned) + (0 if larger else 1)  # and the fastest at twice the batch
+            self.notify("start", index, total, setting, None)
             trial = self._trial(index, setting, command)
             self.trials.append(trial)
-            self.notify("end", index, len(planned), setting, trial)
+            self.notify("end", index, total, setting, trial)
             if trial.wall_s:
                 typical = max(typical or 0.0, trial.wall_s)
 
@@ -385,7 +386,10 @@ class Session:
         if not files:
             last = (err.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
             return trial_of(setting, FAILED, command, last.removeprefix("error: "), wall_s=wall)
-        result = load_result(files[-1])
+        try:
+            result = load_result(files[-1])
+        except BadInput:  # stopped before its first timed step: nothing to read
+            return trial_of(setting, FAILED, command, "stopped before timing", wall_s=wall)
         self.results[index] = (result, files[-1])
         return measured_trial(setting, command, result, wall)
 

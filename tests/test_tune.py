@@ -154,3 +154,50 @@ def test_tune_ranks_writes_a_chart_and_a_result_and_never_chooses_a_broken_kerne
     # The file is the winner's own result, with its settings.
     assert (result.config.batchnorm or "keras", result.config.xla) == ("keras", winner.compile)
     assert written.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("plot", "said"),
+    [
+        ("chart.txt", "--plot chart.txt: a chart is a PNG; choose a .png name"),
+        ("nowhere/chart.png", "--plot nowhere/chart.png: no folder nowhere; create it"),
+    ],
+)
+def test_tune_refuses_a_chart_it_cannot_write_before_any_trial(tmp_path, plot, said):
+    done = segbench("tune", "--preset", "smoke", "--plot", plot, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().startswith(f"error: {said}")
+    assert "trial" not in done.stderr and not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_a_trial_finished_exits_130_and_leaves_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cli_helpers import ctrl_c_default
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "segbench", "tune", "--preset", "smoke", "--budget", "5"],
+        cwd=tmp_path,
+        env={**os.environ, "SEGBENCH_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_default,
+    )
+    try:
+        for line in process.stderr:
+            if line.startswith("trial 1/"):
+                break
+        time.sleep(3)  # the first trial's child is starting
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (
+        "error: interrupted before a trial finished: nothing written"
+    )
+    assert not (tmp_path / "results").exists()
