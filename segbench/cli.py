@@ -775,11 +775,19 @@ def tune_command(
     device: DeviceOption = None,
     backends: Annotated[
         list[Backend] | None,
-        typer.Option("--backend", help="Search only this backend (repeatable; default: all)."),
+        typer.Option(
+            "--backend",
+            metavar="[tensorflow|jax|torch]",
+            help="Search only this backend (repeatable; default: all).",
+        ),
     ] = None,
     precisions: Annotated[
         list[Precision] | None,
-        typer.Option("--precision", help="Search only this precision (repeatable; default: all)."),
+        typer.Option(
+            "--precision",
+            metavar="[float32|mixed_float16|mixed_bfloat16]",
+            help="Search only this precision (repeatable; default: all).",
+        ),
     ] = None,
     out: OutOption = Path("results"),
     plot: Annotated[

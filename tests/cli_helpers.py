@@ -39,6 +39,7 @@ def start(*args, cwd, env=None):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_default,  # signals as at a terminal, however pytest was started
     )
 
 
@@ -49,6 +50,7 @@ def ctrl_c_default() -> None:
     an inherited SIG_IGN instead of raising KeyboardInterrupt, so a test of Ctrl-C must restore it.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # and under nohup, a closed terminal's SIGHUP
 
 
 # A phase line of a run whose output is piped: "[  12.3 s] importing tensorflow".

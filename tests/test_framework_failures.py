@@ -103,7 +103,7 @@ def test_a_framework_error_mid_run_is_one_line_and_keeps_the_partial_result(tmp_
     # The WARN before timing (stderr, ahead of the timed phase) and again under the tables.
     warned = f"warning: settings: {keras_home}/keras.json sets floatx=float16"
     assert warned in done.stderr and warned in done.stdout
-    assert done.stderr.index(warned) < done.stderr.index("timed")
+    assert done.stderr.index(warned) < done.stderr.index("· timed")
 
 
 def test_an_older_cudnn_than_the_build_is_a_fail():
