@@ -8,6 +8,7 @@ another TensorFlow), one aborts while it loads.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -119,6 +120,37 @@ def test_a_clean_import_is_remembered_until_the_environment_changes(tmp_path, mo
     after = probe.environment_key("tensorflow")
     assert after != before
     assert probe._read_cache(after) is None and probe._read_cache(before) is not None
+
+
+def test_what_an_import_writes_leaves_the_key_alone_and_an_install_changes_it(
+    tmp_path, monkeypatch
+):
+    # A fresh virtual environment without PYTHONDONTWRITEBYTECODE: the first import writes
+    # __pycache__ into each package folder, which changes the folder's modification time.
+    site = tmp_path / "site"
+    (site / "tensorflow").mkdir(parents=True)
+    (site / "tensorflow" / "__init__.py").write_text("")
+    (site / "tensorflow-2.19.1.dist-info").mkdir()
+    (site / "tensorflow-2.19.1.dist-info" / "RECORD").write_text("tensorflow/__init__.py\n")
+    (site / "six.py").write_text("")
+    monkeypatch.setattr(sys, "path", [str(site)])
+    before = probe.environment_key("tensorflow")
+    (site / "tensorflow" / "__pycache__").mkdir()
+    (site / "tensorflow" / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"x")
+    (site / "__pycache__").mkdir()
+    (site / "__pycache__" / "six.cpython-311.pyc").write_bytes(b"x")
+    (site / "notes.txt").write_text("not importable")
+    assert probe.environment_key("tensorflow") == before
+    (site / "tensorflow-plugins").mkdir()  # a plugin installed
+    (site / "tensorflow-plugins" / "libmetal_plugin.so").write_bytes(b"x")
+    with_plugin = probe.environment_key("tensorflow")
+    assert with_plugin != before
+    (site / "zz.pth").write_text(str(tmp_path))  # a path hook installed
+    with_hook = probe.environment_key("tensorflow")
+    assert with_hook != with_plugin
+    stamp = (site / "six.py").stat().st_mtime_ns
+    os.utime(site / "six.py", ns=(stamp + 10**9, stamp + 10**9))  # a module rewritten
+    assert probe.environment_key("tensorflow") != with_hook
 
 
 def test_child_output_is_read_into_one_line():

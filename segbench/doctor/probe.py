@@ -207,7 +207,11 @@ def owning_distribution(path: str) -> str | None:
 
 def environment_key(backend: str) -> str:
     """A digest of what decides what `import` loads: the interpreter, the search path's
-    packages (names and modification times), plugin libraries and the relevant variables."""
+    packages (every name; installed distributions' records and importable files with their
+    modification times and sizes), plugin libraries and the relevant variables.
+
+    What an import itself writes (``__pycache__`` folders, which change a package folder's
+    modification time) is left out, so the first import does not change the key."""
     parts: list[str] = [sys.executable, sys.version, backend]
     parts += sorted(
         f"{k}={v}"
@@ -218,11 +222,8 @@ def environment_key(backend: str) -> str:
         parts.append(f"path {entry}")
         try:
             with os.scandir(entry or ".") as listing:
-                for item in listing:
-                    stat = item.stat()
-                    parts.append(f"{item.name} {stat.st_mtime_ns} {stat.st_size}")
-                    if item.name == "tensorflow-plugins" and item.is_dir():
-                        parts += _listing(Path(item.path))
+                for item in sorted(listing, key=lambda item: item.name):
+                    parts += _entry(item)
         except OSError:
             continue
     # The current folder can shadow a framework or hold a sitecustomize.
@@ -231,8 +232,36 @@ def environment_key(backend: str) -> str:
     return hashlib.sha256("\n".join(parts).encode(errors="replace")).hexdigest()[:32]
 
 
+# Files an import can load straight from a search-path folder; an installer rewrites them,
+# an import never does.
+_IMPORTABLE = (".py", ".pth", ".so", ".pyd", ".dylib", ".egg-link")
+_INSTALL_RECORDS = (".dist-info", ".egg-info")
+
+
+def _entry(item: os.DirEntry) -> list[str]:
+    """One search-path entry's part of the key: a name, and a stamp where installs change it."""
+    if item.name == "__pycache__":
+        return []
+    if item.is_dir():
+        if item.name == "tensorflow-plugins":
+            return [item.name, *_listing(Path(item.path))]
+        if item.name.endswith(_INSTALL_RECORDS):  # written once per install, never by an import
+            return [f"{item.name} {_stamp(Path(item.path))}"]
+        return [item.name] if item.name.isidentifier() else []  # a package, or no import
+    if item.name.endswith(_IMPORTABLE):
+        return [f"{item.name} {_stamp(Path(item.path))}"]
+    return []
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_mtime_ns} {stat.st_size}"
+
+
 def _listing(folder: Path) -> list[str]:
-    return [f"plugin {p.name} {p.stat().st_mtime_ns} {p.stat().st_size}" for p in folder.iterdir()]
+    return sorted(
+        f"plugin {p.name} {_stamp(p)}" for p in folder.iterdir() if p.name != "__pycache__"
+    )
 
 
 def _cache_dir() -> Path:
