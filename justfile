@@ -69,13 +69,13 @@ nix-check:
 metal-pairs *PAIRS:
     uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py {{PAIRS}}
 
-# Rewrite segbench/result.schema.json from the result dataclasses (a test fails when it is stale)
+# Rewrite segbench/results/result.schema.json from the result dataclasses (a test fails when it is stale)
 schema:
-    uv run --locked python -c 'from segbench.result import write_schema; print(write_schema())'
+    uv run --locked python -c 'from segbench.results.result import write_schema; print(write_schema())'
 
-# Recompute the numerics check's CPU float32 reference (segbench/numerics_reference.json; a test fails when it is stale)
+# Recompute the numerics check's CPU float32 reference (segbench/measure/numerics_reference.json; a test fails when it is stale)
 numerics-reference:
-    uv run --locked --dev python -m segbench.numerics
+    uv run --locked --dev python -m segbench.measure.numerics
 
 # Re-lock: uv.lock, the envs/ exports, then conda-lock where conda-forge is reachable
 lock:

@@ -21,17 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from segbench import backend
+from segbench.measure import backend
 
 
 def minimal_loop(width: float, batch_size: int, warmup: int, steps: int) -> list[float]:
     """Per-step ms of a hand-written train_on_batch loop (first step and warm-up dropped)."""
     import keras
 
-    from segbench.config import MOMENTUM
-    from segbench.cvnet import build_cvnet
-    from segbench.losses import dice, iou, iou_mse_loss
-    from segbench.triangles import ensure_data, load_split
+    from segbench.benchmark.config import MOMENTUM
+    from segbench.benchmark.cvnet import build_cvnet
+    from segbench.benchmark.losses import dice, iou, iou_mse_loss
+    from segbench.benchmark.triangles import ensure_data, load_split
 
     keras.utils.set_random_seed(42)
     train = load_split(ensure_data(None) / "train.csv")
@@ -80,8 +80,8 @@ def sysfs_tree(root: Path) -> Path:
 @contextlib.contextmanager
 def telemetry_sampler(kind: str):
     """The sampler segbench run uses, reading this machine's source (or the sysfs stand-in)."""
-    from segbench.telemetry import Sampler, open_source
-    from segbench.telemetry.linux import LinuxCpu
+    from segbench.measure.telemetry import Sampler, open_source
+    from segbench.measure.telemetry.linux import LinuxCpu
 
     source, _ = open_source(kind)
     with tempfile.TemporaryDirectory() as folder:
@@ -95,9 +95,9 @@ def segbench_loop(
     width: float, batch_size: int, warmup: int, steps: int, telemetry: bool = False
 ) -> list[float]:
     """Per-step ms of the timed steps of segbench's own runner on the same configuration."""
-    from segbench.config import PRESETS
-    from segbench.runner import TIMED, run_benchmark
-    from segbench.triangles import ensure_data, load_dataset
+    from segbench.benchmark.config import PRESETS
+    from segbench.benchmark.triangles import ensure_data, load_dataset
+    from segbench.measure.runner import TIMED, run_benchmark
 
     config = PRESETS["quick"].with_overrides(
         width=width, batch_size=batch_size, warmup=warmup, steps=steps

@@ -24,7 +24,7 @@ import statistics
 import time
 from types import SimpleNamespace
 
-from segbench import backend
+from segbench.measure import backend
 
 VARIANTS = (
     "keras3",
@@ -38,7 +38,7 @@ VARIANTS = (
 
 def _generation(variant: str):
     """(the variant's Keras generation, the module to build the model with)."""
-    from segbench.generation import load
+    from segbench.measure.generation import load
 
     generation = load(2 if variant.startswith("keras2") else 3)
     if not variant.endswith("unfused-bn"):
@@ -56,10 +56,10 @@ def time_variant(variant: str, width: float, batch_size: int, warmup: int, steps
     """Per-step ms of the timed steps of one variant."""
     import keras
 
-    from segbench.config import MOMENTUM
-    from segbench.cvnet import build_cvnet
-    from segbench.losses import loss_and_metrics
-    from segbench.triangles import ensure_data, load_split
+    from segbench.benchmark.config import MOMENTUM
+    from segbench.benchmark.cvnet import build_cvnet
+    from segbench.benchmark.losses import loss_and_metrics
+    from segbench.benchmark.triangles import ensure_data, load_split
 
     generation, build_with = _generation(variant)
     keras.utils.set_random_seed(42)

@@ -15,7 +15,7 @@ import argparse
 import json
 from dataclasses import replace
 
-from segbench import backend
+from segbench.measure import backend
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -27,9 +27,10 @@ def main() -> None:
     backend.select_backend(name)
     import keras
 
-    from segbench import cvnet, runner
-    from segbench.config import PRESETS
-    from segbench.numerics import probe_losses, shipped_reference
+    from segbench.benchmark import cvnet
+    from segbench.benchmark.config import PRESETS
+    from segbench.measure import runner
+    from segbench.measure.numerics import probe_losses, shipped_reference
 
     expected = shipped_reference()["losses"]
     variants = {"shipped": None, "leaky_relu_0.3": (cvnet, "_LEAK", 0.3)}

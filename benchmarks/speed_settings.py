@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from segbench.stats import difference, median_ci
+from segbench.results.stats import difference, median_ci
 
 SETTINGS = {
     "Keras 3 (default)": [],

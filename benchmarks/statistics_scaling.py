@@ -47,7 +47,7 @@ def synthetic(n: int, seed: int, slower: float) -> dict:
     document["config"]["steps"] = n
     document["loss_trajectory"] = [s["loss"] for s in document["steps"]]
     document["iou_trajectory"] = [s["iou"] for s in document["steps"]]
-    from segbench.result import Result, recompute
+    from segbench.results.result import Result, recompute
 
     result = recompute(Result.from_dict(document)).result  # a consistent stored summary
     document["summary"] = result.to_dict()["summary"]
@@ -82,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     python = sys.executable
     summary = (
-        "import sys; from pathlib import Path; from segbench.result import load_result, "
+        "import sys; from pathlib import Path; from segbench.results.result import load_result, "
         "recompute; r = recompute(load_result(Path(sys.argv[1]))).result; "
         "print(r.summary.median_ms, r.summary.methods)"
     )

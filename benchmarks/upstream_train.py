@@ -140,8 +140,8 @@ def versions(python: str) -> dict:
 def segbench_figures(paths: list[Path]) -> list[dict]:
     """The same figures from segbench article results (training epochs, validation IoU, the
     timed steps)."""
-    from segbench.result import load_result
-    from segbench.stats import timed_steps
+    from segbench.results.result import load_result
+    from segbench.results.stats import timed_steps
 
     figures = []
     for path in paths:
@@ -164,7 +164,7 @@ def segbench_figures(paths: list[Path]) -> list[dict]:
 def against_upstream(upstream_ms: list[float], figures: list[dict]) -> list[dict]:
     """Each segbench run's steps against all of the program's, with compare's statistics:
     the speedup (< 1: segbench slower), its 95 % CI and the verdict."""
-    from segbench.stats import difference
+    from segbench.results.stats import difference
 
     rows = []
     for figure in figures:

@@ -50,7 +50,7 @@ class Entry:
     """One committed result and what the docs say about it."""
 
     path: Path
-    result: object  # segbench.result.Result, its summary recomputed from its steps
+    result: object  # segbench.results.result.Result, its summary recomputed from its steps
 
     @property
     def name(self) -> str:
@@ -135,7 +135,7 @@ class Entry:
 
 def load() -> list[Entry]:
     """Every committed result, oldest first."""
-    from segbench.result import load_result, recompute
+    from segbench.results.result import load_result, recompute
 
     entries = [Entry(p, recompute(load_result(p)).result) for p in RESULTS.glob("*.json")]
     return sorted(entries, key=lambda e: (e.started, e.name))
@@ -144,7 +144,7 @@ def load() -> list[Entry]:
 def run_command(result) -> str:
     """The `segbench run` command line a result was made with, from its config: the preset
     and every value that differs from it."""
-    from segbench.config import PRESETS
+    from segbench.benchmark.config import PRESETS
 
     config = result.config
     preset = PRESETS[config.preset]
@@ -305,7 +305,7 @@ def run_sample(entries: list[Entry]) -> str:
 def preset_table(entries: list[Entry]) -> str:
     """The presets, what doctor asks for, and the newest measurement of each on a CPU and a
     GPU."""
-    from segbench.config import PRESETS
+    from segbench.benchmark.config import PRESETS
     from segbench.doctor.hardware import memory_need
 
     lines = [

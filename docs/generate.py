@@ -1,6 +1,6 @@
 """Write the generated references: docs/cli.md (every command and option, from the typer app),
-docs/result-file.md (every field of a result file, from segbench/result.schema.json and the
-dataclass comments) and the exit-code table in README.md (from cli.py's EXIT_CODES).
+docs/result-file.md (every field of a result file, from segbench/results/result.schema.json
+and the dataclass comments) and the exit-code table in README.md (from cli.py's EXIT_CODES).
 
     uv run --locked python docs/generate.py          # rewrite them (`just docs`)
     uv run --locked python docs/generate.py --check  # exit 1 naming the stale ones
@@ -252,7 +252,7 @@ def recipes() -> str:
 
 def memory_model() -> str:
     """doctor's memory estimate as a formula and per preset, from segbench/doctor/hardware.py."""
-    from segbench.config import PRESETS
+    from segbench.benchmark.config import PRESETS
     from segbench.doctor.hardware import GPU_MEMORY, HOST_MEMORY, MEMORY_MARGIN, memory_need
 
     def formula(model: dict) -> str:
@@ -435,7 +435,7 @@ MEANINGS = {
     "Peak.measured_tflops": "what a dense matmul reaches on the same device, backend and "
     "precision after the run",
     "Peak.achieved_pct_of_measured": "the run's TFLOP/s as a share of the measured ceiling",
-    "Peak.vendor_tflops": "the device's published dense peak (segbench/vendor_peaks.py)",
+    "Peak.vendor_tflops": "the device's published dense peak (segbench/measure/vendor_peaks.py)",
     "Peak.vendor_source": "where the published peak comes from",
     "Peak.vendor_memory_gbps": "the device's published memory bandwidth",
     "Peak.achieved_pct_of_vendor": "the run's TFLOP/s as a share of the published peak",
@@ -610,7 +610,7 @@ def unit(field: str) -> str:
 def meanings(schema: dict) -> dict[tuple[str, str], str]:
     """(object, field) → its meaning: the schema's description (the comment on the field's
     line), else the comment above the field, else MEANINGS; "" where none is known."""
-    from segbench.result import Result
+    from segbench.results.result import Result
 
     classes = dataclasses_of(Result)
     found = {}
@@ -624,23 +624,24 @@ def meanings(schema: dict) -> dict[tuple[str, str], str]:
 
 def result_reference() -> str:
     """docs/result-file.md: every object and field of a result file."""
-    from segbench.result import SCHEMA_FILE
+    from segbench.results.result import SCHEMA_FILE
 
-    schema = json.loads((ROOT / "segbench" / SCHEMA_FILE).read_text())
+    schema = json.loads((ROOT / "segbench" / "results" / SCHEMA_FILE).read_text())
     objects = schema_fields(schema)
     meaning = meanings(schema)
     anchors = {name: "top-level" if name == "Result" else name.lower() for name in objects}
     version = schema["$id"].rsplit("-v", 1)[1].split(".")[0]
     lines = [
-        HEADER.format(script="generate.py", source="segbench/result.schema.json"),
+        HEADER.format(script="generate.py", source="segbench/results/result.schema.json"),
         "# The result file",
         "",
         f"One JSON file per run, `results/segbench-<preset>-<cpu|gpu>-<UTC time>.json` "
         f"(schema version {version}; earlier versions load too). This page lists every field: "
         "its type (with the values and bounds the reader enforces), its unit, whether every file "
         "has it, and what it means. The format is the JSON Schema (draft-07) shipped in the "
-        "package, `segbench/result.schema.json` (`just schema` rewrites it from the dataclasses "
-        "in `segbench/result.py` and the modules it imports). How a file is written, read and "
+        "package, `segbench/results/result.schema.json` (`just schema` rewrites it from the "
+        "dataclasses in `segbench/results/result.py` and the modules it imports). How a file is "
+        "written, read and "
         "checked: [running.md](running.md#the-result-file).",
         "",
         "Objects: " + " · ".join(f"[{n}](#{anchors[n]})" for n in objects if n != "Result") + ".",

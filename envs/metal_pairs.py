@@ -8,7 +8,7 @@ _pywrap_tensorflow_internal, and 2.20's lib_pywrap_tensorflow_common). A missing
 "Symbol not found … libmetal_plugin.dylib" users see. Both wheels download for macOS
 arm64 from PyPI on any machine, and lief reads their Mach-O imports and exports, so each pair is
 checked here; the verdicts land in envs/metal-pairs.json, the evidence behind the "loads"/"fails"
-rows of segbench/metal_pairs.py (a test holds the two together).
+rows of segbench/doctor/metal_pairs.py (a test holds the two together).
 
     uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py            # the default matrix
     uv run --with 'lief>=0.16' --with pip python envs/metal_pairs.py 2.19.1:1.2.0 2.20.0:1.2.0

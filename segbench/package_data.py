@@ -20,12 +20,17 @@ from typing import Any
 
 from segbench.errors import Unavailable
 
+# Keyed by the path inside the package.
 SHA256 = {
-    "numerics_reference.json": "e1404ba3a35d68959ef6454a0ade3321aa5d9c83e95a46dcc42f68c2a6b1f583",
+    "measure/numerics_reference.json": (
+        "e1404ba3a35d68959ef6454a0ade3321aa5d9c83e95a46dcc42f68c2a6b1f583"
+    ),
     # `just schema` remakes it from the result dataclasses (tests/test_statistics.py: not stale).
-    "result.schema.json": "b2ac2b846e5b7cda6f48c6f18dcfb8fac066f0b81d8123c0d370952f84feba01",
+    "results/result.schema.json": (
+        "b2ac2b846e5b7cda6f48c6f18dcfb8fac066f0b81d8123c0d370952f84feba01"
+    ),
     # Of the table's content (table_digest), not of the file: comments may change.
-    "metal_pairs.py": "e36f472e414699fab47b622ad553b645e460469d888c8805cb0e0aacd975ff91",
+    "doctor/metal_pairs.py": "e36f472e414699fab47b622ad553b645e460469d888c8805cb0e0aacd975ff91",
 }
 
 
@@ -34,14 +39,15 @@ class PackageDataError(Unavailable):
 
 
 def package_file(name: str) -> Path:
-    """Where the package file `name` is (or should be)."""
+    """Where the package file `name` (a path inside the package, e.g.
+    "results/result.schema.json") is, or should be."""
     return Path(str(resources.files("segbench").joinpath(name)))
 
 
 def damaged(name: str, why: str) -> PackageDataError:
     """The one line for a damaged package file: which, why, and to reinstall."""
     path = package_file(name)
-    checkout = (path.parent.parent / ".git").exists()
+    checkout = (package_file("").parent / ".git").exists()
     restore = f"; in a git checkout: git checkout -- segbench/{name}" if checkout else ""
     return PackageDataError(
         f"segbench's package file {path} is damaged ({why}): reinstall segbench "
@@ -75,27 +81,29 @@ def table_digest(module: ModuleType) -> str:
 
 
 def metal_table() -> ModuleType:
-    """segbench.metal_pairs, checked; PackageDataError when it is missing, does not import or
+    """segbench.doctor.metal_pairs, checked; PackageDataError when it is missing, does not import or
     its table is not the one recorded in SHA256."""
     try:
-        metal_pairs = importlib.import_module("segbench.metal_pairs")
+        metal_pairs = importlib.import_module("segbench.doctor.metal_pairs")
     except Exception as e:  # noqa: BLE001 - a damaged module can fail in any way
-        missing = isinstance(e, ModuleNotFoundError) and e.name == "segbench.metal_pairs"
+        missing = isinstance(e, ModuleNotFoundError) and e.name == "segbench.doctor.metal_pairs"
         why = "missing" if missing else f"it does not load: {e!r}"
-        raise damaged("metal_pairs.py", why[:160]) from None
+        raise damaged("doctor/metal_pairs.py", why[:160]) from None
     try:
         digest = table_digest(metal_pairs)
     except AttributeError:  # LOCKED or PAIRS gone
         digest = None
-    if digest != SHA256["metal_pairs.py"]:
-        raise damaged("metal_pairs.py", "edited: its table is not the one this segbench recorded")
+    if digest != SHA256["doctor/metal_pairs.py"]:
+        raise damaged(
+            "doctor/metal_pairs.py", "edited: its table is not the one this segbench recorded"
+        )
     return metal_pairs
 
 
 def verify() -> None:
     """Check every package file (a run, before anything is imported or timed; doctor)."""
-    from segbench.result import shipped_schema
+    from segbench.results.result import shipped_schema
 
-    read_json("numerics_reference.json")
+    read_json("measure/numerics_reference.json")
     shipped_schema()
     metal_table()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from segbench import backend
+from segbench.measure import backend
 
 backend.select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
 # doctor and run import the frameworks in a child process first and remember a clean import
@@ -22,7 +22,7 @@ os.environ.setdefault(
 @pytest.fixture(scope="session")
 def triangles_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full triangles data set, generated once."""
-    from segbench import triangles
+    from segbench.benchmark import triangles
 
     return triangles.generate(tmp_path_factory.mktemp("data") / "triangles")
 

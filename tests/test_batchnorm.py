@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import pytest
 
-from segbench import batchnorm
-from segbench.batchnorm import FusedBatchNormalization, batch_normalization_layer
+from segbench.benchmark import batchnorm
+from segbench.benchmark.batchnorm import FusedBatchNormalization, batch_normalization_layer
 
 MOMENTUM = 0.95  # CV-net's
 TOLERANCE = 1e-4  # float32 arithmetic in a different order; values are of order 1
@@ -240,7 +240,7 @@ def test_config_round_trips_to_the_fused_layer():
 
 
 def test_cvnet_has_the_same_layers_and_parameters_with_either_kind():
-    from segbench.cvnet import build_cvnet
+    from segbench.benchmark.cvnet import build_cvnet
 
     models = {kind: build_cvnet(1 / 16, batchnorm=kind) for kind in ("keras", "fused")}
     assert models["fused"].count_params() == models["keras"].count_params() == 87_311
@@ -258,7 +258,7 @@ def test_cvnet_has_the_same_layers_and_parameters_with_either_kind():
 
 @on_tensorflow  # synchronized=True is for tensorflow alone
 def test_cvnet_fused_and_synchronized_uses_keras_synchronized_layer():
-    from segbench.cvnet import build_cvnet
+    from segbench.benchmark.cvnet import build_cvnet
 
     model = build_cvnet(1 / 16, synchronized_bn=True, batchnorm="fused")
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -268,7 +268,7 @@ def test_cvnet_fused_and_synchronized_uses_keras_synchronized_layer():
 
 
 def test_cvnet_refuses_an_unknown_kind_and_fused_on_keras_2():
-    from segbench.cvnet import build_cvnet
+    from segbench.benchmark.cvnet import build_cvnet
 
     with pytest.raises(ValueError, match="keras, fused"):
         build_cvnet(1 / 16, batchnorm="nope")

@@ -15,9 +15,9 @@ import pytest
 from cli_helpers import ctrl_c_default, error_lines, segbench
 from typer.testing import CliRunner
 
-from segbench import triangles
+from segbench.benchmark import triangles
 from segbench.cli import app
-from segbench.result import shipped_schema
+from segbench.results.result import shipped_schema
 
 RESULTS = Path(__file__).parents[1] / "docs" / "results"
 

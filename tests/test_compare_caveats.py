@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 from segbench.cli import app
 from segbench.doctor.hardware import check_disk
 from segbench.doctor.types import PASS, Check
-from segbench.numerics import Numerics
-from segbench.result import Result, build_result, load_result, recompute, write_result
-from segbench.runner import Measurement
-from segbench.schema import to_json
+from segbench.measure.numerics import Numerics
+from segbench.measure.runner import Measurement
+from segbench.results.result import Result, build_result, load_result, recompute, write_result
+from segbench.results.schema import to_json
 
 REAL = Path(__file__).parents[1] / "docs" / "results" / "segbench-quick-cpu-20261126T162833Z.json"
 

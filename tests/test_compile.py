@@ -3,8 +3,8 @@
 import keras
 import pytest
 
-from segbench.config import PRESETS
-from segbench.runner import compile_model, effective_compile
+from segbench.benchmark.config import PRESETS
+from segbench.measure.runner import compile_model, effective_compile
 
 SMOKE = PRESETS["smoke"]
 

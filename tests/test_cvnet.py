@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from segbench.cvnet import (
+from segbench.benchmark.cvnet import (
     PUBLISHED_PARAMETERS,
     build_cvnet,
     channels,
@@ -58,19 +58,19 @@ def test_output_is_float32_probability_map_under_every_policy(policy):
 
 @pytest.mark.parametrize("width", [1.0, 0.5, 0.3, 1 / 16])
 def test_architecture_flop_count_equals_the_built_models(width):
-    from segbench.cvnet import architecture_forward_flops
+    from segbench.benchmark.cvnet import architecture_forward_flops
 
     assert architecture_forward_flops(width) == forward_flops_per_image(build_cvnet(width))
 
 
 def test_published_gflop_comes_from_the_architecture():
-    from segbench.cvnet import published_training_gflop_per_image
+    from segbench.benchmark.cvnet import published_training_gflop_per_image
 
     assert published_training_gflop_per_image() == pytest.approx(129.3979104, abs=1e-7)
 
 
 def test_keras_2_builds_the_published_model_with_the_same_parameters():
-    from segbench.generation import load
+    from segbench.measure.generation import load
 
     tf_keras = load(2).keras
     model = build_cvnet(1.0, keras_module=tf_keras)

@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 from cli_helpers import segbench, start
 
-from segbench import distribution, doctor
-from segbench.config import PRESETS
-from segbench.distribution import (
+from segbench import doctor
+from segbench.benchmark.config import PRESETS
+from segbench.doctor.cluster import check_distribution
+from segbench.errors import BadInput, SigHup, SigTerm, Unavailable
+from segbench.measure import distribution
+from segbench.measure.distribution import (
     StopVote,
     Survey,
     ballot,
@@ -27,9 +30,7 @@ from segbench.distribution import (
     parse_tf_config,
     scaling_efficiency,
 )
-from segbench.doctor.cluster import check_distribution
-from segbench.errors import BadInput, SigHup, SigTerm, Unavailable
-from segbench.launch import tf_config, worker_args
+from segbench.measure.launch import tf_config, worker_args
 
 # The first training step's loss: on one device over the whole batch, on one device over each
 # half, and on two replicas (each one half) with per-replica and with synchronized
@@ -37,15 +38,17 @@ from segbench.launch import tf_config, worker_args
 FIRST_STEP = """
 import json, sys
 from dataclasses import replace
-from segbench import backend, distribution, triangles
-from segbench.config import PRESETS
+from segbench.measure import backend
+from segbench.measure import distribution
+from segbench.benchmark import triangles
+from segbench.benchmark.config import PRESETS
 
 name, data = sys.argv[1], sys.argv[2]
 config = PRESETS["smoke"].with_overrides(backend=name, strategy="mirrored", cpu_replicas=2)
 distribution.configure_before_import(config)
 backend.select_backend(name)
 import keras
-from segbench.runner import compile_model
+from segbench.measure.runner import compile_model
 
 replication = distribution.start(config)
 train, _ = triangles.load_dataset(data, 512)

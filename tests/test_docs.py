@@ -177,7 +177,7 @@ def test_every_result_field_has_a_meaning():
     generate = script("generate")
     import json
 
-    schema = json.loads((ROOT / "segbench" / "result.schema.json").read_text())
+    schema = json.loads((ROOT / "segbench" / "results" / "result.schema.json").read_text())
     missing = [f"{o}.{f}" for (o, f), text in generate.meanings(schema).items() if not text]
     assert not missing, (
         f"no meaning for {missing}: add a comment on the field's line in its dataclass, or an "

@@ -374,7 +374,7 @@ def _fake_nvidia_smi(folder: Path, known_fields: set[str]) -> None:
 
 
 def test_nvidia_smi_query_fields_and_fallback(tmp_path, monkeypatch):
-    from segbench.environment import nvidia_smi
+    from segbench.results.environment import nvidia_smi
 
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     every = {"name", "driver_version", "compute_cap", "memory.total", "memory.free"}
@@ -393,7 +393,7 @@ def test_nvidia_smi_query_fields_and_fallback(tmp_path, monkeypatch):
 def test_doctor_checks_the_multiworker_set_up(tmp_path):
     import socket
 
-    from segbench.launch import tf_config
+    from segbench.measure.launch import tf_config
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from segbench import environment
+from segbench.results import environment
 
 
 def test_commit_comes_from_git_in_a_checkout_and_marks_uncommitted_changes(tmp_path, monkeypatch):

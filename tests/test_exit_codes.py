@@ -10,13 +10,13 @@ import pytest
 from cli_helpers import ctrl_c_default
 from typer.testing import CliRunner
 
-from segbench.backend import DeviceError
+from segbench.benchmark.triangles import DataError
 from segbench.cli import EXIT_CODES, app, exit_code
-from segbench.compare import CompareError
 from segbench.errors import BadInput, Interrupted, Unavailable
-from segbench.pipeline import ChecksFailed
-from segbench.result import ResultFileError
-from segbench.triangles import DataError
+from segbench.measure.backend import DeviceError
+from segbench.measure.pipeline import ChecksFailed
+from segbench.results.compare import CompareError
+from segbench.results.result import ResultFileError
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from cli_helpers import segbench
 
 from segbench import doctor
 from segbench.doctor import diagnose
-from segbench.result import diverged_at, load_result
+from segbench.results.result import diverged_at, load_result
 
 # One environment with three faults users report, for one run: TensorFlow's dropout ignores
 # its seed (every draw the same mask, as tf.random on some Metal set-ups), and the training

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from segbench import doctor, gpu_caps
+from segbench import doctor
 from segbench.doctor import FAIL, PASS, SKIP, WARN
 from segbench.doctor.hardware import check_precision
-from segbench.environment import nvidia_smi
+from segbench.measure import gpu_caps
+from segbench.results.environment import nvidia_smi
 
 GTX_1660_TI = {
     "name": "NVIDIA GeForce GTX 1660 Ti",

@@ -144,7 +144,7 @@ def test_a_long_run_is_summarised_and_compared_with_bounded_statistics(tmp_path)
     says how; the file round-trips through the typed reader column by column."""
     import numpy as np
 
-    from segbench.result import load_result, recompute
+    from segbench.results.result import load_result, recompute
 
     data = document()
     template = _timed(data)[0]
@@ -173,9 +173,9 @@ def test_a_long_run_is_summarised_and_compared_with_bounded_statistics(tmp_path)
 def test_compare_json_writes_a_number_json_cannot_hold_as_null():
     from dataclasses import replace
 
-    from segbench.compare import compare
-    from segbench.report import compare_json
-    from segbench.result import Result
+    from segbench.report.tables import compare_json
+    from segbench.results.compare import compare
+    from segbench.results.result import Result
 
     comparison = compare([Result.from_dict(document())])
     row = replace(comparison.rows[0], tflops=math.inf, p_value=math.nan)

@@ -18,9 +18,10 @@ from types import SimpleNamespace
 import pytest
 from cli_helpers import segbench
 
-from segbench import doctor, environment
+from segbench import doctor
 from segbench.doctor import probe
 from segbench.doctor.gather import import_owners
+from segbench.results import environment
 
 needs_cc = pytest.mark.skipif(
     shutil.which("cc") is None, reason="needs a C compiler for the stand-in"
@@ -73,7 +74,7 @@ def test_plugin_built_for_another_tensorflow_is_a_fail_row_and_run_refuses(tmp_p
     assert f"undefined symbol: {MISSING}" in row["found"]
     assert "installed by tensorflow-metal 1.1.0" in row["found"]
     assert "does not load into tensorflow 2.19.1" in row["found"]
-    assert "table: fails" in row["found"]  # 2.19 × 1.1.0 in segbench.metal_pairs
+    assert "table: fails" in row["found"]  # 2.19 × 1.1.0 in segbench.doctor.metal_pairs
     assert "tensorflow-metal==1.2.0" in row["fix"]
     assert checks["compute"]["found"].startswith("not run")
 

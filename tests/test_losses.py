@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from segbench.losses import dice, iou, iou_mse_loss
+from segbench.benchmark.losses import dice, iou, iou_mse_loss
 
 
 def _eval(fn, t, p):
@@ -60,8 +60,8 @@ def test_channels_are_weighted_by_mask_presence_and_images_kept_apart():
 
 def test_keras_2_loss_and_metrics_equal_keras_3s():
     """The loss written with TensorFlow's functions (Keras 2) computes what keras.ops computes."""
-    from segbench.generation import load
-    from segbench.losses import loss_and_metrics
+    from segbench.benchmark.losses import loss_and_metrics
+    from segbench.measure.generation import load
 
     rng = np.random.default_rng(3)
     t = (rng.random((4, 32, 32, 1)) > 0.6).astype("float32")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from segbench import metal_pairs
-from segbench.doctor import check_metal
+from segbench.doctor import check_metal, metal_pairs
 from segbench.doctor.checks import run_checks
 from segbench.doctor.types import FAIL, PASS, WARN, Context, Facts
 

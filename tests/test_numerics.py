@@ -11,10 +11,12 @@ import keras
 import numpy as np
 import pytest
 
-from segbench import cvnet, runner
-from segbench.config import PRESETS
-from segbench.cvnet import PUBLISHED_PARAMETERS, build_cvnet
-from segbench.numerics import (
+from segbench.benchmark import cvnet
+from segbench.benchmark.config import PRESETS
+from segbench.benchmark.cvnet import PUBLISHED_PARAMETERS, build_cvnet
+from segbench.benchmark.weights import KERNEL_INITIALIZERS, fans, seed_weights
+from segbench.measure import runner
+from segbench.measure.numerics import (
     DEVIATES,
     MATCH,
     TOLERANCE,
@@ -23,7 +25,6 @@ from segbench.numerics import (
     probe_losses,
     shipped_reference,
 )
-from segbench.weights import KERNEL_INITIALIZERS, fans, seed_weights
 
 
 def kernels(model):
@@ -81,11 +82,11 @@ def test_the_shipped_reference_says_how_it_was_made():
 
 JAX_PROBE = """
 import json
-from segbench import backend
+from segbench.measure import backend
 backend.select_backend("jax")
 import keras
-from segbench.config import PRESETS
-from segbench.numerics import judge, probe_losses, shipped_reference
+from segbench.benchmark.config import PRESETS
+from segbench.measure.numerics import judge, probe_losses, shipped_reference
 with keras.device("cpu"):
     losses = probe_losses(PRESETS["smoke"])
 print(json.dumps({"losses": losses, "backend": keras.backend.backend()}))
@@ -133,12 +134,12 @@ def test_judgement_of_nan_and_of_each_precision():
 JAX_BFLOAT16_PROBE = """
 import json
 from dataclasses import replace
-from segbench import backend
+from segbench.measure import backend
 backend.select_backend("jax")
 import keras
-from segbench import cvnet
-from segbench.config import PRESETS
-from segbench.numerics import probe_losses
+from segbench.benchmark import cvnet
+from segbench.benchmark.config import PRESETS
+from segbench.measure.numerics import probe_losses
 config = replace(PRESETS["smoke"], precision="mixed_bfloat16", backend="jax")
 with keras.device("cpu"):
     shipped = probe_losses(config)
@@ -197,8 +198,8 @@ def test_advice_for_a_cpu_run_never_says_device_cpu():
 def test_compare_warns_a_deviating_cpu_run_without_device_cpu():
     from pathlib import Path
 
-    from segbench.compare import numerics_caveats
-    from segbench.result import Result
+    from segbench.results.compare import numerics_caveats
+    from segbench.results.result import Result
 
     results = Path(__file__).parents[1] / "docs" / "results"
     data = json.loads(sorted(results.glob("segbench-quick-cpu-*.json"))[0].read_text())

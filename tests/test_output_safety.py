@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from cli_helpers import segbench
 
-from segbench.compare import min_p_value, steps_to_decide
-from segbench.printable import markdown_cell, printable
-from segbench.result import Result, load_result, recompute
-from segbench.schema import to_json
+from segbench.report.printable import markdown_cell, printable
+from segbench.results.compare import min_p_value, steps_to_decide
+from segbench.results.result import Result, load_result, recompute
+from segbench.results.schema import to_json
 
 REAL = Path(__file__).parents[1] / "docs" / "results" / "segbench-quick-cpu-20261126T162833Z.json"
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--no-check-numerics"]
@@ -268,7 +268,7 @@ def test_the_runtimes_start_up_lines_are_dropped_and_its_warnings_kept(capfd):
     """gRPC's start-up chatter, written by C++ to file descriptor 2, while a strategy starts."""
     import os
 
-    from segbench.backend import runtime_info_dropped
+    from segbench.measure.backend import runtime_info_dropped
 
     with runtime_info_dropped():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are ")

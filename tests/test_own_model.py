@@ -11,11 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from segbench import cvnet, reference_models
-from segbench.cli import exit_code
-from segbench.errors import BadInput
-from segbench.flops import count_flops
-from segbench.own_model import (
+from segbench.benchmark import cvnet, reference_models
+from segbench.benchmark.own_model import (
     ModelError,
     build_own_model,
     load_model_function,
@@ -23,6 +20,9 @@ from segbench.own_model import (
     synthetic_data,
     synthetic_split,
 )
+from segbench.cli import exit_code
+from segbench.errors import BadInput
+from segbench.measure.flops import count_flops
 
 REPO = Path(__file__).resolve().parent.parent
 

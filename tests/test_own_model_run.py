@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import error_lines, segbench
 
-from segbench.compare import CompareError, compare
-from segbench.result import Result, load_result
+from segbench.results.compare import CompareError, compare
+from segbench.results.result import Result, load_result
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = f"{ROOT}/examples/unet.py:build"
@@ -54,8 +54,8 @@ def test_the_example_model_runs_end_to_end_and_its_result_validates(example_run)
     assert result.config.model == EXAMPLE and result.data.folder == "synthetic"
     assert result.summary.steps == 2 and all(s["images"] == 2 for s in data["steps"])
     # FLOPs from the architecture, the same count the module gives for the model.
-    from segbench.flops import count_flops
-    from segbench.own_model import build_own_model, parse_model_args
+    from segbench.benchmark.own_model import build_own_model, parse_model_args
+    from segbench.measure.flops import count_flops
 
     built = build_own_model(EXAMPLE, parse_model_args(TINY[1::2]))
     assert result.model.training_gflop_per_image == pytest.approx(
@@ -126,7 +126,7 @@ def test_a_model_that_cannot_run_is_refused_in_one_line_with_exit_2(tmp_path, ar
 def test_the_models_numerics_reference_is_computed_once_then_reused(example_run, monkeypatch):
     import subprocess
 
-    from segbench import numerics
+    from segbench.measure import numerics
 
     path, _ = example_run
     result = load_result(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import segbench
-from segbench import metal_pairs
+from segbench.doctor import metal_pairs
 from segbench.package_data import SHA256, table_digest
 
 PACKAGE = Path(segbench.__file__).parent
@@ -20,16 +20,18 @@ RESULTS = Path(__file__).parents[1] / "docs" / "results"
 
 
 def test_the_recorded_digests_are_the_shipped_files():
-    reference = hashlib.sha256((PACKAGE / "numerics_reference.json").read_bytes()).hexdigest()
-    assert reference == SHA256["numerics_reference.json"], (
+    reference = hashlib.sha256(
+        (PACKAGE / "measure/numerics_reference.json").read_bytes()
+    ).hexdigest()
+    assert reference == SHA256["measure/numerics_reference.json"], (
         f"numerics_reference.json was remade: record {reference} in segbench/package_data.py"
     )
-    schema = hashlib.sha256((PACKAGE / "result.schema.json").read_bytes()).hexdigest()
-    assert schema == SHA256["result.schema.json"], (
+    schema = hashlib.sha256((PACKAGE / "results/result.schema.json").read_bytes()).hexdigest()
+    assert schema == SHA256["results/result.schema.json"], (
         f"result.schema.json was remade (just schema): record {schema} in segbench/package_data.py"
     )
     table = table_digest(metal_pairs)
-    assert table == SHA256["metal_pairs.py"], (
+    assert table == SHA256["doctor/metal_pairs.py"], (
         f"the metal table was edited: record {table} in segbench/package_data.py"
     )
 
@@ -61,9 +63,9 @@ DAMAGE = {
     "missing": lambda path: path.unlink(),
     "truncated": _truncate,
     "edited": {
-        "numerics_reference.json": _edit_reference,
-        "result.schema.json": _edit_schema,
-        "metal_pairs.py": _edit_table,
+        "measure/numerics_reference.json": _edit_reference,
+        "results/result.schema.json": _edit_schema,
+        "doctor/metal_pairs.py": _edit_table,
     },
 }
 WHY = {"missing": "(missing)", "truncated": "(", "edited": "(edited"}
@@ -94,7 +96,8 @@ def segbench_from(root: Path, *args: str, cwd: Path) -> subprocess.CompletedProc
 
 @pytest.mark.parametrize("how", ["missing", "truncated", "edited"])
 @pytest.mark.parametrize(
-    "name", ["numerics_reference.json", "result.schema.json", "metal_pairs.py"]
+    "name",
+    ["measure/numerics_reference.json", "results/result.schema.json", "doctor/metal_pairs.py"],
 )
 def test_a_run_with_damaged_package_data_is_refused_before_timing(tmp_path, name, how):
     root = damaged_copy(tmp_path, name, how)
@@ -110,20 +113,20 @@ def test_a_run_with_damaged_package_data_is_refused_before_timing(tmp_path, name
 
 
 def test_compare_with_an_edited_schema_says_to_reinstall(tmp_path):
-    root = damaged_copy(tmp_path, "result.schema.json", "edited")
+    root = damaged_copy(tmp_path, "results/result.schema.json", "edited")
     result = str(sorted(RESULTS.glob("segbench-quick-cpu-*.json"))[0])
     done = segbench_from(root, "compare", result, result, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        f"error: segbench's package file {root / 'segbench' / 'result.schema.json'} is damaged "
+        f"error: segbench's package file {root / 'segbench/results/result.schema.json'} is damaged "
         "(edited: its SHA-256 is not the one this segbench recorded): reinstall segbench "
         "(uv sync --reinstall-package segbench, or pip install --force-reinstall segbench)"
     ]
 
 
 def test_doctor_with_a_truncated_reference_says_to_reinstall(tmp_path):
-    root = damaged_copy(tmp_path, "numerics_reference.json", "truncated")
+    root = damaged_copy(tmp_path, "measure/numerics_reference.json", "truncated")
     done = segbench_from(root, "doctor", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""

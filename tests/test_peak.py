@@ -2,9 +2,9 @@
 
 import pytest
 
-from segbench import backend
-from segbench.peak import measure_matmul, peak
-from segbench.vendor_peaks import (
+from segbench.measure import backend
+from segbench.measure.peak import measure_matmul, peak
+from segbench.measure.vendor_peaks import (
     NVIDIA,
     apple_gpu_cores,
     apple_peak,

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from segbench.compare import compare
-from segbench.plot import (
+from segbench.report.plot import (
     TuneTrialPoint,
     comparison_figure,
     decimals,
@@ -16,8 +15,9 @@ from segbench.plot import (
     trace_figure,
     tune_figure,
 )
-from segbench.result import load_result
-from segbench.stats import timed_steps
+from segbench.results.compare import compare
+from segbench.results.result import load_result
+from segbench.results.stats import timed_steps
 
 ErrorbarContainer = pytest.importorskip(
     "matplotlib.container", reason="the plot extra is not installed"

@@ -15,10 +15,10 @@ import pytest
 from segbench import doctor
 from segbench.doctor.hardware import energy_mode
 from segbench.doctor.types import PASS, WARN, Facts
-from segbench.pipeline import _power_state
-from segbench.schema import from_json, to_json
-from segbench.telemetry import Reading, summarize
-from segbench.telemetry.summary import Telemetry
+from segbench.measure.pipeline import _power_state
+from segbench.measure.telemetry import Reading, summarize
+from segbench.measure.telemetry.summary import Telemetry
+from segbench.results.schema import from_json, to_json
 
 gather = importlib.import_module("segbench.doctor.gather")  # the module, not doctor.gather()
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,5 @@
-"""Where the time goes: the profiler's op time shared out by layer kind (segbench/profile.py).
+"""Where the time goes: the profiler's op time shared out by layer kind
+(segbench/measure/profile.py).
 
 The TensorFlow tests profile CV-net at width 1/16 (512×512, the smallest input it builds),
 batch 2, in this process; the torch test runs the same in a child process with
@@ -19,8 +20,8 @@ import keras
 import numpy as np
 import pytest
 
-from segbench import profile as profile_module
-from segbench.profile import (
+from segbench.measure import profile as profile_module
+from segbench.measure.profile import (
     ACTIVATION,
     BATCH_NORM,
     CONCATENATION,
@@ -37,7 +38,7 @@ from segbench.profile import (
     profile_steps,
     profile_table_rows,
 )
-from segbench.schema import FieldError, from_json, to_json
+from segbench.results.schema import FieldError, from_json, to_json
 
 STEPS = 3
 BATCH = 2
@@ -53,9 +54,9 @@ def _cvnet_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 def _warmed_cvnet():
     """CV-net at width 1/16 compiled as a run compiles it, its step traced and warmed up."""
-    from segbench import generation
-    from segbench.config import PRESETS
-    from segbench.runner import compile_model
+    from segbench.benchmark.config import PRESETS
+    from segbench.measure import generation
+    from segbench.measure.runner import compile_model
 
     model = compile_model(PRESETS["smoke"], lr=0.01)
     train_step, _ = generation.load(3).step_functions(model, jit_compile=False)
@@ -393,8 +394,8 @@ def test_cvnet_op_time_is_shared_out_by_layer_kind_on_torch():
 
 
 if __name__ == "__main__":  # the torch test's child process: KERAS_BACKEND=torch
-    from segbench.cvnet import build_cvnet
-    from segbench.losses import dice, iou, iou_mse_loss
+    from segbench.benchmark.cvnet import build_cvnet
+    from segbench.benchmark.losses import dice, iou, iou_mse_loss
 
     net = build_cvnet(1 / 16, 512)
     net.compile(

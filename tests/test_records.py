@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from segbench.atomic import atomic_path, write_text_atomic
 from segbench.cli import app
-from segbench.result import Result, load_result, to_json_text
+from segbench.results.result import Result, load_result, to_json_text
 
 RESULTS = sorted((Path(__file__).parents[1] / "docs" / "results").glob("segbench-*.json"))
 ARTICLE_CPU = next(p for p in RESULTS if "article-cpu" in p.name)

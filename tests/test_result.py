@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from segbench.result import write_json_atomic
-from segbench.stats import summarize_ms
+from segbench.results.result import write_json_atomic
+from segbench.results.stats import summarize_ms
 
 
 def test_summary_statistics_match_hand_computation():

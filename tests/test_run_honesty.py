@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from segbench import doctor, numerics, settings
+from segbench import doctor
 from segbench.doctor.software import check_settings
+from segbench.measure import numerics, settings
 
 
 def test_a_refused_variable_fails_the_settings_check_naming_it(tmp_path):
@@ -81,7 +82,7 @@ def test_device_cpu_on_a_gpu_host_with_cpu_only_tensorflow_is_judged_for_the_cpu
 
 
 def test_warning_lines_name_each_warn_with_its_fix():
-    from segbench.pipeline import warning_lines
+    from segbench.measure.pipeline import warning_lines
 
     checks = [
         doctor.Check("load", "WARN", "1-minute load 4.70 on 2 CPUs", "below 1.0", "stop them"),
@@ -94,8 +95,8 @@ def test_a_broken_generator_is_the_warning_not_the_losses():
     from dataclasses import replace
     from pathlib import Path
 
-    from segbench.compare import numerics_caveats
-    from segbench.result import load_result
+    from segbench.results.compare import numerics_caveats
+    from segbench.results.result import load_result
 
     result = load_result(Path("docs/results/segbench-quick-cpu-20261126T162833Z.json"))
     broken = numerics.with_random(
@@ -149,7 +150,7 @@ def test_a_patterned_dropout_mask_is_named():
 
 
 def test_a_command_printing_bytes_that_are_not_utf8_is_read(tmp_path):
-    from segbench.environment import command_output
+    from segbench.results.environment import command_output
 
     script = tmp_path / "nvidia-smi"
     script.write_bytes(b"#!/bin/sh\nprintf '\\377\\376 GPU, 550.1'\n")

@@ -5,11 +5,19 @@ import time
 
 import pytest
 
-from segbench import backend
+from segbench.benchmark.config import PRESETS, learning_rate
+from segbench.benchmark.triangles import load_dataset
 from segbench.cli import _sigterm
-from segbench.config import PRESETS, learning_rate
-from segbench.runner import COMPILE, TIMED, TRAIN, VALIDATION, WARMUP, batch_rows, run_benchmark
-from segbench.triangles import load_dataset
+from segbench.measure import backend
+from segbench.measure.runner import (
+    COMPILE,
+    TIMED,
+    TRAIN,
+    VALIDATION,
+    WARMUP,
+    batch_rows,
+    run_benchmark,
+)
 
 SMOKE = PRESETS["smoke"].with_overrides(deterministic=True, steps=3)
 

@@ -15,9 +15,10 @@ import pytest
 from cli_helpers import error_lines, segbench, start
 from typer.testing import CliRunner
 
-from segbench import pipeline, triangles
+from segbench.benchmark import triangles
 from segbench.cli import app
-from segbench.result import load_result
+from segbench.measure import pipeline
+from segbench.results.result import load_result
 
 # The numerics check is tested in test_cli and test_numerics; these runs skip its seconds.
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--no-check-numerics"]

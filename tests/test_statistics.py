@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from segbench.cli import app
-from segbench.compare import compare
-from segbench.result import (
+from segbench.results.compare import compare
+from segbench.results.result import (
     SCHEMA_FILE,
     Result,
     load_result,
@@ -21,7 +21,7 @@ from segbench.result import (
     shipped_schema,
     to_json_text,
 )
-from segbench.stats import (
+from segbench.results.stats import (
     FASTER,
     NO_DIFFERENCE,
     SLOWER,

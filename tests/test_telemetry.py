@@ -14,9 +14,9 @@ from pathlib import Path
 import pynvml
 import pytest
 
-from segbench.telemetry import Reading, Sampler, open_source, summarize
-from segbench.telemetry.linux import LinuxCpu
-from segbench.telemetry.macos import (
+from segbench.measure.telemetry import Reading, Sampler, open_source, summarize
+from segbench.measure.telemetry.linux import LinuxCpu
+from segbench.measure.telemetry.macos import (
     COMMAND,
     Powermetrics,
     PowermetricsUnavailable,
@@ -24,8 +24,8 @@ from segbench.telemetry.macos import (
     powermetrics_command,
     reading,
 )
-from segbench.telemetry.nvidia import NvmlUnavailable, open_nvml, visible_index
-from segbench.telemetry.summary import MAX_TRACE_POINTS, trace
+from segbench.measure.telemetry.nvidia import NvmlUnavailable, open_nvml, visible_index
+from segbench.measure.telemetry.summary import MAX_TRACE_POINTS, trace
 
 DATA = Path(__file__).parent / "data"
 POWERMETRICS_SAMPLE = DATA / "powermetrics-m1max.plist"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from cli_helpers import segbench
 
-from segbench.config import PRESETS
-from segbench.result import Result, load_result
-from segbench.tune import Setting, conclude, device_skip, plan, rank, trial_of
-from segbench.tune_record import DEVIATES, RAN, SKIPPED
+from segbench.benchmark.config import PRESETS
+from segbench.measure.tune import Setting, conclude, device_skip, plan, rank, trial_of
+from segbench.results.result import Result, load_result
+from segbench.results.tune_record import DEVIATES, RAN, SKIPPED
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_RESULT = ROOT / "docs/results/segbench-quick-cpu-20261126T112703Z.json"
@@ -84,13 +84,13 @@ def test_a_setting_whose_numerics_deviate_never_wins_however_fast():
 
 
 # A stand-in for a broken kernel: TensorFlow's fused batch norm, scaled by 1.5 in every child
-# process of the session (loaded when segbench.batchnorm is first imported).
+# process of the session (loaded when segbench.benchmark.batchnorm is first imported).
 BROKEN_KERNEL = """
 import importlib.abc, importlib.util, sys
 
 class _Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "segbench.batchnorm":
+        if name != "segbench.benchmark.batchnorm":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

@@ -13,9 +13,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from segbench.cli import app
-from segbench.compare import against_references, compare, run_caveats
 from segbench.doctor.types import Check
-from segbench.report import (
+from segbench.report.tables import (
     COMPACT,
     RUN,
     compare_cells,
@@ -27,8 +26,9 @@ from segbench.report import (
     significant,
     summary_table,
 )
-from segbench.result import load_result
-from segbench.uncut import UncutTable
+from segbench.report.uncut import UncutTable
+from segbench.results.compare import against_references, compare, run_caveats
+from segbench.results.result import load_result
 
 RESULTS = Path(__file__).parents[1] / "docs" / "results"
 COMMITTED = sorted(RESULTS.glob("segbench-*.json"))

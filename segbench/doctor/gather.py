@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segbench import backend, settings
-from segbench.distribution import NONE, Survey
-from segbench.distribution import survey as distribution_survey
 from segbench.doctor import diagnose
 from segbench.doctor.lockfiles import lock_versions, normalise, read_export, target_name
 from segbench.doctor.probe import Probe, modules_for, probe
 from segbench.doctor.types import Context, Facts
-from segbench.environment import (
+from segbench.measure import backend, settings
+from segbench.measure.distribution import NONE, Survey
+from segbench.measure.distribution import survey as distribution_survey
+from segbench.results.environment import (
     LOCK_FILE,
     PROJECT_ROOT,
     command_output,
@@ -130,7 +130,7 @@ def _tensorflow_details() -> tuple[dict[str, Any], bool | None, bool | None]:
             bool(_pywrap_util_port.IsMklEnabled())
             and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
         )
-        from segbench.backend import stderr_silenced
+        from segbench.measure.backend import stderr_silenced
 
         try:  # compiling a tiny function is the only sure test (it fails on Metal)
             with stderr_silenced():  # XLA logs its start-up straight to fd 2

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from segbench import gpu_caps
 from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
-from segbench.privacy import public_path
+from segbench.measure import gpu_caps
+from segbench.results.privacy import public_path
 
 # CUDA 12.x runs on drivers >= 525.60.13 (minor-version compatibility); CUDA 12.5 wants 555.42.
 CUDA12_MIN_DRIVER = (525, 60, 13)
@@ -64,7 +64,7 @@ def check_nvidia(
     backend: str,
     precision: str,
 ) -> Check:
-    """A driver the backend should use; tensor cores (segbench.gpu_caps) for --precision."""
+    """A driver the backend should use; tensor cores (segbench.measure.gpu_caps) for --precision."""
     if not nvidia:
         return Check("nvidia", SKIP, "no NVIDIA driver (nvidia-smi not found or no GPU)")
     name, driver = nvidia.get("name", "?"), nvidia.get("driver_version", "?")

@@ -265,7 +265,7 @@ def _listing(folder: Path) -> list[str]:
 
 
 def _cache_dir() -> Path:
-    from segbench.triangles import cache_root
+    from segbench.benchmark.triangles import cache_root
 
     return Path(os.environ.get("SEGBENCH_PROBE_CACHE") or cache_root() / "import-probe")
 

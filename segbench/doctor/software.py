@@ -73,7 +73,7 @@ def check_import(
     elif probe.library and not probe.owner:
         fix = f"remove {probe.library} (left by an old install), then uv sync --locked"
     elif settings is not None and settings.invalid:
-        from segbench.settings import invalid_line
+        from segbench.measure.settings import invalid_line
 
         fix = invalid_line(settings).partition(" — ")[2]
         found += f" ({invalid_line(settings).partition(' — ')[0]})"
@@ -249,7 +249,8 @@ def check_metal(
     backend: str,
     device: str = "auto",
 ) -> Check:
-    """The Metal plugin: installed, a pair that loads (segbench.metal_pairs), the GPU it exposes."""
+    """The Metal plugin: installed, a pair that loads (segbench.doctor.metal_pairs), the GPU it
+    exposes."""
     if (sys_platform, machine) != ("darwin", "arm64"):
         return Check("metal", SKIP, "not macOS arm64")
     metal_pairs = metal_table()  # checked: a damaged table stops doctor in one line
@@ -306,7 +307,7 @@ def check_settings(found: Any) -> Check:
     if found is None:
         return Check("settings", SKIP, "not read")
     if found.invalid:
-        from segbench.settings import invalid_line
+        from segbench.measure.settings import invalid_line
 
         line = invalid_line(found)
         problem, _, fix = line.partition(" — ")

@@ -1,0 +1,409 @@
+"""segbench tune: which settings make this machine train the model fastest.
+
+Each trial is a short `segbench run` of the preset in a child process (a fresh framework for
+each backend, memory returned between trials) with one combination of the settings that
+change speed: the installed backends × precision × compiled step × batch-normalization kernel
+× batch size (bounded by doctor's memory estimate). Impossible combinations are skipped with
+the reason (XLA on the Metal GPU, float16 without tensor cores, a backend not installed).
+Every trial keeps its median with its 95 % CI and its numerics verdict; a trial whose numerics
+deviate from the CPU reference can never win. Trials run in the order most likely to matter
+until the budget is spent; Ctrl-C keeps what was tried. Computes; never prints.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from segbench.benchmark.config import PRESETS, RunConfig
+from segbench.errors import BadInput, signal_name
+from segbench.measure import gpu_caps
+from segbench.results.result import Result, load_result
+from segbench.results.stats import difference, median_ci
+from segbench.results.tune_record import (
+    DEVIATES,
+    FAILED,
+    NOT_RUN,
+    RAN,
+    SKIPPED,
+    TuneInfo,
+    TuneTrial,
+)
+
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+INSTALL = {"jax": "uv sync --extra jax", "torch": "pip install torch"}
+# The trial's step counts when the user gives none: enough steps for a median with a CI.
+TRIAL_STEPS = {"smoke": 4, "quick": 10, "article": 10}
+TRIAL_WARMUP = 1
+GRACE_S = 30.0  # a started trial may overrun the budget by this much (and half the budget)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One combination of the settings tune searches."""
+
+    backend: str = "tensorflow"
+    precision: str = "float32"
+    compile: bool = False
+    batchnorm: str = "keras"
+    batch_size: int = 16
+
+    def flags(self) -> list[str]:
+        """The `segbench run` options that select this setting."""
+        return [
+            "--backend",
+            self.backend,
+            "--precision",
+            self.precision,
+            "--compile" if self.compile else "--no-compile",
+            "--batchnorm",
+            self.batchnorm,
+            "--batch-size",
+            str(self.batch_size),
+        ]
+
+    @property
+    def label(self) -> str:
+        """e.g. "tensorflow · float32 · compiled · fused BN · batch 16"."""
+        compiled = "compiled" if self.compile or self.backend == "jax" else "not compiled"
+        return (
+            f"{self.backend} · {self.precision} · {compiled} · {self.batchnorm} BN · "
+            f"batch {self.batch_size}"
+        )
+
+
+def setting_of(trial: TuneTrial) -> Setting:
+    """The setting a trial ran."""
+    return Setting(trial.backend, trial.precision, trial.compile, trial.batchnorm, trial.batch_size)
+
+
+def installed_backends() -> dict[str, bool]:
+    """Which Keras backends can be imported here (without importing them)."""
+    return {b: importlib.util.find_spec(m) is not None for b, m in BACKEND_MODULES.items()}
+
+
+def plan(
+    preset: RunConfig,
+    installed: dict[str, bool],
+    backends: list[str] | None = None,
+    precisions: list[str] | None = None,
+) -> list[tuple[Setting, str | None]]:
+    """Every setting tune considers, in the order it runs them (the default first), each with
+    the reason it is skipped (None: to run); `backends`/`precisions` restrict the search (the
+    default always runs: it is what the speedup is measured against). Device-dependent skips
+    are decided once the default has run (device_skip)."""
+    batch = preset.batch_size
+    order = [
+        Setting("tensorflow", "float32", False, "keras", batch),  # what `segbench run` runs
+        Setting("tensorflow", "float32", False, "fused", batch),
+        Setting("tensorflow", "float32", True, "keras", batch),
+        Setting("tensorflow", "float32", True, "fused", batch),
+        Setting("jax", "float32", True, "keras", batch),
+        Setting("torch", "float32", False, "keras", batch),
+        Setting("torch", "float32", False, "fused", batch),
+        Setting("torch", "float32", True, "fused", batch),
+        Setting("tensorflow", "mixed_bfloat16", True, "fused", batch),
+        Setting("tensorflow", "mixed_float16", True, "fused", batch),
+        Setting("jax", "mixed_bfloat16", True, "keras", batch),
+        Setting("torch", "mixed_bfloat16", False, "fused", batch),
+        Setting("torch", "mixed_float16", False, "fused", batch),
+    ]
+    keep = [
+        s
+        for s in order[1:]
+        if (not backends or s.backend in backends) and (not precisions or s.precision in precisions)
+    ]
+    planned = []
+    for setting in [order[0], *keep]:
+        reason = None
+        if not installed.get(setting.backend):
+            reason = f"{setting.backend} is not installed ({INSTALL.get(setting.backend, '')})"
+        planned.append((setting, reason))
+    return planned
+
+
+def device_skip(setting: Setting, default: Result | None) -> str | None:
+    """Why `setting` cannot work on the device the default ran on (None: try it)."""
+    if default is None:
+        return None
+    on_gpu = default.device.kind == "gpu"
+    if setting.precision == "mixed_float16":
+        if not on_gpu:
+            return "float16 without tensor cores: the CPU has no fast float16 path"
+        stack = default.environment.gpu_stack
+        caps = gpu_caps.capabilities(default.device.description, stack.get("compute_cap", ""))
+        if gpu_caps.fast_path(caps, "mixed_float16") is False:
+            return f"float16 without tensor cores on {default.device.description}"
+    metal = on_gpu and default.environment.os.system == "Darwin"
+    if metal and setting.backend == "tensorflow" and setting.compile:
+        return "XLA does not run on the Metal GPU (tensorflow-metal)"
+    return None
+
+
+def memory_skip(setting: Setting, preset: RunConfig, available: int, on_gpu: bool) -> str | None:
+    """Why a larger batch is skipped: doctor's memory estimate exceeds what is available."""
+    from segbench.doctor.hardware import memory_need
+
+    need = memory_need(preset.width, setting.batch_size, preset.epochs, on_gpu)
+    if need > available:
+        return (
+            f"batch {setting.batch_size} needs about {need / 2**30:.1f} GiB, "
+            f"{available / 2**30:.1f} GiB available"
+        )
+    return None
+
+
+def trial_command(preset: str, setting: Setting, extra: list[str]) -> list[str]:
+    """The `segbench run` arguments of a trial (extra: --steps, --warmup, --device, …)."""
+    return ["run", "--preset", preset, *setting.flags(), *extra]
+
+
+def run_command_line(arguments: list[str]) -> str:
+    """The command a person types: `segbench run …`."""
+    return shlex.join(["segbench", *arguments])
+
+
+def trial_of(
+    setting: Setting, status: str, command: str, reason: str | None = None, **figures
+) -> TuneTrial:
+    return TuneTrial(
+        backend=setting.backend,
+        precision=setting.precision,
+        compile=setting.compile,
+        batchnorm=setting.batchnorm,
+        batch_size=setting.batch_size,
+        status=status,
+        reason=reason,
+        command=command,
+        **figures,
+    )
+
+
+def measured_trial(setting: Setting, command: str, result: Result, wall_s: float) -> TuneTrial:
+    """A trial from its result file: per-image median, its 95 % CI, energy and numerics."""
+    from segbench.results.compare import ms_per_image_samples
+
+    samples = ms_per_image_samples(result)
+    if not samples or result.status != "complete":
+        why = result.failure or f"{result.status}, {len(samples)} timed steps"
+        return trial_of(setting, FAILED, command, why, wall_s=wall_s)
+    ci = median_ci(samples)
+    median = float(np.median(samples))
+    numerics = result.numerics.status if result.numerics else None
+    energy = result.telemetry.j_per_image if result.telemetry else None
+    deviates = numerics == "deviates" or result.diverged is not None
+    return trial_of(
+        setting,
+        DEVIATES if deviates else RAN,
+        command,
+        ("numerics deviate from the CPU reference" if numerics == "deviates" else None)
+        or (f"the loss diverged ({result.diverged})" if result.diverged else None),
+        compiled=result.model.compiled,
+        wall_s=wall_s,
+        ms_per_image=median,
+        ci95_ms_per_image=list(ci) if ci else None,
+        images_per_s=1000.0 / median,
+        j_per_image=energy if energy and energy > 0 else None,
+        numerics=numerics,
+        samples_ms_per_image=samples,
+    )
+
+
+def rank(trials: list[TuneTrial]) -> list[int]:
+    """Indices of the eligible trials, fastest (most images/s) first; a trial whose numerics
+    deviate is never among them, however fast."""
+    eligible = [i for i, t in enumerate(trials) if t.eligible]
+    return sorted(eligible, key=lambda i: -trials[i].images_per_s)
+
+
+def conclude(
+    preset: str,
+    budget_s: float,
+    elapsed_s: float,
+    stopped_by: str | None,
+    trials,
+    extra,
+    default_profile=None,
+) -> TuneInfo:
+    """The session's verdicts: fastest, most energy-efficient, the speedup over the default
+    (whose profile is kept beside the winner's own, in its result)."""
+    ranked = rank(trials)
+    fastest = ranked[0] if ranked else None
+    with_energy = [i for i in ranked if trials[i].j_per_image]
+    efficient = min(with_energy, key=lambda i: trials[i].j_per_image) if with_energy else None
+    speedup = ci = None
+    default = trials[0]
+    if fastest is not None and default.samples_ms_per_image and fastest != 0:
+        found = difference(default.samples_ms_per_image, trials[fastest].samples_ms_per_image)
+        speedup, ci = found.speedup, list(found.ci95) if found.ci95 else None
+    elif fastest == 0:
+        speedup, ci = 1.0, [1.0, 1.0]
+    command = None
+    if fastest is not None:
+        command = run_command_line(
+            trial_command(preset, setting_of(trials[fastest]), _kept_options(extra))
+        )
+    return TuneInfo(
+        default_profile=default_profile,
+        preset=preset,
+        budget_s=budget_s,
+        elapsed_s=elapsed_s,
+        stopped_by=stopped_by,
+        trials=trials,
+        default=0,
+        fastest=fastest,
+        most_efficient=efficient,
+        speedup=speedup,
+        speedup_ci95=ci,
+        command=command,
+    )
+
+
+def _kept_options(extra: list[str]) -> list[str]:
+    """The trial options a real run keeps: the device; not tune's short step counts."""
+    kept, skip = [], False
+    for item in extra:
+        if skip:
+            skip = False
+        elif item in ("--steps", "--warmup"):
+            skip = True  # and its value
+        else:
+            kept.append(item)
+    return kept
+
+
+@dataclass
+class Session:
+    """A tune session's state while it runs (the command line renders its events)."""
+
+    preset: str
+    budget_s: float
+    extra: list[str]  # options every trial gets (--steps, --warmup, --device, …)
+    work: Path  # the trials' result folders
+    notify: Callable[[str, int, int, Setting, TuneTrial | None], None] = lambda *a: None
+    trials: list[TuneTrial] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    stopped_by: str | None = None
+    results: dict[int, tuple[Result, Path]] = field(default_factory=dict)
+
+    def left_s(self) -> float:
+        return self.budget_s - (time.monotonic() - self.started)
+
+    def run(self, planned: list[tuple[Setting, str | None]], available: int) -> TuneInfo:
+        """Run the planned trials in order within the budget; Ctrl-C, SIGTERM or SIGHUP stop
+        the session and keep what was tried."""
+        try:
+            self._run_all(planned, available)
+        except KeyboardInterrupt as stop:  # between two trials
+            self.stopped_by = signal_name(stop) or "SIGINT"
+        return conclude(
+            self.preset,
+            self.budget_s,
+            time.monotonic() - self.started,
+            self.stopped_by,
+            self.trials,
+            self.extra,
+            self.results[0][0].profile if 0 in self.results else None,
+        )
+
+    def _run_all(self, planned: list[tuple[Setting, str | None]], available: int) -> None:
+        preset = PRESETS[self.preset]
+        typical = None  # seconds the longest trial took
+        planned = list(planned)
+        larger = False
+        index = -1
+        while index + 1 < len(planned) or not larger:
+            if index + 1 == len(planned):  # the plan is done: the fastest at twice the batch
+                larger = True
+                planned += self._larger_batch()
+                continue
+            index += 1
+            setting, reason = planned[index]
+            command = run_command_line(trial_command(self.preset, setting, self.extra))
+            default = self.results.get(0, (None, None))[0]
+            reason = reason or device_skip(setting, default)
+            if reason is None and setting.batch_size > preset.batch_size:
+                on_gpu = default is not None and default.device.kind == "gpu"
+                reason = memory_skip(setting, preset, available, on_gpu)
+            if reason is not None:
+                self.trials.append(trial_of(setting, SKIPPED, command, reason))
+                continue
+            if self.stopped_by is not None or (
+                self.trials and typical is not None and typical > self.left_s()
+            ):
+                self.stopped_by = self.stopped_by or "budget"
+                why = "the budget was spent" if self.stopped_by == "budget" else "stopped"
+                self.trials.append(trial_of(setting, NOT_RUN, command, why))
+                continue
+            total = len(planned) + (0 if larger else 1)  # and the fastest at twice the batch
+            self.notify("start", index, total, setting, None)
+            trial = self._trial(index, setting, command)
+            self.trials.append(trial)
+            self.notify("end", index, total, setting, trial)
+            if trial.wall_s:
+                typical = max(typical or 0.0, trial.wall_s)
+
+    def _larger_batch(self) -> list[tuple[Setting, str | None]]:
+        """The fastest setting so far at twice the batch (more images per step keep a GPU
+        busier), if memory allows."""
+        ranked = rank(self.trials)
+        if not ranked:
+            return []
+        best = setting_of(self.trials[ranked[0]])
+        return [(replace(best, batch_size=2 * best.batch_size), None)]
+
+    def _trial(self, index: int, setting: Setting, command: str) -> TuneTrial:
+        folder = self.work / f"trial-{index + 1}"
+        arguments = [
+            *trial_command(self.preset, setting, self.extra),
+            "--profile",  # where the time goes, for the default and the winner
+            "--out",
+            str(folder),
+        ]
+        timeout = max(self.left_s(), 0.0) * 1.5 + GRACE_S
+        started = time.monotonic()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "segbench", *arguments],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # a Ctrl-C reaches the child only through tune
+        )
+        try:
+            _, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGINT)  # the child keeps its partial result
+            _, err = child.communicate()
+            self.stopped_by = "budget"
+        except KeyboardInterrupt as stop:
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate()
+            self.stopped_by = signal_name(stop) or "SIGINT"
+        wall = time.monotonic() - started
+        files = sorted(folder.glob("segbench-*.json"))
+        if not files:
+            last = (err.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
+            return trial_of(setting, FAILED, command, last.removeprefix("error: "), wall_s=wall)
+        try:
+            result = load_result(files[-1])
+        except BadInput:  # stopped before its first timed step: nothing to read
+            return trial_of(setting, FAILED, command, "stopped before timing", wall_s=wall)
+        self.results[index] = (result, files[-1])
+        return measured_trial(setting, command, result, wall)
+
+
+def trial_steps(preset: str, steps: int | None, warmup: int | None) -> list[str]:
+    """--steps/--warmup for every trial: the user's, else tune's short defaults."""
+    steps = steps or TRIAL_STEPS.get(preset, 10)
+    warmup = TRIAL_WARMUP if warmup is None else warmup
+    return ["--steps", str(steps), "--warmup", str(warmup)]

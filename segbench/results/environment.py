@@ -1,0 +1,237 @@
+"""The environment fingerprint stored with every result: read-only facts about this machine."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from segbench.measure import settings
+from segbench.results.schema import OPTIONAL, POSITIVE
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCK_FILE = PROJECT_ROOT / "uv.lock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OsInfo:
+    system: str
+    release: str
+    platform: str
+    machine: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuInfo:
+    model: str
+    logical_cores: int = field(metadata=POSITIVE)
+    physical_cores: int | None = field(metadata=POSITIVE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """The machine and software fingerprint a result was made with."""
+
+    os: OsInfo
+    cpu: CpuInfo
+    ram_bytes: int = field(metadata=POSITIVE)
+    python: str
+    packages: dict[str, str]  # distribution → version, for the frameworks that matter
+    keras_backend: str
+    devices: list[str]
+    gpu_stack: dict[str, str]  # CUDA/cuDNN, NVIDIA driver, tensorflow-metal where present
+    uv_lock_sha256: str | None
+    # The global settings the run computed with: Keras's (pinned, with what keras.json asked)
+    # and every environment variable that changes the computation (settings.py); version 5.
+    settings: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
+
+
+def package_version(name: str) -> str | None:
+    """Installed version of a distribution, or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, as the OS reports it."""
+    if sys.platform == "darwin":
+        out = command_output(["sysctl", "-n", "machdep.cpu.brand_string"])
+        if out:
+            return out
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def lock_sha256() -> str | None:
+    """sha256 of the uv.lock this install came from: the project's file, or SEGBENCH_LOCK_SHA256."""
+    if LOCK_FILE.is_file():
+        return hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()
+    return os.environ.get("SEGBENCH_LOCK_SHA256")
+
+
+def git_commit() -> str | None:
+    """The commit segbench runs from, when known (a git checkout, or SEGBENCH_GIT_COMMIT)."""
+    if (PROJECT_ROOT / ".git").exists():
+        out = command_output(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"])
+        if out:
+            dirty = command_output(
+                ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"]
+            )
+            return out + ("-dirty" if dirty else "")
+    return os.environ.get("SEGBENCH_GIT_COMMIT")
+
+
+# Versions recorded in every result (tf-keras: the Keras 2 generation, `--keras 2`).
+FINGERPRINT_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "tf-keras",
+    "numpy",
+    "tensorflow-metal",
+    "jax",
+    "torch",
+)
+
+# nvidia-smi --query-gpu field → key in the returned facts.
+NVIDIA_FIELDS = {
+    "name": "name",
+    "driver_version": "driver_version",
+    "compute_cap": "compute_cap",
+    "memory.total": "memory_total_mib",
+    "memory.free": "memory_free_mib",
+}
+
+
+def nvidia_smi() -> dict[str, str] | None:
+    """The first NVIDIA GPU as nvidia-smi reports it (NVIDIA_FIELDS), or None without a driver.
+
+    Fields a driver or virtual machine does not report are left out: one query per field
+    then, because nvidia-smi fails a whole query for one unknown field. The first call after
+    boot can take many seconds while the driver initialises, hence the long timeout.
+    """
+    if not shutil.which("nvidia-smi"):
+        return None
+
+    def query(fields: tuple[str, ...]) -> list[str] | None:
+        out = command_output(
+            ["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
+            timeout=60,
+        )
+        return [f.strip() for f in out.splitlines()[0].split(",")] if out else None
+
+    values = query(tuple(NVIDIA_FIELDS))
+    if values and len(values) == len(NVIDIA_FIELDS):
+        return dict(zip(NVIDIA_FIELDS.values(), values, strict=True))
+    found = {}
+    for name, key in NVIDIA_FIELDS.items():
+        value = query((name,))
+        if value and value[0] and "N/A" not in value[0]:
+            found[key] = value[0]
+    return found or None
+
+
+def gpu_stack(nvidia: dict[str, str] | None) -> dict[str, str]:
+    """CUDA/cuDNN of the backend build, the NVIDIA driver (from `nvidia`, nvidia-smi's facts
+    already read by doctor), and tensorflow-metal, if present."""
+    import keras
+
+    info: dict[str, str] = {}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        build = tf.sysconfig.get_build_info()
+        if build.get("is_cuda_build"):
+            info["cuda_version"] = build.get("cuda_version")
+            info["cudnn_version"] = build.get("cudnn_version")
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        info["cuda_version"] = torch.version.cuda
+        if torch.backends.cudnn.is_available():
+            info["cudnn_version"] = str(torch.backends.cudnn.version())
+    if nvidia and "driver_version" in nvidia:
+        info["nvidia_driver"] = nvidia["driver_version"]
+    metal = package_version("tensorflow-metal")
+    if metal:
+        info["tensorflow_metal"] = metal
+    return info
+
+
+def installed_versions() -> dict[str, str]:
+    """Every installed distribution's version, by its normalised name."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            found.setdefault(name.lower().replace("_", "-").replace(".", "-"), dist.version)
+    return found
+
+
+def imported_versions(listed: dict[str, str]) -> dict[str, str]:
+    """`listed` (the installed distributions' versions) with each framework's version as this
+    process imported it: two distributions behind one import name can make them differ."""
+    found = dict(listed)
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        module = sys.modules.get(name) if name in found else None
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str) and version:
+            found[name] = version
+    return found
+
+
+def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Environment:
+    """Everything needed to tell what machine and software produced a result."""
+    import keras
+    import psutil
+
+    return Environment(
+        os=OsInfo(
+            system=platform.system(),
+            release=platform.release(),
+            platform=platform.platform(),
+            machine=platform.machine(),
+        ),
+        cpu=CpuInfo(
+            model=cpu_model(),
+            logical_cores=os.cpu_count() or 1,
+            physical_cores=psutil.cpu_count(logical=False),
+        ),
+        ram_bytes=psutil.virtual_memory().total,
+        python=platform.python_version(),
+        packages=imported_versions(
+            {
+                name: version
+                for name in FINGERPRINT_PACKAGES
+                if (version := package_version(name)) is not None
+            }
+        ),
+        keras_backend=keras.backend.backend(),
+        devices=device_names,
+        gpu_stack=gpu_stack(nvidia),
+        uv_lock_sha256=lock_sha256(),
+        settings=settings.survey().effective(),
+    )
+
+
+def command_output(argv: list[str], timeout: float = 10) -> str | None:
+    """A command's stripped stdout, or None when it is missing, fails or outlasts `timeout` s."""
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
