@@ -29,12 +29,12 @@ def main() -> None:
 
     from segbench.benchmark import cvnet
     from segbench.benchmark.config import PRESETS
-    from segbench.measure import runner
+    from segbench.measure import compilation
     from segbench.measure.numerics import probe_losses, shipped_reference
 
     expected = shipped_reference()["losses"]
     variants = {"shipped": None, "leaky_relu_0.3": (cvnet, "_LEAK", 0.3)}
-    variants["momentum_0.5"] = (runner, "MOMENTUM", 0.5)
+    variants["momentum_0.5"] = (compilation, "MOMENTUM", 0.5)
     found = {}
     for precision in PRECISIONS:
         config = replace(PRESETS["smoke"], precision=precision, backend=name)

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from segbench.cli import app
-from segbench.report.tables import compare_markdown
+from segbench.report.export import compare_markdown
 from segbench.results.compare import CompareError, compare
 from segbench.results.result import SCHEMA_VERSION, Result, ResultFileError, load_result, recompute
 from segbench.results.schema import to_json
@@ -298,7 +298,7 @@ def test_plot_is_a_valid_png(tmp_path):
 
 
 def test_plot_error_bars_are_the_ci_of_measured_rows_and_the_published_range():
-    from segbench.report.plot import error_interval
+    from segbench.report.comparison_chart import error_interval
 
     c = compare([result(median=1000.0, p10=900.0, p90=1200.0)])
     measured, m1, _, quadro = c.rows[:4]
@@ -375,7 +375,7 @@ def test_energy_columns_appear_only_when_a_row_has_energy():
 
 
 def test_throttling_is_a_warning_in_run_and_compare(tmp_path):
-    from segbench.results.compare import run_caveats
+    from segbench.results.caveats import run_caveats
 
     throttled = Result.from_dict(with_telemetry(document(gpu="Test GPU"), throttled_steps=5))
     [note] = [n for n in run_caveats(throttled) if "throttled" in n]
@@ -438,7 +438,7 @@ def test_trace_plot_draws_old_and_new_files(tmp_path):
 
 
 def test_a_run_whose_numerics_deviate_is_marked_in_run_and_compare(tmp_path):
-    from segbench.results.compare import run_caveats
+    from segbench.results.caveats import run_caveats
 
     data = document(gpu="Test GPU")
     data["schema_version"] = 3
@@ -466,7 +466,7 @@ def test_a_run_whose_numerics_deviate_is_marked_in_run_and_compare(tmp_path):
 
 
 def test_outlier_bounds_never_show_a_negative_step_time():
-    from segbench.results.compare import outlier_bounds
+    from segbench.results.caveats import outlier_bounds
 
     assert outlier_bounds(8968.46, 25210.12, 1) == "beyond 8968.5 … 25210.1 ms"
     # A wide spread: median - 5 MAD-σ is below zero, so only slow steps can be outliers.

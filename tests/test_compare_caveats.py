@@ -258,9 +258,9 @@ def test_each_row_carries_its_caveats_and_the_verdict_says_what_undermines_it(
     assert f"{files[2]}: The run was interrupted" in warnings
 
     # The table: the verdict with its qualifier, the caveats column, then the differences.
-    from segbench import cli
+    from segbench.cli.console import stdout
 
-    monkeypatch.setattr(cli.stdout, "width", 400)  # the console is made once per process
+    monkeypatch.setattr(stdout, "width", 400)  # the console is made once per process
     table = CliRunner().invoke(app, [*args, "--wide"], env={"COLUMNS": "400"})
     assert table.exit_code == 0, table.output
     rows = table_rows(table.stdout, "segbench compare")

@@ -21,16 +21,12 @@ from segbench import doctor
 from segbench.benchmark.config import PRESETS
 from segbench.doctor.cluster import check_distribution
 from segbench.errors import BadInput, SigHup, SigTerm, Unavailable
-from segbench.measure import distribution
-from segbench.measure.distribution import (
-    StopVote,
-    Survey,
-    ballot,
-    batches,
-    parse_tf_config,
-    scaling_efficiency,
-)
+from segbench.measure import peers
+from segbench.measure.distribution import batches, scaling_efficiency
 from segbench.measure.launch import tf_config, worker_args
+from segbench.measure.peers import Survey
+from segbench.measure.stop_vote import StopVote, ballot
+from segbench.measure.tf_config import parse_tf_config
 
 # The first training step's loss: on one device over the whole batch, on one device over each
 # half, and on two replicas (each one half) with per-replica and with synchronized
@@ -39,7 +35,7 @@ FIRST_STEP = """
 import json, sys
 from dataclasses import replace
 from segbench.measure import backend
-from segbench.measure import distribution
+from segbench.measure import distribution, strategies
 from segbench.benchmark import triangles
 from segbench.benchmark.config import PRESETS
 
@@ -48,9 +44,9 @@ config = PRESETS["smoke"].with_overrides(backend=name, strategy="mirrored", cpu_
 distribution.configure_before_import(config)
 backend.select_backend(name)
 import keras
-from segbench.measure.runner import compile_model
+from segbench.measure.compilation import compile_model
 
-replication = distribution.start(config)
+replication = strategies.start(config)
 train, _ = triangles.load_dataset(data, 512)
 x, y = train.batch(slice(0, 4))
 single = replace(config, strategy=None, cpu_replicas=None)
@@ -331,19 +327,17 @@ def test_survey_finds_a_busy_port_a_foreign_address_and_silent_peers():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        taken = distribution.survey("multiworker", tf_config([f"127.0.0.1:{port}"], 0), False)
+        taken = peers.survey("multiworker", tf_config([f"127.0.0.1:{port}"], 0), False)
         assert taken.problem == f"port {port} is in use"
         peer = tf_config(["127.0.0.1:1", f"127.0.0.1:{port}"], 0)
-        listening = distribution.survey("multiworker", peer, peers=True)
+        listening = peers.survey("multiworker", peer, peers=True)
         assert listening.problem is None and listening.unreachable == ()
-    silent = distribution.survey("multiworker", tf_config(["127.0.0.1:1", "127.0.0.1:9"], 0), True)
+    silent = peers.survey("multiworker", tf_config(["127.0.0.1:1", "127.0.0.1:9"], 0), True)
     assert silent.unreachable == ("127.0.0.1:9",)
-    foreign = distribution.survey("multiworker", tf_config(["192.0.2.1:5000"], 0), False)
+    foreign = peers.survey("multiworker", tf_config(["192.0.2.1:5000"], 0), False)
     assert foreign.problem == "192.0.2.1 is not an address of this machine"
     with pytest.raises(Unavailable, match=r"127\.0\.0\.1:9 not reachable after 0 s"):
-        distribution.wait_for_peers(
-            parse_tf_config(tf_config(["127.0.0.1:1", "127.0.0.1:9"], 0)), 0
-        )
+        peers.wait_for_peers(parse_tf_config(tf_config(["127.0.0.1:1", "127.0.0.1:9"], 0)), 0)
 
 
 def test_doctor_judges_the_distribution_set_up():
@@ -606,6 +600,6 @@ def test_another_program_on_a_peers_port_is_not_taken_for_a_worker():
         cluster = parse_tf_config(tf_config(["127.0.0.1:1", f"127.0.0.1:{port}"], 0))
         began = time.monotonic()
         with pytest.raises(Unavailable, match=rf"127\.0\.0\.1:{port} not reachable after 1 s"):
-            distribution.wait_for_peers(cluster, 1, b"segbench-worker x")
+            peers.wait_for_peers(cluster, 1, b"segbench-worker x")
         assert time.monotonic() - began < 10
-        distribution.wait_for_peers(cluster, 0)  # without a token, listening is enough
+        peers.wait_for_peers(cluster, 0)  # without a token, listening is enough

@@ -173,7 +173,7 @@ def test_a_long_run_is_summarised_and_compared_with_bounded_statistics(tmp_path)
 def test_compare_json_writes_a_number_json_cannot_hold_as_null():
     from dataclasses import replace
 
-    from segbench.report.tables import compare_json
+    from segbench.report.export import compare_json
     from segbench.results.compare import compare
     from segbench.results.result import Result
 

@@ -15,7 +15,7 @@ from segbench.benchmark import cvnet
 from segbench.benchmark.config import PRESETS
 from segbench.benchmark.cvnet import PUBLISHED_PARAMETERS, build_cvnet
 from segbench.benchmark.weights import KERNEL_INITIALIZERS, fans, seed_weights
-from segbench.measure import runner
+from segbench.measure import compilation
 from segbench.measure.numerics import (
     DEVIATES,
     MATCH,
@@ -115,7 +115,7 @@ def test_a_changed_activation_deviates_at_the_first_loss(monkeypatch):
 
 
 def test_a_changed_optimizer_deviates_from_the_first_step_on(monkeypatch):
-    monkeypatch.setattr(runner, "MOMENTUM", 0.5)  # the forward pass is right, training is not
+    monkeypatch.setattr(compilation, "MOMENTUM", 0.5)  # the forward pass is right, training is not
     with keras.device("cpu"):
         checked = judge(probe_losses(PRESETS["smoke"]), "float32", shipped_reference())
     assert checked.status == DEVIATES and checked.at_step == 1
@@ -198,7 +198,7 @@ def test_advice_for_a_cpu_run_never_says_device_cpu():
 def test_compare_warns_a_deviating_cpu_run_without_device_cpu():
     from pathlib import Path
 
-    from segbench.results.compare import numerics_caveats
+    from segbench.results.caveats import numerics_caveats
     from segbench.results.result import Result
 
     results = Path(__file__).parents[1] / "docs" / "results"

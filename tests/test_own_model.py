@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from segbench.benchmark import cvnet, reference_models
+from segbench.benchmark.model_spec import ModelError, load_model_function
 from segbench.benchmark.own_model import (
-    ModelError,
     build_own_model,
-    load_model_function,
     parse_model_args,
     synthetic_data,
     synthetic_split,

@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from segbench.report.plot import (
-    TuneTrialPoint,
-    comparison_figure,
-    decimals,
-    number,
-    plot_tune,
-    trace_figure,
-    tune_figure,
-)
+from segbench.report.comparison_chart import comparison_figure
+from segbench.report.plot import decimals, number
+from segbench.report.trace import trace_figure
+from segbench.report.tune_chart import TuneTrialPoint, plot_tune, tune_figure
 from segbench.results.compare import compare
 from segbench.results.result import load_result
 from segbench.results.stats import timed_steps

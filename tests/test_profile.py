@@ -20,7 +20,9 @@ import keras
 import numpy as np
 import pytest
 
+from segbench.measure import layer_kinds, profile_tensorflow, profile_torch, profiler
 from segbench.measure import profile as profile_module
+from segbench.measure.layer_kinds import layer_kind
 from segbench.measure.profile import (
     ACTIVATION,
     BATCH_NORM,
@@ -34,10 +36,9 @@ from segbench.measure.profile import (
     TRANSPOSED,
     KindShare,
     Profile,
-    layer_kind,
-    profile_steps,
     profile_table_rows,
 )
+from segbench.measure.profiler import profile_steps
 from segbench.results.schema import FieldError, from_json, to_json
 
 STEPS = 3
@@ -56,7 +57,7 @@ def _warmed_cvnet():
     """CV-net at width 1/16 compiled as a run compiles it, its step traced and warmed up."""
     from segbench.benchmark.config import PRESETS
     from segbench.measure import generation
-    from segbench.measure.runner import compile_model
+    from segbench.measure.compilation import compile_model
 
     model = compile_model(PRESETS["smoke"], lr=0.01)
     train_step, _ = generation.load(3).step_functions(model, jit_compile=False)
@@ -175,7 +176,7 @@ def test_failing_step_gives_a_reason_and_stops_the_profiler(dense_model, tmp_pat
 
 
 def test_jax_gets_a_reason_and_no_kinds(dense_model, monkeypatch):
-    monkeypatch.setattr(profile_module.backend, "backend_name", lambda: "jax")
+    monkeypatch.setattr(profiler.backend, "backend_name", lambda: "jax")
     profile = profile_steps(*dense_model, steps=1)
     assert profile.kinds == [] and profile.reason == "no profiler attribution for the jax backend"
     assert from_json(Profile, to_json(profile), "profile") == profile
@@ -204,7 +205,7 @@ def test_op_names_are_attributed_by_their_layer_name_scope():
     x = keras.layers.BatchNormalization(name="conv_1")(inner(inputs))
     model = keras.Model(inputs, keras.layers.Dense(1, name="head")(x), name="net")
     model.compile(optimizer=keras.optimizers.SGD(name="SGD"), loss="mse")
-    kind = profile_module._Scopes.of(model).kind
+    kind = layer_kinds.Scopes.of(model).kind
     # Keras 3 on TensorFlow: every layer's scope is its name made unique, "<name>_1".
     assert kind("gradient_tape/net_1/block_1/conv_1/convolution/Conv2DBackpropFilter", "") == (
         CONVOLUTION  # inside the nested model
@@ -230,7 +231,7 @@ def test_tf_keras_op_names_are_read_without_the_unique_suffix():
         loss=tf_keras.losses.mean_squared_error,
         metrics=["mae"],
     )
-    kind = profile_module._Scopes.of(model).kind
+    kind = layer_kinds.Scopes.of(model).kind
     assert kind("net/conv/Conv2D", "Conv2D") == CONVOLUTION
     assert kind("net/conv_1/FusedBatchNormV3", "FusedBatchNormV3") == BATCH_NORM
     assert kind("SGD/SGD/update/ResourceApplyGradientDescent", "") == OPTIMIZER
@@ -291,7 +292,7 @@ def test_host_ops_count_their_self_time_and_gpu_kernels_their_launching_op():
     model = keras.Sequential(
         [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv")], name="seq"
     )
-    scopes = profile_module._Scopes.of(model)
+    scopes = layer_kinds.Scopes.of(model)
     space = xplane_pb2.XSpace()
     host = space.planes.add(id=1, name="/host:CPU")
     us = 1_000_000  # picoseconds
@@ -304,7 +305,7 @@ def test_host_ops_count_their_self_time_and_gpu_kernels_their_launching_op():
             ("ExecutorState::Process", 0, 10 * us, {}),  # not an op
         ],
     )
-    cpu = profile_module._attribute_xspace(space, scopes, steps=1, wall_s=20e-6)
+    cpu = profile_tensorflow._attribute_xspace(space, scopes, steps=1, wall_s=20e-6)
     assert {k.kind: k.ms_per_step for k in cpu.kinds} == pytest.approx(
         {CONVOLUTION: 0.006, OTHER: 0.004}
     )
@@ -320,7 +321,7 @@ def test_host_ops_count_their_self_time_and_gpu_kernels_their_launching_op():
             ("redzone_checker", 5 * us, 1 * us, {}),
         ],
     )
-    on_gpu = profile_module._attribute_xspace(space, scopes, steps=1, wall_s=10e-6)
+    on_gpu = profile_tensorflow._attribute_xspace(space, scopes, steps=1, wall_s=10e-6)
     assert {k.kind: k.share for k in on_gpu.kinds} == pytest.approx(
         {CONVOLUTION: 0.75, OTHER: 0.25}
     )
@@ -335,8 +336,8 @@ def test_xla_compiled_step_on_the_cpu_gives_a_reason():
     host = space.planes.add(id=1, name="/host:CPU")
     _xplane_line(host, 1, [("__inference_step_1:__inference_step_1", 0, 10, {})])
     _xplane_line(host, 2, [("convolution.64", 0, 5, {"hlo_op": "convolution.64"})])
-    scopes = profile_module._Scopes.of(keras.Sequential([keras.Input((1,))]))
-    profile = profile_module._attribute_xspace(space, scopes, steps=1, wall_s=1.0)
+    scopes = layer_kinds.Scopes.of(keras.Sequential([keras.Input((1,))]))
+    profile = profile_tensorflow._attribute_xspace(space, scopes, steps=1, wall_s=1.0)
     assert profile.kinds == [] and "XLA" in profile.reason
 
 
@@ -363,9 +364,9 @@ def test_torch_backward_ops_take_the_kind_of_the_forward_op_that_made_them():
     foreach = _torch_event("aten::_foreach_add_", 40, 42, 2)
     stray = _torch_event("aten::add", 50, 51, 1)
     events = [conv_range, forward, leaf, node, backward, foreach, stray]
-    totals, intervals = profile_module._attribute_torch_events(events, cuda=False)
+    totals, intervals = profile_torch._attribute_torch_events(events, cuda=False)
     assert totals == pytest.approx({CONVOLUTION: 0.015, OPTIMIZER: 0.002, OTHER: 0.001})
-    assert profile_module._busy_seconds(intervals) == pytest.approx(21e-6)  # µs → s
+    assert profile_module.busy_seconds(intervals) == pytest.approx(21e-6)  # µs → s
 
 
 def test_every_kind_is_named_once():

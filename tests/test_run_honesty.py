@@ -95,7 +95,7 @@ def test_a_broken_generator_is_the_warning_not_the_losses():
     from dataclasses import replace
     from pathlib import Path
 
-    from segbench.results.compare import numerics_caveats
+    from segbench.results.caveats import numerics_caveats
     from segbench.results.result import load_result
 
     result = load_result(Path("docs/results/segbench-quick-cpu-20261126T162833Z.json"))

@@ -14,20 +14,19 @@ from typer.testing import CliRunner
 
 from segbench.cli import app
 from segbench.doctor.types import Check
-from segbench.report.tables import (
+from segbench.report.comparison import (
     COMPACT,
     RUN,
     compare_cells,
     comparison_table,
-    doctor_table,
     environment_table,
-    run_report,
     shown_columns,
     significant,
-    summary_table,
 )
+from segbench.report.tables import doctor_table, run_report, summary_table
 from segbench.report.uncut import UncutTable
-from segbench.results.compare import against_references, compare, run_caveats
+from segbench.results.caveats import run_caveats
+from segbench.results.compare import against_references, compare
 from segbench.results.result import load_result
 
 RESULTS = Path(__file__).parents[1] / "docs" / "results"

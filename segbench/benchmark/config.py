@@ -77,7 +77,13 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the option whose value cannot work."""
-        checks = [
+        checks = [*self._size_checks(), *self._model_checks(), *self._framework_checks()]
+        checks += self._distribution_checks()
+        _raise_first(checks)
+
+    def _size_checks(self) -> list[tuple[bool, str]]:
+        """The model width, the seed, and the counts and times of the steps."""
+        return [
             (
                 math.isfinite(self.width) and 0 < self.width <= MAX_WIDTH,
                 f"--width must be greater than 0 and at most {MAX_WIDTH:g} (1 is the published "
@@ -93,6 +99,11 @@ class RunConfig:
                 math.isfinite(self.cooldown) and 0 <= self.cooldown <= MAX_COOLDOWN,
                 f"--cooldown must be 0 to {MAX_COOLDOWN:.0f} seconds",
             ),
+        ]
+
+    def _model_checks(self) -> list[tuple[bool, str]]:
+        """The model that is trained: its precision, batch norm, and a user's --model."""
+        return [
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (
                 self.batchnorm in (None, *BATCHNORMS),
@@ -118,6 +129,11 @@ class RunConfig:
                 not (self.batchnorm == "fused" and self.keras_generation == 2),
                 "--batchnorm fused is for Keras 3: Keras 2's BatchNormalization is fused already",
             ),
+        ]
+
+    def _framework_checks(self) -> list[tuple[bool, str]]:
+        """The device, the Keras generation and the backend it runs on."""
+        return [
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
             (self.keras_generation in GENERATIONS, "--keras must be 2 or 3"),
             (
@@ -125,10 +141,13 @@ class RunConfig:
                 f"--keras 2 runs on the tensorflow backend only (got --backend {self.backend})",
             ),
         ]
+
+    def _distribution_checks(self) -> list[tuple[bool, str]]:
+        """The data-parallel options; ValueError at once for an unknown --strategy."""
         if self.strategy not in (None, *STRATEGIES):
             raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}")
         alone = "only with --strategy mirrored or multiworker"
-        checks += [
+        return [
             (not self.gpus or self.gpus >= 1, "--gpus must be at least 1"),
             (not self.cpu_replicas or self.cpu_replicas >= 1, "--cpu-replicas must be at least 1"),
             (not self.global_batch or self.global_batch >= 1, "--global-batch must be at least 1"),
@@ -176,9 +195,6 @@ class RunConfig:
                 "already sees the global batch",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
 
     def validate_new_run(self) -> None:
         """validate(), and the limits of a run made now (a result file made before them still
@@ -203,9 +219,14 @@ class RunConfig:
                 " drop --compile, or use --strategy mirrored on --backend jax (always compiled)",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        _raise_first(checks)
+
+
+def _raise_first(checks: list[tuple[bool, str]]) -> None:
+    """Raise ValueError with the message of the first check that is not ok."""
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
 
 
 PRESETS: dict[str, RunConfig] = {

@@ -100,11 +100,32 @@ def build_cvnet(
     """
     import keras
 
+    if keras_module is None:
+        keras_module = keras
+    layers = _layers(keras_module, batchnorm, synchronized_bn)
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
+    low, high = (0.25, 0.5) if dropout else (0.0, 0.0)  # the units' dropout rates
+    inputs = keras_module.Input((image_size, image_size, 1), name="input")
+
+    stem = _stem(layers, inputs, c(STEM))
+    x, skips = _encoder(layers, stem, c, low, high)
+    for i, n in enumerate(BOTTLENECK, start=1):
+        x = _unit(layers, x, c(n), 5, "sepv", low, f"mid{i}")
+    x = _decoder(layers, x, skips, stem, c, low)
+    outputs = _head(layers, x, inputs, c)
+    return keras_module.Model(inputs, outputs, name="cvnet")
+
+
+def _layers(keras_module: ModuleType, batchnorm: str, synchronized_bn: bool):
+    """`keras_module.layers`, its BatchNormalization replaced by the one `batchnorm` and
+    `synchronized_bn` choose; ValueError for an unknown kind or fused on Keras 2."""
+    import keras
+
     from segbench.benchmark.batchnorm import batch_normalization_layer
 
     batch_norm = batch_normalization_layer(batchnorm)  # a ValueError for an unknown kind
-    if keras_module is None:
-        keras_module = keras
     if keras_module is not keras:  # Keras 2: its own layer, fused already
         if batchnorm != "keras":
             raise ValueError("batchnorm fused is for Keras 3: Keras 2's layer is fused already")
@@ -115,14 +136,13 @@ def build_cvnet(
     if batch_norm is not keras_module.layers.BatchNormalization:
         layers = SimpleNamespace(**vars(layers))
         layers.BatchNormalization = batch_norm
-    if width <= 0:
-        raise ValueError(f"width must be positive, got {width}")
-    c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
-    low, high = (0.25, 0.5) if dropout else (0.0, 0.0)  # the units' dropout rates
-    inputs = keras_module.Input((image_size, image_size, 1), name="input")
+    return layers
 
+
+def _stem(layers, inputs, filters: int):
+    """The stem: 3×3 convolution → BN(0.95) → sigmoid, at full resolution."""
     stem = layers.Conv2D(
-        c(STEM),
+        filters,
         3,
         padding="same",
         use_bias=False,
@@ -131,8 +151,12 @@ def build_cvnet(
     )(inputs)
     stem = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="stem_bn")(stem)
     stem = layers.Activation("sigmoid", name="stem_sigmoid")(stem)
+    return stem
 
-    x = stem
+
+def _encoder(layers, x, c, low: float, high: float):
+    """The encoder blocks: a strided unit, then a 1×1 and a separable 5×5 unit side by side,
+    concatenated; (output, the blocks' outputs for the skip connections)."""
     skips = []
     for i, n in enumerate(ENCODER, start=1):
         d = _unit(layers, x, c(n), 3, "down", low, f"enc{i}_down")
@@ -143,10 +167,12 @@ def build_cvnet(
             ]
         )
         skips.append(x)
+    return x, skips
 
-    for i, n in enumerate(BOTTLENECK, start=1):
-        x = _unit(layers, x, c(n), 5, "sepv", low, f"mid{i}")
 
+def _decoder(layers, x, skips, stem, c, low: float):
+    """The decoder blocks: an upsampling unit concatenated with its encoder block's output,
+    the last with the stem's."""
     for i, (n, skip) in enumerate(zip(DECODER, reversed(skips), strict=True), start=1):
         x = layers.Concatenate(name=f"dec{i}_concat")(
             [_unit(layers, x, c(n), 3, "up", low, f"dec{i}"), skip]
@@ -154,7 +180,12 @@ def build_cvnet(
     x = layers.Concatenate(name="dec_last_concat")(
         [_unit(layers, x, c(LAST_UP), 3, "up", low, "dec_last"), stem]
     )
+    return x
 
+
+def _head(layers, x, inputs, c):
+    """The head: a valid 3×3 convolution and transposed convolution, concatenated with the
+    input image, then a 1×1 convolution to the sigmoid probability map."""
     x = layers.Conv2D(
         c(HEAD[0]),
         3,
@@ -178,8 +209,7 @@ def build_cvnet(
     x = layers.Concatenate(name="head_concat")([x, inputs])
     x = layers.Conv2D(1, 1, kernel_initializer="glorot_uniform", name="head_out")(x)
     # Sigmoid in float32 so mixed-precision policies still produce a float32 probability map.
-    outputs = layers.Activation("sigmoid", dtype="float32", name="output")(x)
-    return keras_module.Model(inputs, outputs, name="cvnet")
+    return layers.Activation("sigmoid", dtype="float32", name="output")(x)
 
 
 def forward_flops_per_image(model: keras.Model) -> float:

@@ -23,14 +23,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib
-import importlib.util
 import inspect
-import json
 import keyword
-import os
-import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from segbench.benchmark.model_architecture import model_digest, stable_repr
+from segbench.benchmark.model_spec import first_line, resolve_spec, spec_error
 from segbench.benchmark.triangles import Split
 from segbench.errors import BadInput
 
@@ -58,12 +54,6 @@ _PASS_THROUGH = frozenset(
     {"Reshape", "Flatten", "Permute", "Identity", "Dropout", "Cropping1D", "Cropping2D"}
     | {"Cropping3D", "ActivityRegularization", "SpatialDropout2D", "GaussianDropout"}
 )
-_MESSAGE_CHARS = 300
-
-
-class ModelError(BadInput):
-    """A --model that cannot be benchmarked (exit 2); the message names the spec and what to
-    change."""
 
 
 @dataclass(frozen=True)
@@ -149,24 +139,19 @@ def _literal(text: str) -> Any:
         return text
 
 
-def load_model_function(spec: str) -> Callable[..., Any]:
-    """The model-building function that SPEC names; ModelError when it cannot be loaded."""
-    return _resolve(spec)[0]
-
-
 def build_own_model(spec: str, args: dict[str, Any] | None = None) -> OwnModel:
     """Call the function SPEC names with `args` as keyword arguments and describe the model
     it returns; ModelError (exit 2) for anything that cannot be benchmarked."""
     args = dict(args or {})
-    function, source = _resolve(spec)
+    function, source = resolve_spec(spec)
     name = getattr(function, "__name__", spec.rpartition(":")[2])
     _check_arguments(spec, function, name, args)
     try:
         returned = function(**args)
     except Exception as e:
-        raise _error(
+        raise spec_error(
             spec,
-            f"{name}({_call_text(args)}) raised {type(e).__name__}: {_first_line(e)}; "
+            f"{name}({_call_text(args)}) raised {type(e).__name__}: {first_line(e)}; "
             "fix the function or its --model-arg values",
         ) from e
     model, loss, optimizer, metrics = _unpack(spec, name, returned)
@@ -262,150 +247,6 @@ def output_activation(model: keras.Model) -> str:
     return "linear"
 
 
-def model_digest(
-    source_sha256: str | None, spec: str, args: dict[str, Any], model: keras.Model
-) -> str:
-    """sha256 over the source digest, the spec, the sorted arguments and the architecture."""
-    payload = json.dumps(
-        {
-            "source_sha256": source_sha256,
-            "spec": spec,
-            "args": [[k, repr(v)] for k, v in sorted(args.items())],
-            "architecture": architecture(model),
-        },
-        sort_keys=True,
-        default=_stable_repr,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def architecture(model: Any) -> list[dict[str, Any]]:
-    """The graph as data: each call in order with its layer class, configuration (names left
-    out: Keras numbers unnamed layers per process), inputs as positions, output shapes and
-    weight shapes; a nested model as its own list."""
-    graph = getattr(model, "_functional", None) or model
-    by_depth = getattr(graph, "_nodes_by_depth", None)
-    if by_depth is None:  # a subclassed model: its weights are what can be described
-        return [{"class": type(model).__name__, "weights": _weight_shapes(model)}]
-    nodes = [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
-    position = {id(node): i for i, node in enumerate(nodes)}
-    rows = []
-    for node in nodes:
-        layer = node.operation
-        row: dict[str, Any] = {
-            "class": type(layer).__name__,
-            "inputs": [_producer(t, position) for t in node.input_tensors],
-            "outputs": [list(t.shape) for t in node.outputs],
-        }
-        if getattr(layer, "_nodes_by_depth", None) or getattr(layer, "_functional", None):
-            row["model"] = architecture(layer)
-        else:
-            row["config"] = _config(layer)
-            row["weights"] = _weight_shapes(layer)
-        rows.append(row)
-    return rows
-
-
-def _producer(tensor: Any, position: dict[int, int]) -> list[Any]:
-    history = tensor._keras_history
-    node = history.operation._inbound_nodes[history.node_index]
-    return [position.get(id(node)), history.tensor_index]
-
-
-def _config(layer: Any) -> Any:
-    try:
-        config = dict(layer.get_config())
-    except Exception:  # noqa: BLE001 - a custom layer without a usable get_config
-        return None
-    config.pop("name", None)
-    return config
-
-
-def _weight_shapes(layer: Any) -> list[list[int]]:
-    return [list(w.shape) for w in layer.weights]
-
-
-def _stable_repr(value: Any) -> str:
-    # Object reprs carry memory addresses, which differ from run to run.
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
-
-
-def _resolve(spec: str) -> tuple[Callable[..., Any], Path | None]:
-    """(function, source file) of SPEC."""
-    target, sep, name = spec.rpartition(":")
-    if not sep:
-        from segbench.benchmark.reference_models import REFERENCE_MODELS
-
-        if spec in REFERENCE_MODELS:
-            target, name = "segbench.benchmark.reference_models", REFERENCE_MODELS[spec]
-        else:
-            known = ", ".join(REFERENCE_MODELS)
-            raise _error(
-                spec,
-                "expected package.module:function or path/to/file.py:function "
-                f"(or a reference model: {known})",
-            )
-    if not target or not name.isidentifier():
-        raise _error(spec, "expected package.module:function or path/to/file.py:function")
-    is_file = target.endswith(".py") or "/" in target or os.sep in target
-    module = _import_file(spec, Path(target)) if is_file else _import_module(spec, target)
-    function = getattr(module, name, None)
-    if function is None:
-        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
-        listed = ", ".join(sorted(names)[:8]) or "none"
-        raise _error(spec, f"{target} has no function {name!r} (its functions: {listed})")
-    if not callable(function):
-        raise _error(spec, f"{target}.{name} is a {type(function).__name__}, not a function")
-    file = getattr(module, "__file__", None)
-    return function, Path(file).resolve() if file else None
-
-
-def _import_file(spec: str, path: Path) -> Any:
-    path = path.expanduser()
-    if not path.is_file():
-        raise _error(spec, f"{path}: file not found (relative paths start at {Path.cwd()})")
-    path = path.resolve()
-    # A name per file, so two files called model.py do not replace each other.
-    module_name = "segbench_own_model_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    loader_spec = importlib.util.spec_from_file_location(module_name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise _error(spec, f"{path}: not a Python file that can be imported")
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
-    sys.path.insert(0, str(path.parent))  # the file may import modules next to it
-    try:
-        loader_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as e:
-        del sys.modules[module_name]
-        raise _error(spec, f"importing {path} raised {type(e).__name__}: {_first_line(e)}") from e
-    finally:
-        if str(path.parent) in sys.path:
-            sys.path.remove(str(path.parent))
-    return module
-
-
-def _import_module(spec: str, target: str) -> Any:
-    cwd = os.getcwd()
-    added = cwd not in sys.path
-    if added:  # searched last, so a folder in the current directory cannot shadow a package
-        sys.path.append(cwd)
-    try:
-        return importlib.import_module(target)
-    except ModuleNotFoundError as e:
-        if e.name and (target == e.name or target.startswith(e.name + ".")):
-            raise _error(
-                spec,
-                f"no module named {e.name!r} (searched the Python path and {cwd}); "
-                "for a file, give its path: path/to/file.py:function",
-            ) from e
-        raise _error(spec, f"importing {target} raised ModuleNotFoundError: {e}") from e
-    except (Exception, SystemExit) as e:
-        raise _error(spec, f"importing {target} raised {type(e).__name__}: {_first_line(e)}") from e
-    finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)
-
-
 def _check_arguments(spec: str, function: Callable, name: str, args: dict[str, Any]) -> None:
     try:
         signature = inspect.signature(function)
@@ -415,7 +256,7 @@ def _check_arguments(spec: str, function: Callable, name: str, args: dict[str, A
         signature.bind(**args)
     except TypeError as e:
         takes = ", ".join(signature.parameters) or "no arguments"
-        raise _error(
+        raise spec_error(
             spec, f"{name}() {e} (it takes: {takes}); change the --model-arg values"
         ) from None
 
@@ -426,7 +267,7 @@ def _unpack(spec: str, name: str, returned: Any) -> tuple[Any, Any, Any, Any]:
     if isinstance(returned, dict):
         extra = sorted(set(returned) - set(_DICT_KEYS))
         if "model" not in returned or extra:
-            raise _error(
+            raise spec_error(
                 spec,
                 f"{name}() returned a dict with keys {sorted(returned)}; expected 'model' and "
                 "optionally 'loss', 'optimizer', 'metrics'",
@@ -435,7 +276,9 @@ def _unpack(spec: str, name: str, returned: Any) -> tuple[Any, Any, Any, Any]:
         loss, optimizer, metrics = (returned.get(k) for k in _DICT_KEYS[1:])
     elif isinstance(returned, (tuple, list)):
         if len(returned) != 2:
-            raise _error(spec, f"{name}() returned {len(returned)} values; expected {RETURN_FORMS}")
+            raise spec_error(
+                spec, f"{name}() returned {len(returned)} values; expected {RETURN_FORMS}"
+            )
         model, loss = returned
     _check_model(spec, name, model)
     return model, loss, optimizer, metrics
@@ -448,18 +291,18 @@ def _check_model(spec: str, name: str, model: Any) -> None:
         return
     kind = type(model)
     if kind.__module__.startswith(("tf_keras", "keras.engine", "keras.src.engine")):
-        raise _error(
+        raise spec_error(
             spec,
             f"{name}() returned a Keras 2 model ({kind.__module__}); build it with "
             "`import keras` (Keras 3)",
         )
     if isinstance(model, keras.Layer):
-        raise _error(
+        raise spec_error(
             spec,
             f"{name}() returned a layer ({kind.__name__}), not a model; return "
             "keras.Model(inputs, layer(inputs))",
         )
-    raise _error(
+    raise spec_error(
         spec, f"{name}() returned a value of type {kind.__name__}; expected {RETURN_FORMS}"
     )
 
@@ -471,19 +314,19 @@ def _shapes(spec: str, model: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     except (AttributeError, ValueError):
         inputs, outputs = [], []
     if not inputs or not outputs:
-        raise _error(
+        raise spec_error(
             spec,
             "the model has no input shape: build it on keras.Input(shape=(...)) (for a "
             "Sequential model, make keras.Input its first layer)",
         )
     if len(inputs) != 1:
-        raise _error(
+        raise spec_error(
             spec,
             f"the model takes {len(inputs)} inputs; segbench feeds one image tensor: "
             "return a model with one input",
         )
     if len(outputs) != 1:
-        raise _error(
+        raise spec_error(
             spec,
             f"the model has {len(outputs)} outputs; segbench trains one: return a model with "
             "one output",
@@ -497,20 +340,9 @@ def _shapes(spec: str, model: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
                 if what == "input"
                 else "make every output dimension but the batch fixed"
             )
-            raise _error(spec, f"the {what} shape {shape} is not static: {hint}")
+            raise spec_error(spec, f"the {what} shape {shape} is not static: {hint}")
         shapes.append(tuple(int(d) for d in shape[1:]))
     return shapes[0], shapes[1]
-
-
-def _error(spec: str, what: str) -> ModelError:
-    return ModelError(f"--model {spec}: {what}")
-
-
-def _first_line(error: BaseException) -> str:
-    """The first non-empty line of an error's message, cut to a readable length."""
-    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-    text = text or "(no message)"
-    return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 1] + "…"
 
 
 def _call_text(args: dict[str, Any]) -> str:
@@ -529,7 +361,7 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return _stable_repr(value)
+    return stable_repr(value)
 
 
 def without_dropout(model: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +19,11 @@ def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
+def choice_value(choice: Any) -> str:
+    """The string of an Enum choice (typer passes Enum members; defaults are plain strings)."""
+    return choice.value if isinstance(choice, Enum) else choice
+
+
 Preset = _choices("Preset", list(PRESETS))
 Precision = _choices("Precision", PRECISIONS)
 DeviceChoice = _choices("DeviceChoice", DEVICES)
@@ -30,7 +35,7 @@ Strategy = _choices("Strategy", STRATEGIES)
 BatchnormKind = _choices("BatchnormKind", BATCHNORMS)
 
 
-# The options of `segbench run`, one alias each, so the command in cli.py reads as its pipeline.
+# The options of `segbench run`, one alias each, so the run command reads as its pipeline.
 PresetOption = Annotated[
     Preset,
     typer.Option(

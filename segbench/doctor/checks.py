@@ -31,12 +31,26 @@ from segbench.doctor.types import FAIL, SKIP, Check, Context, Facts
 
 def run_checks(facts: Facts, context: Context) -> list[Check]:
     """Judge every fact against what the coming run asks for."""
-    pins = facts.export_pins
     on_gpu = bool(facts.gpus) and context.device != "cpu"
     is_metal = (facts.sys_platform, facts.machine) == (
         "darwin",
         "arm64",
     ) and "tensorflow-metal" in facts.installed
+    return [
+        *_software_checks(facts),
+        *_device_checks(facts, context, on_gpu, is_metal),
+        *_machine_checks(facts, context, is_metal),
+        *(
+            [check_distribution(facts.distribution, facts.gpus, context.gpus)]
+            if facts.distribution is not None
+            else []
+        ),
+    ]
+
+
+def _software_checks(facts: Facts) -> list[Check]:
+    """Python, the framework's import and versions, the settings and drift from the pins."""
+    pins = facts.export_pins
     return [
         check_python(facts.python),
         check_import(facts.probe, facts.installed, pins, facts.settings),
@@ -62,6 +76,12 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.lock_versions,
             facts.shadowed,
         ),
+    ]
+
+
+def _device_checks(facts: Facts, context: Context, on_gpu: bool, is_metal: bool) -> list[Check]:
+    """The devices the framework sees, their drivers, memory and precision, the CUDA libraries."""
+    return [
         check_devices(facts.gpus, facts.backend, context.expect)
         if facts.probe is None or facts.probe.ok
         else Check("devices", SKIP, "not checked: the framework does not import"),
@@ -70,7 +90,7 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.machine,
             facts.installed,
             facts.gpus,
-            pins,
+            facts.export_pins,
             facts.backend,
             context.device,
         ),
@@ -78,35 +98,44 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
         if context.device != "cpu"
         else Check("nvidia", SKIP, "not judged: the run uses the CPU (--device cpu)"),
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),
-        Check(
+        _memory_check(facts, context, on_gpu),
+        check_precision(
+            context.precision, facts.gpus, on_gpu, is_metal and facts.backend == "tensorflow"
+        ),
+        check_cuda_libraries(facts.installed, facts.built_with, facts.backend),
+    ]
+
+
+def _memory_check(facts: Facts, context: Context, on_gpu: bool) -> Check:
+    """Whether CV-net at the run's width and batch fits the free memory (not for a --model)."""
+    if context.model is not None:
+        return Check(
             "memory",
             SKIP,
             f"not estimated for --model {context.model}: the estimate is CV-net's; a run that "
             "does not fit ends with an out-of-memory line",
         )
-        if context.model is not None
-        else check_memory(
-            f"width {context.width:g}, batch {context.batch_size}"
-            + (f" per replica × {context.replicas}" if context.replicas > 1 else "")
-            + (", epochs" if context.epochs else ""),
-            memory_need(
-                context.width, context.batch_size, context.epochs, on_gpu, context.replicas
-            ),
-            facts.ram_available,
-            facts.gpu_memory_free,
+    return check_memory(
+        f"width {context.width:g}, batch {context.batch_size}"
+        + (f" per replica × {context.replicas}" if context.replicas > 1 else "")
+        + (", epochs" if context.epochs else ""),
+        memory_need(context.width, context.batch_size, context.epochs, on_gpu, context.replicas),
+        facts.ram_available,
+        facts.gpu_memory_free,
+        on_gpu,
+        batch_that_fits(
+            context.width,
+            context.epochs,
             on_gpu,
-            batch_that_fits(
-                context.width,
-                context.epochs,
-                on_gpu,
-                (facts.gpu_memory_free or 0) if on_gpu else facts.ram_available,
-                context.replicas,
-            ),
+            (facts.gpu_memory_free or 0) if on_gpu else facts.ram_available,
+            context.replicas,
         ),
-        check_precision(
-            context.precision, facts.gpus, on_gpu, is_metal and facts.backend == "tensorflow"
-        ),
-        check_cuda_libraries(facts.installed, facts.built_with, facts.backend),
+    )
+
+
+def _machine_checks(facts: Facts, context: Context, is_metal: bool) -> list[Check]:
+    """What else the machine is doing: power, load, heat, threads and free disk."""
+    return [
         check_power(facts.battery, facts.low_power_mode, facts.energy_mode),
         check_load(facts.load_1min, facts.cpus),
         check_thermal(facts.thermal),
@@ -119,11 +148,6 @@ def run_checks(facts: Facts, context: Context) -> list[Check]:
             facts.cpus,
         ),
         check_disk(facts.disk_free),
-        *(
-            [check_distribution(facts.distribution, facts.gpus, context.gpus)]
-            if facts.distribution is not None
-            else []
-        ),
     ]
 
 

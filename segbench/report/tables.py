@@ -1,50 +1,28 @@
-"""Rendering: results, comparisons and checks as rich tables, Markdown, CSV and JSON.
+"""What `segbench run` and `segbench doctor` show, as rich tables: a run's statistics,
+hardware and distribution figures, its profile by layer kind, and the doctor's checks.
 
 Takes finished data (a Result, a Comparison, caveats, checks) and only renders it; the
-judgement lives in compare.py and doctor/.
+judgement lives in results/ and doctor/.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import statistics
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Group
 from rich.text import Text
 
 from segbench.doctor.types import Check
-from segbench.report.printable import markdown_cell, printable
+from segbench.report.comparison import RUN, comparison_table
+from segbench.report.printable import printable
 from segbench.report.uncut import Field, UncutTable
-from segbench.results.compare import (
-    Comparison,
-    EnvironmentDifference,
-    Row,
-    device_label,
-    outlier_bounds,
-)
+from segbench.report.units import format_bytes, format_duration
+from segbench.results.caveats import outlier_bounds
+from segbench.results.compare import Comparison, device_label
 from segbench.results.result import Result
 from segbench.results.stats import Summary
-
-
-def format_duration(seconds: float, clock: bool = False) -> str:
-    """A duration: "24 h 20 min", "5.8 min" or "12.0 s"; with `clock`, "24:20" (h:mm).
-
-    Minutes are truncated, as in the article's "9 h 06 min".
-    """
-    minutes = int(seconds // 60)
-    if clock:
-        return f"{minutes // 60}:{minutes % 60:02d}"
-    if seconds >= 3600:
-        return f"{minutes // 60} h {minutes % 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s"
 
 
 def _value_range(values: list[float], unit: str) -> str:
@@ -211,14 +189,6 @@ def summary_table(result: Result) -> UncutTable:
     return table
 
 
-def format_bytes(n: float) -> str:
-    """Bytes as "1.23 GiB", "512.0 MiB"."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:.0f} B"
-
-
 def hardware_rows(result: Result) -> list[tuple[str, str, str]]:
     """Energy, clocks, temperature, throttling, % of peak and memory as (measure, value, note)
     rows; telemetry that is unavailable gets one row, its reason printed under the table."""
@@ -299,298 +269,6 @@ def hardware_notes(result: Result) -> list[str]:
     if result.peak is not None and result.peak.reason:
         notes.append(f"peak: {result.peak.reason}")
     return notes
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of the comparison: its header, whether it holds figures, when it is shown."""
-
-    header: str
-    number: bool = True  # figures: kept whole on one line
-    energy: bool = False  # shown only when a row has telemetry energy
-    caveats: bool = False  # shown only when a row has caveats
-
-
-COLUMNS = (
-    Column("#"),
-    Column("device", number=False),
-    Column("source", number=False),
-    Column("backend · precision", number=False),
-    Column("ms/step (p10–p90)"),
-    Column("ms/image"),
-    Column("images/s"),
-    Column("100k images (h:mm)"),
-    Column("TFLOP/s"),
-    Column("J/image", energy=True),
-    Column("images/kJ", energy=True),
-    Column("speedup (95 % CI or range)"),
-    Column("verdict", number=False),
-    Column("caveats", number=False, caveats=True),
-)
-SPEEDUP = "speedup (95 % CI or range)"
-# `segbench compare`'s default table: fits 80 columns; --wide shows every column.
-COMPACT = ("#", "device", "ms/image", "images/s", SPEEDUP, "verdict")
-# The table that ends `segbench run` (one result against the published figures).
-RUN = ("device", "source", "ms/image", "images/s", "100k images (h:mm)", SPEEDUP)
-
-
-def shown_columns(comparison: Comparison, names: tuple[str, ...] | None = None) -> list[int]:
-    """Indices of the COLUMNS a comparison shows (those named, default all): energy columns
-    only when a row has energy, the caveats column only when a row has caveats."""
-    energy = any(row.j_per_image is not None for row in comparison.rows)
-    caveats = any(row.caveats for row in comparison.rows)
-    return [
-        i
-        for i, column in enumerate(COLUMNS)
-        if (names is None or column.header in names)
-        and (energy or not column.energy)
-        and (caveats or not column.caveats)
-    ]
-
-
-_ROW_STYLE = {"measured": "", "published": "dim", "estimate": "dim italic"}
-
-
-def significant(x: float, digits: int = 3) -> str:
-    """`x` to `digits` significant digits, trailing zeros kept: 0.0123, 2.95, 12.0, 123, 1234."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:.{digits - 1}f}"
-    x = float(f"{x:.{digits}g}")  # rounded first: 9.996 is 10.0, not 10.00
-    return f"{x:.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
-
-
-def _speedup(number: int, row: Row, comparison: Comparison) -> str:
-    """The speedup cell: "2.95× (2.29–3.41)", a published range "26.1–54.2×", or the baseline."""
-    if number - 1 == comparison.baseline:
-        return "1.00× (baseline)"
-    low, typical, high = map(significant, row.speedup)
-    fast, slow = row.ms_per_image_range
-    if row.kind != "measured" and fast != slow:
-        return f"{low}–{high}×"
-    return f"{typical}×" if low == high else f"{typical}× ({low}–{high})"
-
-
-def compare_cells(comparison: Comparison, brief: bool = False) -> list[list[str]]:
-    """The comparison as rows of text cells, in COLUMNS order, without control characters;
-    `brief`: a verdict names the rows whose caveats undermine it, not the caveats."""
-    cells = []
-    for i, row in enumerate(comparison.rows, start=1):
-        if row.ms_per_step is None:
-            step = "—"
-        else:
-            step = f"{row.ms_per_step:.1f} ({row.p10_ms:.1f}–{row.p90_ms:.1f})"
-        fast, slow = row.ms_per_image_range
-        per_image = (
-            f"{row.ms_per_image:.2f}"
-            if fast == slow or row.kind == "measured"
-            else f"{fast:.1f}–{slow:.1f}"
-        )
-        row_cells = [
-            *_row_cells(i, row, step, per_image),
-            _speedup(i, row, comparison),
-            _verdict(i, row, comparison, brief),
-            ", ".join(row.caveats) or "—",
-        ]
-        cells.append([printable(cell) for cell in row_cells])
-    return cells
-
-
-def _verdict(number: int, row: Row, comparison: Comparison, brief: bool = False) -> str:
-    """The significance verdict of a row against the baseline, in words."""
-    if number - 1 == comparison.baseline:
-        return "baseline"
-    if row.kind != "measured":
-        return f"{row.kind} figure: no samples to test"
-    if row.no_verdict:
-        return f"no verdict: {row.no_verdict}"
-    if row.verdict is None:
-        return "not tested: the baseline has no samples"
-    verdict = row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
-    if row.undermined_by and brief:
-        rows = ", ".join(u.split(" ", 1)[0] for u in row.undermined_by)
-        verdict += f" — undermined by the caveats of {rows} (--wide lists them)"
-    elif row.undermined_by:
-        verdict += " — undermined: " + "; ".join(row.undermined_by)
-    return verdict
-
-
-def _row_cells(number: int, row: Row, step: str, per_image: str) -> list[str]:
-    return [
-        str(number),
-        row.label,
-        row.kind,
-        f"{row.backend} · {row.precision}",
-        step,
-        per_image,
-        f"{row.images_per_s:.1f}",
-        format_duration(row.seconds_per_100k, clock=True),
-        "—" if row.tflops is None else f"{row.tflops:.2f}",
-        "—" if row.j_per_image is None else f"{row.j_per_image:.3g}",
-        "—" if row.images_per_kj is None else f"{row.images_per_kj:.0f}",
-    ]
-
-
-def comparison_table(
-    comparison: Comparison, names: tuple[str, ...] | None, title: str = "segbench compare"
-) -> UncutTable:
-    """The named COLUMNS (None: all) as a table, published rows dimmed, the estimate in italics."""
-    keep = shown_columns(comparison, names)
-    table = UncutTable(
-        f"{title} (speedup > 1: faster than the baseline)",
-        [Field(COLUMNS[i].header, number=COLUMNS[i].number) for i in keep],
-    )
-    brief = names is not None and "caveats" not in names
-    for row, cells in zip(comparison.rows, compare_cells(comparison, brief), strict=True):
-        table.add_row(*(cells[i] for i in keep), style=_ROW_STYLE[row.kind])
-    return table
-
-
-def compare_table(comparison: Comparison, wide: bool = False) -> RenderableType:
-    """`segbench compare`'s table, COMPACT or (`wide`) every column, and below it the
-    environment differences."""
-    table = comparison_table(comparison, None if wide else COMPACT)
-    if not comparison.environment_differences:
-        return table
-    return Group(table, environment_table(comparison.environment_differences))
-
-
-ENVIRONMENT_TITLE = "environment differences"
-
-
-def environment_table(found: list[EnvironmentDifference]) -> UncutTable:
-    """The facts that differ between the result files, one column per file (#: its row)."""
-    numbers = [Field(f"#{i + 1}") for i in range(len(found[0].values))]
-    table = UncutTable(ENVIRONMENT_TITLE, [Field("fact"), *numbers])
-    for d in found:
-        table.add_row(d.fact, *(_fact_cell(d.fact, v) for v in d.values))
-    return table
-
-
-def _fact_cell(fact: str, value: str | None) -> str:
-    """A fact's value for display: "—" when not recorded, digests cut to 12 characters."""
-    if value is None:
-        return "—"
-    if fact in ("git commit", "uv.lock sha256"):
-        digest, dirty, _ = value.partition("-dirty")
-        return digest[:12] + dirty
-    return value
-
-
-def compare_markdown(comparison: Comparison) -> str:
-    """The comparison as a Markdown table, every column; every cell escaped (`|`, HTML,
-    line breaks)."""
-    keep = shown_columns(comparison)
-    headers = [COLUMNS[i].header for i in keep]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += [_markdown_row([cells[i] for i in keep]) for cells in compare_cells(comparison)]
-    lines += [""] + [markdown_cell(f"- {row.label}: {row.conditions}") for row in comparison.rows]
-    found = comparison.environment_differences
-    if found:
-        numbers = [f"#{i + 1}" for i in range(len(found[0].values))]
-        lines += ["", f"**{ENVIRONMENT_TITLE}**", ""]
-        lines += ["| fact | " + " | ".join(numbers) + " |", "|" + "---|" * (1 + len(numbers))]
-        lines += [
-            _markdown_row([d.fact, *(_fact_cell(d.fact, v) for v in d.values)]) for d in found
-        ]
-    lines += [f"\n> warning: {markdown_cell(w)}" for w in comparison.warnings]
-    return "\n".join(lines) + "\n"
-
-
-def _markdown_row(cells: list[str]) -> str:
-    return "| " + " | ".join(markdown_cell(cell) for cell in cells) + " |"
-
-
-# `--format csv`: one value per cell, units in the header, empty where there is none.
-CSV_COLUMNS: tuple[tuple[str, Callable[[Row], Any]], ...] = (
-    ("device", lambda r: r.label),
-    ("kind", lambda r: r.kind),  # measured, published, estimate
-    ("backend", lambda r: r.backend),
-    ("precision", lambda r: r.precision),
-    ("ms_per_step", lambda r: r.ms_per_step),
-    ("ms_per_step_p10", lambda r: r.p10_ms),
-    ("ms_per_step_p90", lambda r: r.p90_ms),
-    ("ms_per_image", lambda r: r.ms_per_image),
-    ("ms_per_image_ci95_low", lambda r: r.ms_per_image_ci95 and r.ms_per_image_ci95[0]),
-    ("ms_per_image_ci95_high", lambda r: r.ms_per_image_ci95 and r.ms_per_image_ci95[1]),
-    # p10 and p90 per image of a measured row; the range of a published one
-    ("ms_per_image_range_low", lambda r: r.ms_per_image_range[0]),
-    ("ms_per_image_range_high", lambda r: r.ms_per_image_range[1]),
-    ("images_per_s", lambda r: r.images_per_s),
-    ("seconds_per_100k_images", lambda r: r.seconds_per_100k),
-    ("tflop_per_s", lambda r: r.tflops),
-    ("j_per_image", lambda r: r.j_per_image),
-    ("images_per_kj", lambda r: r.images_per_kj),
-    ("speedup", lambda r: r.speedup[1]),
-    ("speedup_ci95_low", lambda r: r.speedup_ci95 and r.speedup_ci95[0]),
-    ("speedup_ci95_high", lambda r: r.speedup_ci95 and r.speedup_ci95[1]),
-    # without samples on both sides: the range spanned by both rows' spreads
-    ("speedup_range_low", lambda r: None if _no_range(r) else r.speedup[0]),
-    ("speedup_range_high", lambda r: None if _no_range(r) else r.speedup[2]),
-    ("p_value", lambda r: r.p_value),
-    ("verdict", lambda r: r.verdict),  # faster, slower, no significant difference
-    ("no_verdict", lambda r: r.no_verdict),
-    ("undermined_by", lambda r: "; ".join(r.undermined_by)),
-    ("steps", lambda r: r.steps),
-    ("source", lambda r: r.source),
-    ("conditions", lambda r: r.conditions),
-    ("caveats", lambda r: "; ".join(r.caveats)),
-)
-
-
-def compare_csv(comparison: Comparison) -> str:
-    """The rows as data: one number per cell at full precision, units in the header, an
-    empty cell where a row has no such value; `caveats` last (labels joined by "; ")."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row", *(name for name, _ in CSV_COLUMNS)])
-    for i, row in enumerate(comparison.rows):
-        if i == comparison.baseline:
-            row = replace(row, verdict="baseline")
-        writer.writerow([i + 1, *(_csv_value(value(row)) for _, value in CSV_COLUMNS)])
-    return buffer.getvalue()
-
-
-def _no_range(row: Row) -> bool:
-    return row.speedup_ci95 is not None or row.verdict == "baseline"
-
-
-def _csv_value(value: Any) -> Any:
-    """A CSV cell: a number as Python writes it back exactly (repr), text without control
-    characters, nothing for a missing value."""
-    if isinstance(value, str):
-        return printable(value)
-    return "" if value is None else value
-
-
-def compare_json(comparison: Comparison) -> str:
-    rows = [
-        {
-            **asdict(row),
-            "images_per_s": row.images_per_s,
-            "seconds_per_100k_images": row.seconds_per_100k,
-            "baseline": i == comparison.baseline,
-        }
-        for i, row in enumerate(comparison.rows)
-    ]
-    document = {
-        "rows": rows,
-        "warnings": comparison.warnings,
-        "forced_fields": comparison.forced_fields,
-        "environment_differences": [asdict(d) for d in comparison.environment_differences],
-    }
-    return json.dumps(_strict(document), indent=2, allow_nan=False) + "\n"
-
-
-def _strict(value: Any) -> Any:
-    """`value` with every NaN or infinity as null: JSON has no such numbers, and `NaN` or
-    `Infinity` in the output breaks every strict reader (jq, JavaScript, Go)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
 
 
 _STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from segbench.measure.tune import setting_of
-from segbench.report.plot import TuneTrialPoint
+from segbench.report.tune_chart import TuneTrialPoint
 from segbench.report.uncut import Field, UncutTable
 from segbench.results.tune_record import TuneInfo, TuneTrial
 

@@ -1,52 +1,32 @@
-"""Comparison of results from any machines: rows, speedups, comparability, and the caveats
-that make a figure less trustworthy, each with what to do. Judges; never prints."""
+"""Comparison of results from any machines: one row per result or published reference, the
+speedups over a baseline with their significance, and the regression gate. Judges; never
+prints."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from segbench.benchmark.config import PUBLISHED_SETUP, is_published_setup
 from segbench.benchmark.cvnet import published_training_gflop_per_image
 from segbench.benchmark.references import M1_GPU_LABEL, PUBLISHED_KERAS, REFERENCES, Reference
-from segbench.doctor.types import PASS
 from segbench.errors import BadInput
+from segbench.results.caveats import recorded_caveats, result_caveats
+from segbench.results.comparability import (
+    MUST_MATCH,
+    EnvironmentDifference,
+    differences,
+    environment_differences,
+    stack_caveats,
+)
 from segbench.results.result import Result, recompute
 from segbench.results.stats import (
     ALPHA,
     IMAGES_PER_EXTRAPOLATION,
     SLOWER,
-    SLOWING,
-    SPEEDING_UP,
-    STEADY,
     difference,
     timed_steps,
 )
-
-# Results that differ in these measure different work: refused unless --force.
-MUST_MATCH: dict[str, Callable[[Result], Any]] = {
-    # CV-net, or a user's model (--model) by the digest of its source, arguments and layers.
-    "model": lambda r: f"{r.model.own.spec} {r.model.own.digest[:12]}" if r.model.own else "cvnet",
-    "width": lambda r: r.config.width if r.model.own is None else None,
-    "image_size": lambda r: r.config.image_size if r.model.own is None else None,
-    # Images per step: the global batch of a data-parallel run (README: "More than one GPU").
-    "batch_size": lambda r: r.config.batch_size,
-}
-# Results that differ in these are comparable but not like for like: a warning.
-SHOULD_MATCH: dict[str, Callable[[Result], Any]] = {
-    "tensorflow": lambda r: r.environment.packages.get("tensorflow"),
-    "precision": lambda r: r.config.precision,
-    "backend": lambda r: r.environment.keras_backend,
-    "keras": lambda r: r.config.keras_generation,
-    "replicas": lambda r: r.distribution.replicas if r.distribution else 1,
-}
-# A spread above this share of the median makes the numbers hard to compare.
-NOISY_SPREAD = 0.10
-FEW_STEPS = 10
-MANY_OUTLIERS = 0.05  # share of the timed steps
-NOISY_REPEATS_PCT = 5.0
 
 
 class CompareError(BadInput):
@@ -134,97 +114,6 @@ def measured_row(result: Result, source: str | None = None) -> Row:
         caveats=result_caveats(result),
         steps=s.steps,
     )
-
-
-def diverged_loss(result: Result) -> str | None:
-    """How the loss diverged in the timed steps, "NaN" or "inf"; None when every one is finite."""
-    losses = [s.loss for s in timed_steps(result.config, result.steps)]
-    if all(map(math.isfinite, losses)):
-        return None
-    if any(math.isnan(loss) for loss in losses):
-        return "NaN"
-    if any(math.isinf(loss) for loss in losses):
-        return "inf"
-    return None
-
-
-def power_state(result: Result) -> str | None:
-    """The power the run had, "mains" or "battery", with ", Low Power Mode" when it was on:
-    the telemetry's record, else the doctor's power check; None when the file records neither."""
-    t = result.telemetry
-    source = t.power_source.split(" (")[0] if t and t.power_source else None
-    low_power = bool(t and (t.low_power_mode or energy_mode(result) == "low power"))
-    check = next((c for c in result.doctor or [] if c.id == "power"), None)
-    if check is not None:
-        if source is None and check.found.startswith("on battery"):
-            source = "battery"
-        elif source is None and check.status == PASS:
-            source = "mains"
-        low_power = low_power or "low power" in check.found.lower()
-    if low_power:
-        return f"{source or 'power source not recorded'}, Low Power Mode"
-    return source
-
-
-def energy_mode(result: Result) -> str | None:
-    """The macOS energy mode the telemetry recorded ("automatic", "low power", "high power")."""
-    # getattr: files and versions from before the field have none.
-    return getattr(result.telemetry, "energy_mode", None)
-
-
-def result_caveats(result: Result) -> list[str]:
-    """Short labels of what the file says about itself that undermines its speed figure and
-    any verdict drawn from it; the warnings (run_caveats) say the same at length, with the fix."""
-    labels = []
-    loss = diverged_loss(result)
-    if loss:
-        labels.append(f"diverged ({loss} loss)")
-    if result.numerics and result.numerics.status == "deviates":
-        labels.append("numerics deviate")
-    if result.status == "interrupted":
-        labels.append("interrupted")
-    if result.forced:
-        labels.append("forced")
-    s = result.summary
-    if s.drift and s.drift.verdict != STEADY:
-        labels.append(f"drift {s.drift.change_pct:+.1f} %")
-    if s.outliers and s.outliers.count >= max(2, MANY_OUTLIERS * s.steps):
-        labels.append(f"outliers {s.outliers.count}/{s.steps}")
-    t = result.telemetry
-    if t and t.throttle and t.throttle.events:
-        labels.append(f"throttled {100 * t.throttle.fraction_of_timed_steps:.0f} %")
-    power = power_state(result)
-    if power and power.startswith("battery"):
-        labels.append("battery")
-    if power and power.endswith("Low Power Mode"):
-        labels.append("low power")
-    return labels
-
-
-# Software facts that make a speed difference partly the software's: a row whose value differs
-# from the baseline's carries it as a caveat, e.g. "tensorflow 2.18.0 (baseline 2.19.1)".
-STACK: dict[str, Callable[[Result], Any]] = {
-    "tensorflow": lambda r: r.environment.packages.get("tensorflow"),
-    "keras": lambda r: r.environment.packages.get("keras"),
-    "backend": lambda r: r.environment.keras_backend,
-    "Keras generation": lambda r: r.config.keras_generation,
-    "precision": lambda r: r.config.precision,
-    "driver": lambda r: r.environment.gpu_stack.get("nvidia_driver"),
-    "cuDNN": lambda r: r.environment.gpu_stack.get("cudnn_version"),
-    "tensorflow-metal": lambda r: r.environment.gpu_stack.get("tensorflow_metal"),
-}
-
-
-def stack_caveats(result: Result, baseline: Result) -> list[str]:
-    """Labels for the software facts in which `result` differs from the `baseline`."""
-    both_tensorflow = result.environment.keras_backend == baseline.environment.keras_backend
-    return [
-        f"{name} {value(result) or 'none'} (baseline {value(baseline) or 'none'})"
-        for name, value in STACK.items()
-        if value(result) != value(baseline)
-        # On another backend TensorFlow's version is beside the point: the backend is named.
-        and not (name == "tensorflow" and not both_tensorflow)
-    ]
 
 
 def ms_per_image_samples(result: Result) -> list[float]:
@@ -341,58 +230,6 @@ def with_caveats(row: Row, number: int, baseline: Row, baseline_number: int) -> 
 
 def diverged(row: Row) -> bool:
     return any(c.startswith("diverged") for c in row.caveats)
-
-
-@dataclass(frozen=True)
-class EnvironmentDifference:
-    """A recorded fact that differs between the results: its value in each, in row order
-    (None: the file does not record it)."""
-
-    fact: str
-    values: list[str | None]
-
-
-def environment_facts(result: Result) -> dict[str, str | None]:
-    """Every fact a result records about the software and the conditions it ran under."""
-    env = result.environment
-    facts: dict[str, str | None] = {
-        "segbench": result.segbench_version,
-        "git commit": result.git_commit,
-        "uv.lock sha256": env.uv_lock_sha256,
-        "python": env.python,
-        "os": f"{env.os.system} {env.os.release}",
-        "backend": env.keras_backend,
-        "keras generation": str(result.config.keras_generation),
-        "precision": result.config.precision,
-        "compile (asked)": "on" if result.config.xla else "off",
-        "compiled (used)": result.model.compiled,
-        "batchnorm": result.model.batchnorm or result.config.batchnorm,
-        "power": power_state(result),
-        "energy mode": energy_mode(result),
-    }
-    facts |= dict(sorted(env.packages.items()))
-    facts |= {k.replace("_", " "): v for k, v in sorted(env.gpu_stack.items())}
-    # The settings that change the computation (Keras's, environment variables), in files
-    # that record them (getattr: older versions have no such field).
-    settings = getattr(env, "settings", None) or {}
-    facts |= {f"setting {k}": v for k, v in sorted(settings.items())}
-    return facts
-
-
-def environment_differences(results: list[Result]) -> list[EnvironmentDifference]:
-    """The facts whose value is not the same in every result (asv's and ReBench's "what
-    changed between these runs"), in the order environment_facts lists them."""
-    each = [environment_facts(r) for r in results]
-    names = list(dict.fromkeys(name for facts in each for name in facts))
-    found = [EnvironmentDifference(n, [facts.get(n) for facts in each]) for n in names]
-    return [d for d in found if len(set(d.values)) > 1]
-
-
-def differences(results: list[Result]) -> tuple[list[str], list[str]]:
-    """(fields that must match but differ, fields that should match but differ)."""
-    must = [f for f, value in MUST_MATCH.items() if len({value(r) for r in results}) > 1]
-    should = [f for f, value in SHOULD_MATCH.items() if len({value(r) for r in results}) > 1]
-    return must, should
 
 
 def find_baseline(rows: list[Row], choice: str | None) -> int:
@@ -575,209 +412,3 @@ def against_references(result: Result) -> Comparison:
     if result.config.model == "resnet50":
         return compare([result])
     return compare([result], baseline=M1_GPU_LABEL)
-
-
-def statistics_caveats(result: Result) -> list[str]:
-    """What the outlier count, the drift test and the repeats say about a run, with the fix."""
-    notes = []
-    s = result.summary
-    if s.outliers and s.outliers.count >= max(2, MANY_OUTLIERS * s.steps):
-        notes.append(
-            f"{s.outliers.count} of {s.steps} timed steps are outliers ("
-            f"{outlier_bounds(s.outliers.low_ms, s.outliers.high_ms, 0)}, median ± 5 MAD-σ): "
-            "another program or power management interrupted the run; close other programs, "
-            "plug in the power and run again (they are kept in the samples; the median "
-            "resists them)."
-        )
-    if s.drift and s.drift.verdict == SLOWING:
-        notes.append(
-            f"Steps slowed down by {s.drift.change_pct:.1f} % from the first to the last timed "
-            f"step (p = {s.drift.p_value:.2g}): the device may be throttling (heat), a "
-            "background job may have started, or the machine went into low-power mode; plug "
-            "in, close other programs, let the machine cool (--cooldown) and run again."
-        )
-    if s.drift and s.drift.verdict == SPEEDING_UP:
-        config = result.config
-        fix = (
-            f"raise --warmup (e.g. --warmup {max(2 * config.warmup, config.warmup + 5)})"
-            if config.epochs == 0
-            else "the article's protocol has no warm-up: compare the second epoch's time"
-        )
-        notes.append(
-            f"Steps sped up by {-s.drift.change_pct:.1f} % over the timed steps (p = "
-            f"{s.drift.p_value:.2g}): the device was still warming up; {fix}."
-        )
-    if s.repeats and s.repeats.cv_pct > NOISY_REPEATS_PCT:
-        notes.append(
-            f"The repeats' medians vary by {s.repeats.cv_pct:.1f} % (coefficient of "
-            "variation): the machine's speed changed between repeats; lengthen --cooldown and "
-            "close other programs."
-        )
-    return notes
-
-
-def throttle_caveats(result: Result) -> list[str]:
-    """A warning naming the reasons when the device throttled during the timed steps."""
-    t = result.telemetry
-    if t is None or t.throttle is None or not t.throttle.events:
-        return []
-    return [
-        f"The device throttled during {100 * t.throttle.fraction_of_timed_steps:.0f} % of the "
-        f"timed steps ({', '.join(t.throttle.reasons)}): the figures are below what it does "
-        "unthrottled; let it cool between runs (--cooldown), improve its airflow, plug in the "
-        "power, and check its power limit (NVIDIA: nvidia-smi -q -d PERFORMANCE)."
-    ]
-
-
-def diverged_caveats(result: Result) -> list[str]:
-    """A warning when the loss became NaN or inf during the timed steps."""
-    loss = diverged_loss(result)
-    if loss is None:
-        return []
-    steps = timed_steps(result.config, result.steps)
-    bad = [i for i, s in enumerate(steps, start=1) if not math.isfinite(s.loss)]
-    return [
-        f"The loss became {loss} in {len(bad)} of {len(steps)} timed steps (the first: timed "
-        f"step {bad[0]}): the run diverged, so its step times measure a broken computation and "
-        "no verdict is given for it. "
-        + (
-            "Run the same command with --device cpu to see whether the device is at fault, "
-            "and check --precision."
-            if result.device.kind != "cpu"
-            else "Check --precision and the environment's settings (segbench doctor); a "
-            "float32 run on the CPU should not diverge: report it with the result file."
-        )
-    ]
-
-
-def status_caveats(result: Result) -> list[str]:
-    """A warning when the run was forced past failed checks or interrupted."""
-    notes = []
-    if result.forced:
-        failed = ", ".join(result.failed_checks)
-        notes.append(
-            f"Run with --force despite failed checks{f' ({failed})' if failed else ''}: "
-            "the figures may not be comparable."
-        )
-    if result.status == "interrupted":
-        notes.append("The run was interrupted: the figures cover only the steps that finished.")
-    return notes
-
-
-def power_caveats(result: Result) -> list[str]:
-    """A warning when the run was made on battery or in Low Power Mode."""
-    power = power_state(result) or ""
-    how = (["on battery power"] if power.startswith("battery") else []) + (
-        ["in Low Power Mode"] if power.endswith("Low Power Mode") else []
-    )
-    if not how:
-        return []
-    return [
-        f"The run was made {' '.join(how)}: the OS may have slowed the CPU and GPU down; plug "
-        "in the charger, turn Low Power Mode off (System Settings → Battery) and run again."
-    ]
-
-
-def recorded_caveats(result: Result) -> list[str]:
-    """What a result file says about itself that makes its figures less trustworthy, at
-    length and with the fix: the warnings `compare` prints for each file."""
-    return (
-        diverged_caveats(result)
-        + numerics_caveats(result)
-        + status_caveats(result)
-        + statistics_caveats(result)
-        + throttle_caveats(result)
-        + power_caveats(result)
-    )
-
-
-def numerics_caveats(result: Result) -> list[str]:
-    """A warning when the device's training step deviated from the CPU reference."""
-    n = result.numerics
-    if n is None or n.status != "deviates":
-        return []
-    from segbench.measure.numerics import advice as numerics_advice
-
-    # Never "--device cpu" for a run already on the CPU.
-    advice = numerics_advice(result.device.kind, result.config.backend, result.config.precision)
-    notes = []
-    losses_off = n.tolerance is not None and (
-        n.max_rel_diff is None or n.max_rel_diff > n.tolerance
-    )
-    if losses_off:
-        size = (
-            "a NaN loss" if n.max_rel_diff is None else f"relative difference {n.max_rel_diff:.2g}"
-        )
-        notes.append(
-            f"The numerics check deviates from the CPU float32 reference from step {n.at_step} "
-            f"on ({size}, tolerance {n.tolerance:g}): the speed figure may come from a wrong "
-            f"computation. {advice}"
-        )
-    if getattr(n, "random_ok", None) is False:
-        notes.append(
-            f"The numerics check found the device's random generator broken ({n.random}): "
-            f"dropout, and so the training computed, is not the model's. {advice}"
-        )
-    return notes or [f"The numerics check deviates. {advice}"]
-
-
-def outlier_bounds(low_ms: float, high_ms: float, decimals: int) -> str:
-    """ "beyond 12.0 … 30.5 ms", or "above 30.5 ms" when the low bound is below zero (a step
-    time cannot be negative: on a wide spread only slow outliers exist)."""
-    if low_ms <= 0:
-        return f"above {high_ms:.{decimals}f} ms"
-    return f"beyond {low_ms:.{decimals}f} … {high_ms:.{decimals}f} ms"
-
-
-def run_caveats(result: Result) -> list[str]:
-    """Things that make a run's figures less trustworthy, each with what to do."""
-    notes = status_caveats(result)
-    s = result.summary
-    config = result.config
-    # The smoke preset checks that the benchmark runs: a few steps of a narrow model, whose
-    # spread and distance from the published setup are expected; said once, not four times.
-    smoke = config.preset == "smoke" and not is_published_setup(config)
-    if s.spread > NOISY_SPREAD and not smoke:
-        notes.append(
-            f"Step times spread by {100 * s.spread:.0f} % of the "
-            "median (p10–p90): close other programs, plug in the power, or raise --steps."
-        )
-    if 0 < s.steps < FEW_STEPS and not smoke:
-        notes.append(f"Only {s.steps} timed steps: raise --steps for a stable median.")
-    notes += statistics_caveats(result)
-    notes += throttle_caveats(result)
-    if result.model.compile_note:
-        notes.append(f"{result.model.compile_note}: the steps ran uncompiled.")
-    # First: they question every other figure.
-    notes = diverged_caveats(result) + numerics_caveats(result) + notes
-    own = result.model.own
-    if smoke:
-        what = f"--model {own.spec}" if own else f"width {config.width:g}"
-        published = "" if own else " and have no speedup against the published ones"
-        notes.append(
-            f"A smoke run ({what}, batch {config.batch_size}, {s.steps} timed steps) checks "
-            f"that the benchmark runs; its figures are no speed measurement{published}: run "
-            "--preset quick for those."
-        )
-        return notes
-    if own is not None:
-        if own.flops_not_counted:
-            notes.append(
-                f"The training FLOPs leave out {len(own.flops_not_counted)} layer(s) whose cost "
-                f"segbench cannot count ({', '.join(own.flops_not_counted[:3])}): TFLOP/s and "
-                "% of peak are lower bounds."
-            )
-        return notes  # the published figures are CV-net's: no speedup against them
-    if config.keras_generation != PUBLISHED_KERAS:
-        notes.append(
-            f"The published figures were measured with Keras {PUBLISHED_KERAS}; this run used "
-            f"Keras {config.keras_generation}: add --keras {PUBLISHED_KERAS} to compare "
-            "with them like for like."
-        )
-    if not is_published_setup(config):
-        notes.append(
-            f"No speedup against the published figures: they are of the published model "
-            f"({PUBLISHED_SETUP}), this run is width {config.width:g}, batch "
-            f"{config.batch_size}."
-        )
-    return notes

@@ -1,0 +1,74 @@
+"""The command line's two consoles, stdout and stderr, and the plain lines it prints on them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console, ConsoleDimensions
+
+from segbench.report.printable import ASCII_FALLBACK, printable
+
+
+class _Console(Console):
+    """A rich console that cuts no line in logs, pipes and CI output: there (not a terminal)
+    it has no width limit; on a terminal, the terminal's width (or COLUMNS)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(UNLIMITED, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+UNLIMITED = 10_000  # columns: wider than any table or line segbench prints
+stdout = _Console()
+stderr = _Console(stderr=True)
+_stderr_closed = False  # started with `2>&-`: the error line goes to stdout instead
+
+
+def messages() -> Console:
+    """Where a command's last word goes: stderr, or stdout when stderr was closed."""
+    return stdout if _stderr_closed else stderr
+
+
+def note(line: str) -> None:
+    """A line on stderr, as it is: no markup, no highlighting, never cut."""
+    stderr.print(printable(line), markup=False, highlight=False, soft_wrap=True)
+
+
+def print_path(console: Console, label: str, path: Path) -> None:
+    """`label PATH` on a terminal; in logs and pipes the path on a line of its own, unwrapped."""
+    shown = printable(str(path))
+    if console.is_terminal:
+        console.print(f"{label} {shown}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(f"{label}:", highlight=False)
+        console.print(shown, markup=False, highlight=False, soft_wrap=True)
+
+
+def usable_streams() -> None:
+    """Make output unable to fail: a closed descriptor 0, 1 or 2 (`2>&-`) is opened on
+    /dev/null (else the next file opened takes its number and receives what is written to
+    it: the frameworks' log lines in a result file), and a symbol the console cannot encode
+    (PYTHONIOENCODING=ascii, latin-1, cp1252) is written in ASCII instead of raising."""
+    global _stderr_closed
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd` itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            _stderr_closed = _stderr_closed or fd == 2
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        if stream is None:  # Python's own for a descriptor closed at start
+            setattr(sys, name, open(fd, "w", errors=ASCII_FALLBACK, closefd=False))  # noqa: SIM115
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=ASCII_FALLBACK)

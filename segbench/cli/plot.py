@@ -1,0 +1,53 @@
+"""`segbench plot`: a run's trace as a PNG, and the check that matplotlib is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segbench.cli.console import print_path, stdout
+from segbench.errors import Unavailable
+
+
+def plot_command(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A result file (segbench run --out …).")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="PNG to write. Default: beside FILE, -trace.png."),
+    ] = None,
+) -> None:
+    """Draw a run's trace: the timed steps over the run with their median and its 95 % CI, the
+    excluded compile and warm-up steps beside them, and power, clock and temperature where the
+    telemetry has them — throttling shows at a glance."""
+    from segbench.results.result import load_result
+
+    need_matplotlib("segbench plot")
+    target = output if output is not None else file.with_name(f"{file.stem}-trace.png")
+    from segbench.report.plot import writable_target
+
+    writable_target(target, "--output", [file])
+    result = load_result(file)  # read before anything is written
+    from segbench.report.trace import plot_trace
+
+    try:
+        written = plot_trace(result, target)
+    except OSError as e:
+        raise Unavailable(
+            f"--output {target}: cannot write the picture ({e.strerror or e}); "
+            "choose a PNG file in a writable folder"
+        ) from None
+    print_path(stdout, "trace written to", written)
+
+
+def need_matplotlib(what: str) -> None:
+    """Unavailable, saying how to install it, when matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise Unavailable(
+            f"{what} needs matplotlib: uv sync --extra plot (or pip install matplotlib)"
+        ) from None

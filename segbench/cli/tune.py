@@ -1,0 +1,169 @@
+"""`segbench tune`: the search for the fastest settings, its ranking, chart and result file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segbench.benchmark.config import PRESETS
+from segbench.cli.console import note, print_path, stdout
+from segbench.cli.options import (
+    Backend,
+    DeviceOption,
+    OutOption,
+    Precision,
+    PresetOption,
+    choice_value,
+)
+from segbench.errors import BadInput, Unavailable, stopped
+
+
+def tune_command(
+    preset: PresetOption = "quick",
+    budget: Annotated[
+        float,
+        typer.Option(
+            min=0.5, max=24 * 60, help="Minutes to spend; no trial starts that would overrun it."
+        ),
+    ] = 20.0,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Timed steps of each trial (default: 4 smoke, else 10)."),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help="Warm-up steps of each trial (default: 1).")
+    ] = None,
+    device: DeviceOption = None,
+    backends: Annotated[
+        list[Backend] | None,
+        typer.Option(
+            "--backend",
+            metavar="[tensorflow|jax|torch]",
+            help="Search only this backend (repeatable; default: all).",
+        ),
+    ] = None,
+    precisions: Annotated[
+        list[Precision] | None,
+        typer.Option(
+            "--precision",
+            metavar="[float32|mixed_float16|mixed_bfloat16]",
+            help="Search only this precision (repeatable; default: all).",
+        ),
+    ] = None,
+    out: OutOption = Path("results"),
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="PNG of images/s against J/image (or ms/step); default: beside the result file.",
+        ),
+    ] = None,
+) -> None:
+    """Search the settings that change speed (backend, precision, compiled step, batch-norm
+    kernel, batch size) with short runs, rank them, and print the fastest's command line.
+    The fastest trial's result, with every trial in its `tune` block, is written to --out."""
+    from segbench.measure import pipeline
+    from segbench.report.plot import writable_target
+
+    pipeline.check_out_name(out)
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise BadInput(f"--plot {plot}: a chart is a PNG; choose a .png name")
+        writable_target(plot, "--plot")
+        if not plot.parent.is_dir():
+            raise BadInput(f"--plot {plot}: no folder {plot.parent}; create it or choose another")
+    created = pipeline._missing(out)
+    try:
+        pipeline.check_writable(out)
+        _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot)
+    except BaseException:
+        pipeline._remove_if_empty(out, created)  # nothing written: no folder left behind
+        raise
+
+
+def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot) -> None:
+    """segbench tune, once its options are checked."""
+    import tempfile
+    from dataclasses import replace
+
+    import psutil
+
+    from segbench.atomic import write_text_new
+    from segbench.measure import tune
+    from segbench.report.tune import tune_points, tune_table, verdict_lines
+    from segbench.results.result import result_stem, to_json_text
+
+    name = choice_value(preset)
+    extra = tune.trial_steps(name, steps, warmup)
+    if device is not None:
+        extra += ["--device", choice_value(device)]
+
+    def notify(event, index, total, setting, trial):
+        if event == "start":
+            left = f"{max(session.left_s(), 0) / 60:.1f} min of the budget left"
+            note(f"trial {index + 1}/{total}: {setting.label} ({left})")
+        elif trial.images_per_s is not None:
+            note(f"  {trial.images_per_s:.3g} images/s, numerics {trial.numerics}")
+        else:
+            note(f"  {trial.status}: {trial.reason}")
+
+    with tempfile.TemporaryDirectory(prefix="segbench-tune-") as work:
+        session = tune.Session(name, budget * 60, extra, Path(work), notify)
+        planned = tune.plan(
+            PRESETS[name],
+            tune.installed_backends(),
+            [choice_value(b) for b in backends or []],
+            [choice_value(p) for p in precisions or []],
+        )
+        info = session.run(planned, psutil.virtual_memory().available)
+        stdout.print(tune_table(info))
+        for line in verdict_lines(info):
+            stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+        _tune_profiles(info, session)
+        if info.fastest is None:
+            if info.stopped_by not in (None, "budget"):
+                raise stopped(info.stopped_by)(
+                    "interrupted before a trial finished: nothing written"
+                )
+            raise Unavailable("segbench tune: no trial ran to the end; nothing written")
+        winner, _ = session.results[info.fastest]
+        document = replace(winner, tune=info)
+        stem = "segbench-tune-" + result_stem(document).removeprefix("segbench-")
+        written = write_text_new(out, stem, ".json", to_json_text(document))
+    print_path(stdout, "result written to", written)
+    _tune_chart(info, plot or written.with_suffix(".png"), tune_points(info))
+    if info.stopped_by not in (None, "budget"):
+        raise stopped(info.stopped_by)(f"interrupted: what was tried is in {written}")
+
+
+def _tune_profiles(info, session) -> None:
+    """Where the step time goes for the default setting and the winner (--profile)."""
+    from segbench.measure.tune import setting_of
+    from segbench.report.tables import profile_table
+
+    shown = [info.default] if info.fastest in (None, info.default) else [info.default, info.fastest]
+    for index in shown:
+        result = session.results.get(index, (None, None))[0]
+        if result is None or result.profile is None:
+            continue
+        label = setting_of(session.trials[index]).label
+        stdout.print(f"#{index + 1} {label}:", markup=False, highlight=False)
+        stdout.print(profile_table(result))
+
+
+def _tune_chart(info, target: Path, points) -> None:
+    """Draw tune's chart where matplotlib is installed; say how to get it where not."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        note("no chart: matplotlib is not installed (uv sync --extra plot)")
+        return
+    from segbench.report.tune_chart import plot_tune
+
+    try:
+        written = plot_tune(points, target, f"segbench tune — {info.preset} preset")
+    except OSError as e:
+        raise Unavailable(f"--plot {target}: cannot write the chart ({e.strerror or e})") from None
+    print_path(stdout, "chart written to", written)
