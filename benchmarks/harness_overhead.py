@@ -97,7 +97,7 @@ def segbench_loop(
     """Per-step ms of the timed steps of segbench's own runner on the same configuration."""
     from segbench.benchmark.config import PRESETS
     from segbench.benchmark.triangles import ensure_data, load_dataset
-    from segbench.measure.runner import TIMED, run_benchmark
+    from segbench.measure.run.runner import TIMED, run_benchmark
 
     config = PRESETS["quick"].with_overrides(
         width=width, batch_size=batch_size, warmup=warmup, steps=steps

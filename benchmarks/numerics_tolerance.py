@@ -29,8 +29,8 @@ def main() -> None:
 
     from segbench.benchmark import cvnet
     from segbench.benchmark.config import PRESETS
-    from segbench.measure import compilation
     from segbench.measure.numerics import probe_losses, shipped_reference
+    from segbench.measure.run import compilation
 
     expected = shipped_reference()["losses"]
     variants = {"shipped": None, "leaky_relu_0.3": (cvnet, "_LEAK", 0.3)}

@@ -1,6 +1,7 @@
 """Write the generated references: docs/cli.md (every command and option, from the typer app),
 docs/result-file.md (every field of a result file, from segbench/results/result.schema.json
-and the dataclass comments) and the exit-code table in README.md (from cli.py's EXIT_CODES).
+and the dataclass comments) and the exit-code table in README.md (from EXIT_CODES in
+segbench/cli/app.py).
 
     uv run --locked python docs/generate.py          # rewrite them (`just docs`)
     uv run --locked python docs/generate.py --check  # exit 1 naming the stale ones
@@ -78,7 +79,7 @@ def cli_reference() -> str:
     root = typer.Context(group, info_name="segbench")
     names = group.list_commands(root)
     lines = [
-        HEADER.format(script="generate.py", source="segbench's typer app (segbench/cli.py)"),
+        HEADER.format(script="generate.py", source="segbench's typer app (segbench/cli/app.py)"),
         "# Command-line reference",
         "",
         "Every command and option of `segbench`, as `segbench COMMAND --help` prints them. "
@@ -177,8 +178,8 @@ def _default(option) -> str:
 
 
 def exit_codes() -> list[tuple[int, str]]:
-    """(exit code, when) for every code segbench exits with, from cli.py's EXIT_CODES and the
-    error classes' docstrings; 0 and click's usage errors added."""
+    """(exit code, when) for every code segbench exits with, from EXIT_CODES in
+    segbench/cli/app.py and the error classes' docstrings; 0 and click's usage errors added."""
     from segbench.cli import EXIT_CODES
 
     rows: dict[int, str] = {0: "Done."}
@@ -202,7 +203,7 @@ def _exit_code_section() -> list[str]:
     return [
         "## Exit codes",
         "",
-        "From `EXIT_CODES` in segbench/cli.py and the error kinds in segbench/errors.py; every "
+        "From `EXIT_CODES` in segbench/cli/app.py and the error kinds in segbench/errors.py; every "
         "error is one line on stderr, `error: …`, saying what to do. Each case is listed in "
         "[running.md](running.md#errors-and-exit-codes).",
         "",
@@ -214,14 +215,37 @@ def _exit_code_section() -> list[str]:
 # --- the code map --------------------------------------------------------------------------
 
 
+# The package's folders in the order data flows: the benchmark's definition and data, a run and
+# its instruments, the result and its statistics, the reports; doctor and the command line beside.
+CODE_FLOW = [
+    "",
+    "benchmark",
+    "measure",
+    "measure/run",
+    "measure/parallel",
+    "measure/telemetry",
+    "measure/profile",
+    "results",
+    "report",
+    "doctor",
+    "cli",
+]
+
+
 def code_map() -> str:
     """One row per module of the segbench package: its path and the first sentence of its
-    docstring, in the order of the folders."""
+    docstring, folder by folder in the order data flows (CODE_FLOW), each folder's own
+    description (its __init__.py) first."""
     lines = ["| module | what it is |", "| --- | --- |"]
     package = ROOT / "segbench"
-    for path in sorted(
-        package.rglob("*.py"), key=lambda p: (len(p.relative_to(package).parts), str(p))
-    ):
+
+    def place(path: Path) -> tuple[int, int, str]:
+        folder = path.parent.relative_to(package).as_posix()
+        folder = "" if folder == "." else folder
+        rank = CODE_FLOW.index(folder) if folder in CODE_FLOW else len(CODE_FLOW)
+        return (rank, path.name != "__init__.py", path.name)
+
+    for path in sorted(package.rglob("*.py"), key=place):
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         paragraph = " ".join(doc.split("\n\n")[0].split())
         sentence = re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0].rstrip(".")

@@ -1,4 +1,5 @@
-"""The errors segbench reports in one line; cli.py maps each class to its exit code."""
+"""The errors segbench reports in one line; the command line (segbench/cli/app.py) maps each
+class to its exit code."""
 
 from __future__ import annotations
 

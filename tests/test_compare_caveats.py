@@ -21,7 +21,7 @@ from segbench.cli import app
 from segbench.doctor.hardware import check_disk
 from segbench.doctor.types import PASS, Check
 from segbench.measure.numerics import Numerics
-from segbench.measure.runner import Measurement
+from segbench.measure.run.runner import Measurement
 from segbench.results.result import Result, build_result, load_result, recompute, write_result
 from segbench.results.schema import to_json
 

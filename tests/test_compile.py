@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from segbench.benchmark.config import PRESETS
-from segbench.measure.compilation import compile_model, effective_compile
+from segbench.measure.run.compilation import compile_model, effective_compile
 
 SMOKE = PRESETS["smoke"]
 

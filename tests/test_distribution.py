@@ -21,12 +21,12 @@ from segbench import doctor
 from segbench.benchmark.config import PRESETS
 from segbench.doctor.cluster import check_distribution
 from segbench.errors import BadInput, SigHup, SigTerm, Unavailable
-from segbench.measure import peers
-from segbench.measure.distribution import batches, scaling_efficiency
-from segbench.measure.launch import tf_config, worker_args
-from segbench.measure.peers import Survey
-from segbench.measure.stop_vote import StopVote, ballot
-from segbench.measure.tf_config import parse_tf_config
+from segbench.measure.parallel import peers
+from segbench.measure.parallel.distribution import batches, scaling_efficiency
+from segbench.measure.parallel.launch import tf_config, worker_args
+from segbench.measure.parallel.peers import Survey
+from segbench.measure.parallel.stop_vote import StopVote, ballot
+from segbench.measure.parallel.tf_config import parse_tf_config
 
 # The first training step's loss: on one device over the whole batch, on one device over each
 # half, and on two replicas (each one half) with per-replica and with synchronized
@@ -35,7 +35,8 @@ FIRST_STEP = """
 import json, sys
 from dataclasses import replace
 from segbench.measure import backend
-from segbench.measure import distribution, strategies
+from segbench.measure.parallel import distribution
+from segbench.measure.parallel import strategies
 from segbench.benchmark import triangles
 from segbench.benchmark.config import PRESETS
 
@@ -44,7 +45,7 @@ config = PRESETS["smoke"].with_overrides(backend=name, strategy="mirrored", cpu_
 distribution.configure_before_import(config)
 backend.select_backend(name)
 import keras
-from segbench.measure.compilation import compile_model
+from segbench.measure.run.compilation import compile_model
 
 replication = strategies.start(config)
 train, _ = triangles.load_dataset(data, 512)

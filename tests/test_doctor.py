@@ -393,7 +393,7 @@ def test_nvidia_smi_query_fields_and_fallback(tmp_path, monkeypatch):
 def test_doctor_checks_the_multiworker_set_up(tmp_path):
     import socket
 
-    from segbench.measure.launch import tf_config
+    from segbench.measure.parallel.launch import tf_config
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

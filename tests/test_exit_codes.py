@@ -14,7 +14,7 @@ from segbench.benchmark.triangles import DataError
 from segbench.cli import EXIT_CODES, app, exit_code
 from segbench.errors import BadInput, Interrupted, Unavailable
 from segbench.measure.backend import DeviceError
-from segbench.measure.run_checks import ChecksFailed
+from segbench.measure.run.checks import ChecksFailed
 from segbench.results.compare import CompareError
 from segbench.results.result import ResultFileError
 

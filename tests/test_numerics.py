@@ -15,7 +15,6 @@ from segbench.benchmark import cvnet
 from segbench.benchmark.config import PRESETS
 from segbench.benchmark.cvnet import PUBLISHED_PARAMETERS, build_cvnet
 from segbench.benchmark.weights import KERNEL_INITIALIZERS, fans, seed_weights
-from segbench.measure import compilation
 from segbench.measure.numerics import (
     DEVIATES,
     MATCH,
@@ -25,6 +24,7 @@ from segbench.measure.numerics import (
     probe_losses,
     shipped_reference,
 )
+from segbench.measure.run import compilation
 
 
 def kernels(model):

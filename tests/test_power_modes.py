@@ -15,7 +15,7 @@ import pytest
 from segbench import doctor
 from segbench.doctor.hardware import energy_mode
 from segbench.doctor.types import PASS, WARN, Facts
-from segbench.measure.run_result import _power_state
+from segbench.measure.run.record import _power_state
 from segbench.measure.telemetry import Reading, summarize
 from segbench.measure.telemetry.summary import Telemetry
 from segbench.results.schema import from_json, to_json

@@ -1,5 +1,5 @@
 """Where the time goes: the profiler's op time shared out by layer kind
-(segbench/measure/profile.py).
+(segbench/measure/profile/record.py).
 
 The TensorFlow tests profile CV-net at width 1/16 (512×512, the smallest input it builds),
 batch 2, in this process; the torch test runs the same in a child process with
@@ -20,10 +20,11 @@ import keras
 import numpy as np
 import pytest
 
-from segbench.measure import layer_kinds, profile_tensorflow, profile_torch, profiler
-from segbench.measure import profile as profile_module
-from segbench.measure.layer_kinds import layer_kind
-from segbench.measure.profile import (
+from segbench.measure.profile import layer_kinds, profile_tensorflow, profile_torch, profiler
+from segbench.measure.profile import record as profile_module
+from segbench.measure.profile.layer_kinds import layer_kind
+from segbench.measure.profile.profiler import profile_steps
+from segbench.measure.profile.record import (
     ACTIVATION,
     BATCH_NORM,
     CONCATENATION,
@@ -38,7 +39,6 @@ from segbench.measure.profile import (
     Profile,
     profile_table_rows,
 )
-from segbench.measure.profiler import profile_steps
 from segbench.results.schema import FieldError, from_json, to_json
 
 STEPS = 3
@@ -57,7 +57,7 @@ def _warmed_cvnet():
     """CV-net at width 1/16 compiled as a run compiles it, its step traced and warmed up."""
     from segbench.benchmark.config import PRESETS
     from segbench.measure import generation
-    from segbench.measure.compilation import compile_model
+    from segbench.measure.run.compilation import compile_model
 
     model = compile_model(PRESETS["smoke"], lr=0.01)
     train_step, _ = generation.load(3).step_functions(model, jit_compile=False)

@@ -3,8 +3,8 @@
 import pytest
 
 from segbench.benchmark.config import PRESETS
-from segbench.measure.progress import Tracker, duration
-from segbench.measure.runner import COMPILE, TIMED, WARMUP, Event, StepRecord
+from segbench.measure.run.progress import Tracker, duration
+from segbench.measure.run.runner import COMPILE, TIMED, WARMUP, Event, StepRecord
 
 
 def _step(phase, ms, repeat=0, epoch=None):
@@ -82,7 +82,7 @@ def test_a_cool_down_counts_its_seconds_down():
 
 
 def test_the_plan_line_says_what_will_run():
-    from segbench.measure.progress import plan_line
+    from segbench.measure.run.progress import plan_line
 
     assert plan_line(PRESETS["quick"]) == (
         "segbench run: preset quick — width 1, batch 16, 2 warm-up + 20 timed steps, "

@@ -9,7 +9,7 @@ from segbench.benchmark.config import PRESETS, learning_rate
 from segbench.benchmark.triangles import load_dataset
 from segbench.cli import _sigterm
 from segbench.measure import backend
-from segbench.measure.runner import (
+from segbench.measure.run.runner import (
     COMPILE,
     TIMED,
     TRAIN,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from segbench.benchmark import triangles
 from segbench.cli import app
-from segbench.measure import pipeline
+from segbench.measure.run import pipeline
 from segbench.results.result import load_result
 
 # The numerics check is tested in test_cli and test_numerics; these runs skip its seconds.

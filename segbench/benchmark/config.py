@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from segbench.measure.distribution import STRATEGIES
 from segbench.measure.generation import GENERATIONS
+from segbench.measure.parallel.distribution import STRATEGIES
 from segbench.results.schema import OPTIONAL
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

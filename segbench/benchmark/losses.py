@@ -62,5 +62,5 @@ def loss_and_metrics(ops: Any) -> tuple[Callable, Callable, Callable]:
     return iou_mse_loss, iou, dice
 
 
-# Keras 3, every backend: the functions runner.py and the tests use by default.
+# Keras 3, every backend: the functions compilation.py and the tests use by default.
 iou_mse_loss, iou, dice = loss_and_metrics(keras.ops)

@@ -51,7 +51,7 @@ class ConsoleDisplay:
     def progress(
         self, config: Any, train_images: int, validation_images: int
     ) -> Iterator[Callable[[Any], None]]:
-        from segbench.measure.progress import Tracker
+        from segbench.measure.run.progress import Tracker
 
         tracker = Tracker(config, train_images, validation_images)
         if not stderr.is_terminal:

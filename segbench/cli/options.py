@@ -10,8 +10,8 @@ import typer
 
 from segbench.benchmark.config import BATCHNORMS, DEVICES, MAX_CPU_REPLICAS, PRECISIONS, PRESETS
 from segbench.measure.backend import BACKENDS
-from segbench.measure.distribution import STRATEGIES
 from segbench.measure.generation import GENERATIONS
+from segbench.measure.parallel.distribution import STRATEGIES
 
 
 def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:

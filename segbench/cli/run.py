@@ -49,7 +49,7 @@ from segbench.cli.options import (
     choice_value,
 )
 from segbench.errors import BadInput, Unavailable, stopped
-from segbench.measure.launch import MAX_WORKERS
+from segbench.measure.parallel.launch import MAX_WORKERS
 from segbench.report.printable import printable
 
 
@@ -88,7 +88,7 @@ def run(
     scaling: ScalingOption = False,
 ) -> None:
     """Run the training-speed benchmark and write a result file."""
-    from segbench.measure import pipeline
+    from segbench.measure.run import pipeline
 
     if model is not None and width is not None:
         raise BadInput("--width is CV-net's: a --model sets its own size (use --model-arg)")
@@ -126,8 +126,8 @@ def run(
 
 def _measure(config: Any, data_dir: Path | None, out: Path, force: bool, instruments: Any) -> Any:
     """Announce the plan and run the pipeline with the progress display on stderr."""
-    from segbench.measure import pipeline
-    from segbench.measure.progress import plan_line
+    from segbench.measure.run import pipeline
+    from segbench.measure.run.progress import plan_line
 
     # The first line within a second: what will run (a run refused later says why in its last
     # line, "error: …"). In pipes with the first phase, after the checks of what was asked.
@@ -175,7 +175,7 @@ def _report(outcome: Any, as_json: bool) -> None:
 def _show_result(result: Any, console: Console) -> None:
     """A result's tables, as at the end of its run, and the warnings of its checks."""
     from segbench.benchmark.config import is_published_setup
-    from segbench.measure.pipeline import warning_lines
+    from segbench.measure.run.pipeline import warning_lines
     from segbench.report.tables import run_report
     from segbench.results.caveats import run_caveats
     from segbench.results.compare import against_references
@@ -227,7 +227,7 @@ def launch_command(
     with its own TF_CONFIG: segbench launch --workers 2 -- run --preset smoke. The chief's
     output is shown; if a worker fails, the others are stopped and it is named. Ctrl-C,
     SIGTERM and SIGHUP reach every worker; the chief keeps what was measured."""
-    from segbench.measure.launch import is_run, launch
+    from segbench.measure.parallel.launch import is_run, launch
 
     args = list(ctx.args)
     read = _read_as_run(ctx, args[1:]) if is_run(args) else {}

@@ -64,7 +64,7 @@ def tune_command(
     """Search the settings that change speed (backend, precision, compiled step, batch-norm
     kernel, batch size) with short runs, rank them, and print the fastest's command line.
     The fastest trial's result, with every trial in its `tune` block, is written to --out."""
-    from segbench.measure import pipeline
+    from segbench.measure.run import pipeline
     from segbench.report.plot import writable_target
 
     pipeline.check_out_name(out)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from segbench.doctor.types import FAIL, PASS, WARN, Check
-from segbench.measure.distribution import MIRRORED
-from segbench.measure.peers import PEER_TIMEOUT_S, Survey
+from segbench.measure.parallel.distribution import MIRRORED
+from segbench.measure.parallel.peers import PEER_TIMEOUT_S, Survey
 
 
 def check_distribution(survey: Survey, gpus: list[str], requested_gpus: int | None) -> Check:

@@ -18,9 +18,9 @@ from segbench.doctor.lockfiles import lock_versions, normalise, read_export, tar
 from segbench.doctor.probe import Probe, modules_for, probe
 from segbench.doctor.types import Context, Facts
 from segbench.measure import backend, settings
-from segbench.measure.distribution import NONE
-from segbench.measure.peers import Survey
-from segbench.measure.peers import survey as distribution_survey
+from segbench.measure.parallel.distribution import NONE
+from segbench.measure.parallel.peers import Survey
+from segbench.measure.parallel.peers import survey as distribution_survey
 from segbench.results.environment import (
     LOCK_FILE,
     PROJECT_ROOT,

@@ -106,7 +106,7 @@ def probe_losses(run: RunConfig, build=None) -> list[float]:
     """The loss at the seed's initial weights and after each of STEPS SGD steps (training
     mode: BN with the batch's statistics, no dropout), on the current keras.device; `build`
     replaces the model builder (the tests break it on purpose)."""
-    from segbench.measure.compilation import compile_model
+    from segbench.measure.run.compilation import compile_model
 
     config = probe_config(run)
     keras_generation = generation.load(config.keras_generation)

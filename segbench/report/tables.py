@@ -288,7 +288,7 @@ def doctor_table(checks: list[Check], title: str = "segbench doctor") -> UncutTa
 
 def profile_table(result: Result) -> UncutTable | Text:
     """Where the step time goes, by layer kind (--profile), or why it is not known."""
-    from segbench.measure.profile import TABLE_HEADER, profile_table_rows
+    from segbench.measure.profile.record import TABLE_HEADER, profile_table_rows
 
     found = result.profile
     if not found.kinds:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segbench.measure.runner import COMPILE, TIMED, TRAIN, VALIDATION, WARMUP, StepRecord
+from segbench.measure.run.runner import COMPILE, TIMED, TRAIN, VALIDATION, WARMUP, StepRecord
 from segbench.report.plot import duration, number, plain, plain_ticks, save_png
 from segbench.results.result import Result, recompute
 from segbench.results.stats import Summary, timed_steps

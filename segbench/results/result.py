@@ -25,11 +25,11 @@ from segbench.benchmark.config import RunConfig
 from segbench.doctor.types import FAIL, Check
 from segbench.errors import BadInput
 from segbench.measure.backend import Device
-from segbench.measure.distribution import Distribution
 from segbench.measure.numerics import Numerics
+from segbench.measure.parallel.distribution import Distribution
 from segbench.measure.peak import Peak
-from segbench.measure.profile import Profile
-from segbench.measure.runner import EpochRecord, Measurement, StepRecord
+from segbench.measure.profile.record import Profile
+from segbench.measure.run.runner import EpochRecord, Measurement, StepRecord
 from segbench.measure.telemetry import Telemetry
 from segbench.results.environment import Environment
 from segbench.results.privacy import public_text

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from segbench.benchmark.config import RunConfig
-from segbench.measure.runner import (
+from segbench.measure.run.runner import (
     COMPILE,
     TIMED,
     TRAIN,

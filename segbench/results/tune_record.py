@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from segbench.measure.profile import Profile
+from segbench.measure.profile.record import Profile
 from segbench.results.schema import NON_NEGATIVE, OPTIONAL, POSITIVE
 
 RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN = "ran", "deviates", "failed", "skipped", "not run"

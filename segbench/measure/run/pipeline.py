@@ -1,7 +1,7 @@
 """The run pipeline: checks → data → timed run → result → file. Returns data; never prints.
 
 What the user sees while it works (status lines, the progress bar, the failed checks) goes
-through a `Display` (run_display.py) that the command line supplies.
+through a `Display` (display.py) that the command line supplies.
 """
 
 from __future__ import annotations
@@ -26,25 +26,19 @@ from segbench.errors import (
     signal_name,
     stopped,
 )
-from segbench.measure import (
-    backend,
-    distribution,
-    numerics,
-    peers,
-    run_checks,
-    run_data,
-    run_result,
-    strategies,
-    telemetry,
-)
-from segbench.measure.deferred_signals import DeferredSignals
-from segbench.measure.peers import Survey
-from segbench.measure.run_display import Display
-from segbench.measure.run_timed import timed_run
-from segbench.measure.runner import Measurement
-from segbench.measure.strategies import Replication
+from segbench.measure import backend, numerics, telemetry
+from segbench.measure.parallel import distribution, peers, strategies
+from segbench.measure.parallel.peers import Survey
+from segbench.measure.parallel.strategies import Replication
+from segbench.measure.parallel.tf_config import parse_tf_config
+from segbench.measure.run import checks as run_checks
+from segbench.measure.run import data as run_data
+from segbench.measure.run import record as run_result
+from segbench.measure.run.deferred_signals import DeferredSignals
+from segbench.measure.run.display import Display
+from segbench.measure.run.runner import Measurement
+from segbench.measure.run.timed import timed_run
 from segbench.measure.telemetry import DEFAULT_INTERVAL_S
-from segbench.measure.tf_config import parse_tf_config
 from segbench.results import environment
 from segbench.results.result import DataInfo, OwnModelInfo, Result, build_result, write_result
 

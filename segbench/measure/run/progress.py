@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from segbench.benchmark.config import RunConfig
-from segbench.measure.runner import COMPILE, TIMED, VALIDATION, WARMUP, Event
+from segbench.measure.run.runner import COMPILE, TIMED, VALIDATION, WARMUP, Event
 
 
 def plan_line(config: RunConfig) -> str:

@@ -10,10 +10,11 @@ from segbench.benchmark import triangles
 from segbench.benchmark.config import RunConfig
 from segbench.doctor.types import Check, Facts
 from segbench.errors import Unavailable
-from segbench.measure import backend, distribution, numerics
-from segbench.measure.peers import Survey
-from segbench.measure.run_display import Display
-from segbench.measure.strategies import Replication
+from segbench.measure import backend, numerics
+from segbench.measure.parallel import distribution
+from segbench.measure.parallel.peers import Survey
+from segbench.measure.parallel.strategies import Replication
+from segbench.measure.run.display import Display
 from segbench.results.result import OwnModelInfo
 
 

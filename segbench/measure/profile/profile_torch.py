@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from segbench.measure import backend
-from segbench.measure.layer_kinds import layer_kind
-from segbench.measure.profile import (
+from segbench.measure.profile.layer_kinds import layer_kind
+from segbench.measure.profile.record import (
     LOSS,
     OPTIMIZER,
     OTHER,

@@ -7,11 +7,12 @@ from segbench.benchmark.config import RunConfig
 from segbench.doctor import diagnose
 from segbench.doctor.types import Facts
 from segbench.errors import signal_name
-from segbench.measure import backend, distribution, peak, telemetry
-from segbench.measure.distribution import Distribution
-from segbench.measure.run_display import Display
-from segbench.measure.runner import Measurement
-from segbench.measure.strategies import Replication
+from segbench.measure import backend, peak, telemetry
+from segbench.measure.parallel import distribution
+from segbench.measure.parallel.distribution import Distribution
+from segbench.measure.parallel.strategies import Replication
+from segbench.measure.run.display import Display
+from segbench.measure.run.runner import Measurement
 from segbench.results import environment
 from segbench.results.result import Memory, Result
 from segbench.results.stats import timed_steps

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 from segbench.errors import BadInput, Unavailable, signal_name, stopped
-from segbench.measure.distribution import MULTIWORKER
-from segbench.measure.tf_config import Cluster, host_port, parse_tf_config
+from segbench.measure.parallel.distribution import MULTIWORKER
+from segbench.measure.parallel.tf_config import Cluster, host_port, parse_tf_config
 
 PEER_TIMEOUT_S = 120.0  # how long a worker waits for every other worker to listen
 RENDEZVOUS_LINGER_S = 1.5  # a worker answers this long after it saw every other (they poll 0.5 s)

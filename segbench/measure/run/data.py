@@ -9,7 +9,7 @@ from pathlib import Path
 from segbench.benchmark import triangles
 from segbench.benchmark.config import RunConfig
 from segbench.errors import BadInput, Unavailable
-from segbench.measure.run_display import Display
+from segbench.measure.run.display import Display
 from segbench.results.result import OwnModelInfo
 
 # A user's model (--model) trains on synthetic samples: an epoch is this many batches.

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from segbench.benchmark.config import RunConfig
 from segbench.doctor.types import Check
-from segbench.measure.runner import Event
+from segbench.measure.run.runner import Event
 
 
 class Display(Protocol):

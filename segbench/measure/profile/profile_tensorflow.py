@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from segbench.measure import backend
-from segbench.measure.layer_kinds import Scopes
-from segbench.measure.profile import Profile, failed, kind_shares, unattributed_share
+from segbench.measure.profile.layer_kinds import Scopes
+from segbench.measure.profile.record import Profile, failed, kind_shares, unattributed_share
 
 # An op's event on the host: "full/op/name:OpType" (TensorFlow's TraceMe for an op kernel).
 _TF_OP_EVENT = re.compile(r"^([^\s:]+):([A-Za-z_][\w]*)$")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from segbench.measure.profile import (
+from segbench.measure.profile.record import (
     ACTIVATION,
     BATCH_NORM,
     CONCATENATION,

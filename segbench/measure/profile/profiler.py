@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from segbench.measure import backend
-from segbench.measure.layer_kinds import is_keras_3
-from segbench.measure.profile import Profile, failed
-from segbench.measure.profile_tensorflow import tensorflow_profile
-from segbench.measure.profile_torch import torch_profile
+from segbench.measure.profile.layer_kinds import is_keras_3
+from segbench.measure.profile.profile_tensorflow import tensorflow_profile
+from segbench.measure.profile.profile_torch import torch_profile
+from segbench.measure.profile.record import Profile, failed
 from segbench.results.privacy import public_text
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from segbench.errors import BadInput, Unavailable, signal_name, stopped
-from segbench.measure.distribution import MULTIWORKER
-from segbench.measure.peers import port_free
-from segbench.measure.stop_vote import STOP_SIGNALS
+from segbench.measure.parallel.distribution import MULTIWORKER
+from segbench.measure.parallel.peers import port_free
+from segbench.measure.parallel.stop_vote import STOP_SIGNALS
 
 HOST = "127.0.0.1"
 POLL_S = 0.1

@@ -14,10 +14,15 @@ from typing import Any
 
 from segbench.errors import BadInput, Unavailable
 from segbench.measure import backend
-from segbench.measure.distribution import MECHANISM_ONLY, MIRRORED, MULTIWORKER, Distribution
-from segbench.measure.peers import rendezvous
-from segbench.measure.stop_vote import BALLOT, STOP_SIGNALS, StopVote, ballot
-from segbench.measure.tf_config import parse_tf_config
+from segbench.measure.parallel.distribution import (
+    MECHANISM_ONLY,
+    MIRRORED,
+    MULTIWORKER,
+    Distribution,
+)
+from segbench.measure.parallel.peers import rendezvous
+from segbench.measure.parallel.stop_vote import BALLOT, STOP_SIGNALS, StopVote, ballot
+from segbench.measure.parallel.tf_config import parse_tf_config
 
 
 class Replication:

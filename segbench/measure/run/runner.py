@@ -23,8 +23,8 @@ from segbench.benchmark.config import RunConfig, learning_rate
 from segbench.benchmark.triangles import Split
 from segbench.errors import signal_name
 from segbench.measure import backend, generation
-from segbench.measure.compilation import compile_model, effective_batchnorm, effective_compile
-from segbench.measure.strategies import Replication
+from segbench.measure.parallel.strategies import Replication
+from segbench.measure.run.compilation import compile_model, effective_batchnorm, effective_compile
 from segbench.results.schema import NAN_OK, NON_NEGATIVE, OPTIONAL, POSITIVE
 
 # Step phases. "compile" is the first step of each batch shape in a repeat.
@@ -245,8 +245,8 @@ class _Run:
                 self.notify(Event("step", repeat, phase, total=count, completed=done, step=record))
                 index += 1
         if self.profile_steps and repeat == config.repeats - 1 and self.replication is None:
-            from segbench.measure.profile import Profile
-            from segbench.measure.profiler import profile_steps
+            from segbench.measure.profile.profiler import profile_steps
+            from segbench.measure.profile.record import Profile
 
             if self.measurement.compiled == "xla":  # one XLA program: no layer names to read
                 self.measurement.profile = Profile(
@@ -330,7 +330,8 @@ def run_benchmark(
 ) -> Measurement:
     """Run the benchmark `config.repeats` times on `device`, or data-parallel on the replicas
     of `replication`; Ctrl-C returns what was measured. `profile_steps` > 0: after the last
-    repeat's timed steps, that many more under the framework's profiler (profile.py)."""
+    repeat's timed steps, that many more under the framework's profiler
+    (segbench/measure/profile)."""
     import keras
 
     config.validate()

@@ -10,10 +10,10 @@ from segbench.benchmark import triangles
 from segbench.benchmark.config import RunConfig
 from segbench.errors import Unavailable, stopped
 from segbench.measure import backend, telemetry
-from segbench.measure.deferred_signals import DeferredSignals
-from segbench.measure.run_display import Display
-from segbench.measure.runner import Event, Measurement, run_benchmark
-from segbench.measure.strategies import Replication
+from segbench.measure.parallel.strategies import Replication
+from segbench.measure.run.deferred_signals import DeferredSignals
+from segbench.measure.run.display import Display
+from segbench.measure.run.runner import Event, Measurement, run_benchmark
 from segbench.results.stats import summarize
 
 
