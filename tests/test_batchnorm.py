@@ -45,11 +45,11 @@ def _gradients(f, sources: list) -> list[np.ndarray]:
     return [_numpy(g) for g in torch.autograd.grad(f(), sources)]
 
 
-def _layer_pair(channels: int, rng: np.random.Generator):
-    """Keras's layer and the fused one, built with the same random weights."""
+def _layer_pair(channels: int, rng: np.random.Generator, axis: int = -1):
+    """Keras's layer and the fused one on `axis`, built with the same random weights."""
     pair = (
-        keras.layers.BatchNormalization(momentum=MOMENTUM),
-        FusedBatchNormalization(momentum=MOMENTUM),
+        keras.layers.BatchNormalization(axis=axis, momentum=MOMENTUM),
+        FusedBatchNormalization(axis=axis, momentum=MOMENTUM),
     )
     weights = [
         rng.uniform(0.5, 1.5, channels),  # gamma
@@ -58,22 +58,27 @@ def _layer_pair(channels: int, rng: np.random.Generator):
         rng.uniform(0.5, 2.0, channels),  # moving variance
     ]
     for layer in pair:
-        layer.build((None, None, None, channels))
+        layer.build((None, channels, None, None) if axis == 1 else (None, None, None, channels))
         layer.set_weights([w.astype(np.float32) for w in weights])
     return pair
 
 
-def _tiny_model(layer_class) -> keras.Model:
-    inputs = keras.Input((6, 6, 2))
-    x = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)(inputs)
-    x = layer_class(momentum=MOMENTUM, name="bn")(x)
+def _tiny_model(layer_class, data_format: str = "channels_last") -> keras.Model:
+    first = data_format == "channels_first"
+    inputs = keras.Input((2, 6, 6) if first else (6, 6, 2))
+    conv = dict(data_format=data_format)
+    x = keras.layers.Conv2D(3, 3, padding="same", use_bias=False, **conv)(inputs)
+    x = layer_class(axis=1 if first else -1, momentum=MOMENTUM, name="bn")(x)
     x = keras.layers.LeakyReLU(0.2)(x)
-    return keras.Model(inputs, keras.layers.Conv2D(1, 1)(x))
+    return keras.Model(inputs, keras.layers.Conv2D(1, 1, **conv)(x))
 
 
-def equivalence(seed: int = 0) -> dict[str, float]:
+def equivalence(seed: int = 0, data_format: str = "channels_last") -> dict[str, float]:
     """Largest absolute differences between Keras's layer and the fused one on this backend,
-    and how many calls reached the fused kernel (so a silent fallback cannot pass)."""
+    for images in `data_format`, and how many calls reached the fused kernel (so a silent
+    fallback cannot pass)."""
+    first = data_format == "channels_first"
+    nchw = (lambda a: np.ascontiguousarray(np.moveaxis(a, -1, 1))) if first else (lambda a: a)
     rng = np.random.default_rng(seed)
     calls = {"kernel": 0}
     kernel = batchnorm._KERNELS[keras.backend.backend()]
@@ -85,13 +90,13 @@ def equivalence(seed: int = 0) -> dict[str, float]:
     batchnorm._KERNELS[keras.backend.backend()] = counted
     try:
         diffs: dict[str, float] = {}
-        x_np = rng.normal(0.5, 2.0, (2, 5, 5, 3)).astype(np.float32)
+        x_np = nchw(rng.normal(0.5, 2.0, (2, 5, 5, 3)).astype(np.float32))
         # The output weighted at random: the gradient of a plain sum is 0 in training mode.
         w = keras.ops.convert_to_tensor(rng.normal(size=x_np.shape).astype(np.float32))
         for training in (True, False):
             mode = "training" if training else "inference"
             results = []
-            for layer in _layer_pair(3, np.random.default_rng(seed)):
+            for layer in _layer_pair(3, np.random.default_rng(seed), 1 if first else -1):
                 x = keras.ops.convert_to_tensor(x_np)
                 if keras.backend.backend() == "torch":
                     x.requires_grad_(True)
@@ -111,11 +116,13 @@ def equivalence(seed: int = 0) -> dict[str, float]:
 
         # A tiny model trained 3 SGD steps with each layer, from the same weights.
         keras.utils.set_random_seed(seed)
-        models = [_tiny_model(batch_normalization_layer(kind)) for kind in ("keras", "fused")]
+        models = [
+            _tiny_model(batch_normalization_layer(kind), data_format) for kind in ("keras", "fused")
+        ]
         models[1].set_weights(models[0].get_weights())
         diffs["kernel_calls_layer"] = calls["kernel"]  # before the models' symbolic builds
-        batch = rng.normal(0.5, 2.0, (4, 6, 6, 2)).astype(np.float32)
-        target = rng.uniform(size=(4, 6, 6, 1)).astype(np.float32)
+        batch = nchw(rng.normal(0.5, 2.0, (4, 6, 6, 2)).astype(np.float32))
+        target = nchw(rng.uniform(size=(4, 6, 6, 1)).astype(np.float32))
         losses = []
         for model in models:
             model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=False)
@@ -141,8 +148,9 @@ def _assert_equivalent(diffs: dict[str, float]) -> None:
 
 
 @on_tensorflow
-def test_fused_layer_equals_keras_layer_on_tensorflow():
-    _assert_equivalent(equivalence())
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_fused_layer_equals_keras_layer_on_tensorflow(data_format):
+    _assert_equivalent(equivalence(data_format=data_format))
 
 
 @pytest.mark.skipif(
@@ -161,7 +169,8 @@ def test_fused_layer_equals_keras_layer_on_torch():
         check=False,
     )
     assert child.returncode == 0, child.stderr[-3000:]
-    _assert_equivalent(json.loads(child.stdout.splitlines()[-1]))
+    for figures in json.loads(child.stdout.splitlines()[-1]):
+        _assert_equivalent(figures)
 
 
 @on_tensorflow
@@ -204,8 +213,8 @@ def test_mixed_bfloat16_computes_in_float32_like_keras():
 @on_tensorflow
 @pytest.mark.parametrize(
     ("shape", "options"),
-    [((4, 3), {}), ((2, 3, 4, 4), {"axis": 1}), ((2, 4, 4, 3), {"synchronized": True})],
-    ids=["2-D input", "channels first", "synchronized"],
+    [((4, 3), {}), ((2, 4, 3, 4), {"axis": 2}), ((2, 4, 4, 3), {"synchronized": True})],
+    ids=["2-D input", "an inner axis", "synchronized"],
 )
 def test_what_the_kernel_cannot_take_runs_keras_own_call(monkeypatch, shape, options):
     def refuse(*args, **kwargs):
@@ -278,4 +287,4 @@ def test_cvnet_refuses_an_unknown_kind_and_fused_on_keras_2():
 
 
 if __name__ == "__main__":  # the torch test's child process: KERAS_BACKEND=torch
-    print(json.dumps(equivalence()))
+    print(json.dumps([equivalence(data_format=f) for f in ("channels_last", "channels_first")]))

@@ -9,12 +9,13 @@ Keras 2 (tf-keras) calls TensorFlow's fused kernel, one reason it trains CV-net 
 
 `FusedBatchNormalization` is Keras's layer (weights, config, parameter count, moving
 statistics, float32 arithmetic under mixed precision, the `training` flag) whose call runs:
-- tensorflow: `tf.compat.v1.nn.fused_batch_norm` (FusedBatchNormV3, what Keras 2 runs), NHWC;
-- torch: `torch.nn.functional.batch_norm` in training mode on a channels-last view, so autograd
-  differentiates through the batch statistics;
+- tensorflow: `tf.compat.v1.nn.fused_batch_norm` (FusedBatchNormV3, what Keras 2 runs), NHWC
+  or, for channels_first (axis 1), NCHW;
+- torch: `torch.nn.functional.batch_norm` in training mode (on a channels-last view of an NHWC
+  tensor, or the NCHW tensor itself), so autograd differentiates through the batch statistics;
 - any other backend (jax: XLA fuses Keras's arithmetic already), and any input the kernels do
-  not take (not 4-D, axis not last, a mask, synchronized=True, float64, epsilon below cuDNN's
-  1e-5): Keras's own call.
+  not take (not 4-D, axis neither last nor 1, a mask, synchronized=True, float64, epsilon below
+  cuDNN's 1e-5): Keras's own call.
 The default stays Keras's layer: the benchmark measures what a Keras user runs.
 
 The backend-specific kernels live here and nowhere else.
@@ -29,47 +30,50 @@ _MIN_EPSILON = 1.001e-5  # cuDNN refuses epsilon below 1e-5 (CUDNN_BN_MIN_EPSILO
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")  # computed in float32, as Keras's layer
 
 
-def _tensorflow_kernel(x, gamma, beta, mean, variance, epsilon, training: bool):
+def _tensorflow_kernel(x, gamma, beta, mean, variance, epsilon, training: bool, nchw: bool):
     """(output, batch mean, biased batch variance) from TensorFlow's FusedBatchNormV3."""
     import tensorflow as tf
 
+    layout = "NCHW" if nchw else "NHWC"
     if not training:
         y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x, gamma, beta, mean, variance, epsilon=epsilon, is_training=False
+            x, gamma, beta, mean, variance, epsilon=epsilon, is_training=False, data_format=layout
         )
         return y, None, None
     y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-        x, gamma, beta, epsilon=epsilon, is_training=True
+        x, gamma, beta, epsilon=epsilon, is_training=True, data_format=layout
     )
     # The kernel normalises with the biased batch variance, as Keras does, but returns it
     # Bessel-corrected, × n/max(n−1, 1) for n = N·H·W values a channel, for its own moving
     # average. Keras averages the biased variance into its moving variance: undo the factor.
-    n = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+    n = tf.cast(tf.size(x) // tf.shape(x)[1 if nchw else -1], tf.float32)
     return y, mean, variance * (tf.maximum(n - 1.0, 1.0) / n)
 
 
-def _torch_kernel(x, gamma, beta, mean, variance, epsilon, training: bool):
+def _torch_kernel(x, gamma, beta, mean, variance, epsilon, training: bool, nchw: bool):
     """(output, batch mean, biased batch variance) from torch's batch_norm."""
     import torch
 
-    nchw = x.permute(0, 3, 1, 2)  # a channels-last NCHW view of the NHWC tensor: no copy
+    # torch takes NCHW: an NHWC tensor goes in as a channels-last NCHW view (no copy).
+    layout = (lambda t: t) if nchw else (lambda t: t.permute(0, 2, 3, 1))
+    x_nchw = x if nchw else x.permute(0, 3, 1, 2)
     if not training:
         y = torch.nn.functional.batch_norm(
-            nchw, mean, variance, gamma, beta, training=False, eps=epsilon
+            x_nchw, mean, variance, gamma, beta, training=False, eps=epsilon
         )
-        return y.permute(0, 2, 3, 1), None, None
+        return layout(y), None, None
     # Training mode normalises with the batch's own statistics and differentiates through
     # them (Keras 3.0.0 passed them in with training=False: no gradient through them).
     # Momentum 1 makes the running buffers this batch's mean and unbiased variance.
     batch_mean = torch.zeros_like(mean)
     batch_variance = torch.ones_like(variance)
     y = torch.nn.functional.batch_norm(
-        nchw, batch_mean, batch_variance, gamma, beta, training=True, momentum=1.0, eps=epsilon
+        x_nchw, batch_mean, batch_variance, gamma, beta, training=True, momentum=1.0, eps=epsilon
     )
-    n = x.numel() // x.shape[-1]
+    n = x.numel() // x_nchw.shape[1]
     # torch normalises with the biased variance and stores the unbiased one, × n/(n−1);
     # Keras averages the biased one into its moving variance: undo the factor.
-    return y.permute(0, 2, 3, 1), batch_mean, batch_variance * ((n - 1) / n)
+    return layout(y), batch_mean, batch_variance * ((n - 1) / n)
 
 
 _KERNELS = {"tensorflow": _tensorflow_kernel, "torch": _torch_kernel}
@@ -87,12 +91,13 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         x = keras.ops.cast(inputs, "float32")  # Keras's layer: float32 for 16-bit inputs
         moving_mean = keras.ops.cast(self.moving_mean, "float32")
         moving_variance = keras.ops.cast(self.moving_variance, "float32")
-        channels = x.shape[-1]
+        nchw = self.axis == 1
+        channels = x.shape[1 if nchw else -1]
         gamma = keras.ops.cast(self.gamma, "float32") if self.scale else keras.ops.ones(channels)
         beta = keras.ops.cast(self.beta, "float32") if self.center else keras.ops.zeros(channels)
         if training and self.trainable:
             y, mean, variance = kernel(
-                x, gamma, beta, moving_mean, moving_variance, self.epsilon, training=True
+                x, gamma, beta, moving_mean, moving_variance, self.epsilon, True, nchw
             )
             self.moving_mean.assign(moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(
@@ -100,7 +105,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             )
         else:
             y, _, _ = kernel(
-                x, gamma, beta, moving_mean, moving_variance, self.epsilon, training=False
+                x, gamma, beta, moving_mean, moving_variance, self.epsilon, False, nchw
             )
         return keras.ops.cast(y, self.compute_dtype)
 
@@ -111,13 +116,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             mask is not None
             or self.synchronized
             or len(shape) != 4
-            or self.axis not in (-1, 3)
+            or self.axis not in (-1, 1, 3)
             or self.epsilon < _MIN_EPSILON
             or keras.backend.standardize_dtype(inputs.dtype) not in _FUSED_DTYPES
         ):
             return False
         # One value a channel: torch refuses to train on it; Keras's variance is 0.
-        known = [d for d in shape[:3] if d is not None]
+        spatial = (shape[0], *shape[2:]) if self.axis == 1 else shape[:3]
+        known = [d for d in spatial if d is not None]
         return not (training and len(known) == 3 and known[0] * known[1] * known[2] == 1)
 
 

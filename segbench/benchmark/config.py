@@ -13,6 +13,9 @@ from segbench.results.schema import OPTIONAL
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # keras: Keras 3's BatchNormalization; fused: the framework's fused kernel (batchnorm.py).
 BATCHNORMS = ("keras", "fused")
+# Where the channel axis of images and activations is: last (NHWC, Keras's default) or first
+# (NCHW, the layout torch's and cuDNN's convolutions take without a transpose).
+DATA_FORMATS = ("channels_last", "channels_first")
 MAX_SEED = 2**32 - 1  # the range every backend's random generators accept
 MAX_WIDTH = 4.0  # 16 × the published model's parameters; wider is no longer this benchmark
 MAX_COOLDOWN = 24 * 3600.0
@@ -57,6 +60,8 @@ class RunConfig:
     scaling: bool | None = field(default=None, metadata=OPTIONAL)  # measure one replica first
     # --batchnorm; absent (None) in files made before it, which all used Keras's layer.
     batchnorm: str | None = field(default=None, metadata={**OPTIONAL, "enum": BATCHNORMS})
+    # --data-format; absent (None) in files made before it, which all ran channels_last.
+    data_format: str | None = field(default=None, metadata={**OPTIONAL, "enum": DATA_FORMATS})
     # --model SPEC and its --model-arg key=value items, as given; absent for CV-net.
     model: str | None = field(default=None, metadata=OPTIONAL)
     model_args: list[str] | None = field(default=None, metadata=OPTIONAL)
@@ -65,6 +70,11 @@ class RunConfig:
     def keras_generation(self) -> int:
         """The Keras generation the run uses (2 or 3)."""
         return self.keras or 3
+
+    @property
+    def layout(self) -> str:
+        """The data format the run uses: channels_last (the default) or channels_first."""
+        return self.data_format or "channels_last"
 
     @property
     def distributed(self) -> bool:
@@ -120,6 +130,14 @@ class RunConfig:
             (
                 self.model is not None or not self.model_args,
                 "--model-arg needs --model",
+            ),
+            (
+                self.data_format in (None, *DATA_FORMATS),
+                f"--data-format must be one of {', '.join(DATA_FORMATS)}",
+            ),
+            (
+                not (self.model is not None and self.layout != "channels_last"),
+                "--data-format is for CV-net: a --model keeps its own layout",
             ),
             (
                 not (self.model is not None and self.batchnorm == "fused"),

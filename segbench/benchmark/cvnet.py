@@ -88,6 +88,7 @@ def build_cvnet(
     dropout: bool = True,
     synchronized_bn: bool = False,
     batchnorm: str = "keras",
+    data_format: str = "channels_last",
 ) -> keras.Model:
     """The CV-net model at the given width multiplier; width 1 is the published model.
 
@@ -97,17 +98,25 @@ def build_cvnet(
     over all replicas (--sync-batchnorm) instead of using each replica's own.
     `batchnorm`: "keras" (Keras's layer) or "fused" (Keras 3 only: the same layer on the
     backend's fused kernel, batchnorm.py); with `synchronized_bn`, Keras's synchronized layer.
+    `data_format`: "channels_last" (input (batch, size, size, 1), Keras's default) or
+    "channels_first" (input (batch, 1, size, size)): the same layers and weights, the channel
+    axis moved; ValueError for another value.
     """
     import keras
 
     if keras_module is None:
         keras_module = keras
-    layers = _layers(keras_module, batchnorm, synchronized_bn)
+    layers = _layers(keras_module, batchnorm, synchronized_bn, data_format)
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     c = lambda n: channels(n, width)  # noqa: E731 - short local alias keeps the graph readable
     low, high = (0.25, 0.5) if dropout else (0.0, 0.0)  # the units' dropout rates
-    inputs = keras_module.Input((image_size, image_size, 1), name="input")
+    shape = (
+        (image_size, image_size, 1)
+        if data_format == "channels_last"
+        else (1, image_size, image_size)
+    )
+    inputs = keras_module.Input(shape, name="input")
 
     stem = _stem(layers, inputs, c(STEM))
     x, skips = _encoder(layers, stem, c, low, high)
@@ -118,9 +127,15 @@ def build_cvnet(
     return keras_module.Model(inputs, outputs, name="cvnet")
 
 
-def _layers(keras_module: ModuleType, batchnorm: str, synchronized_bn: bool):
+# The layers CV-net uses that take a data format, and those that take a channel axis.
+_SPATIAL = ("Conv2D", "SeparableConv2D", "Conv2DTranspose", "UpSampling2D", "ZeroPadding2D")
+_CHANNEL_AXIS = ("BatchNormalization", "Concatenate")
+
+
+def _layers(keras_module: ModuleType, batchnorm: str, synchronized_bn: bool, data_format: str):
     """`keras_module.layers`, its BatchNormalization replaced by the one `batchnorm` and
-    `synchronized_bn` choose; ValueError for an unknown kind or fused on Keras 2."""
+    `synchronized_bn` choose, and for channels_first every layer that has a layout or a channel
+    axis given it; ValueError for an unknown kind, fused on Keras 2, or an unknown format."""
     import keras
 
     from segbench.benchmark.batchnorm import batch_normalization_layer
@@ -136,6 +151,17 @@ def _layers(keras_module: ModuleType, batchnorm: str, synchronized_bn: bool):
     if batch_norm is not keras_module.layers.BatchNormalization:
         layers = SimpleNamespace(**vars(layers))
         layers.BatchNormalization = batch_norm
+    if data_format == "channels_last":
+        return layers
+    if data_format != "channels_first":
+        raise ValueError(
+            f"data_format must be channels_last or channels_first, got {data_format!r}"
+        )
+    layers = SimpleNamespace(**vars(layers))
+    for name in _SPATIAL:
+        setattr(layers, name, functools.partial(getattr(layers, name), data_format=data_format))
+    for name in _CHANNEL_AXIS:
+        setattr(layers, name, functools.partial(getattr(layers, name), axis=1))
     return layers
 
 

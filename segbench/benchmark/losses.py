@@ -1,7 +1,8 @@
 """Loss and metrics of benchmark §3, with keras.ops (every Keras backend runs them).
 
 All work per image: sums over height and width with the channel axis kept, then a
-channel average weighted by w = max(t), so an image whose mask is empty counts zero.
+channel average weighted by w = max(t), so an image whose mask is empty counts zero. Images
+are (batch, height, width, channels), or (batch, channels, height, width) for channels_first.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from typing import Any
 import keras
 
 
-def loss_and_metrics(ops: Any) -> tuple[Callable, Callable, Callable]:
+def loss_and_metrics(
+    ops: Any, data_format: str = "channels_last"
+) -> tuple[Callable, Callable, Callable]:
     """(loss, iou, dice) written with `ops`: keras.ops, or TensorFlow's functions of the same
-    names under Keras 2 (generation.py). The functions' names are the metric names logged."""
+    names under Keras 2 (generation.py), for images in `data_format`. The functions' names are
+    the metric names logged."""
+    axes = (1, 2) if data_format == "channels_last" else (2, 3)  # height and width
 
     def _safe_divide(num, den):
         """num / den, and 0 where den is 0."""
@@ -28,7 +33,6 @@ def loss_and_metrics(ops: Any) -> tuple[Callable, Callable, Callable]:
         t = ops.clip(ops.cast(y_true, "float32"), 0.0, 1.0)
         p = ops.clip(ops.cast(y_pred, "float32"), 0.0, 1.0)
         u = ops.clip(t + p, 0.0, 1.0)
-        axes = (1, 2)
         return (
             ops.sum(t, axis=axes),
             ops.sum(p, axis=axes),
@@ -56,7 +60,7 @@ def loss_and_metrics(ops: Any) -> tuple[Callable, Callable, Callable]:
         """Per-image loss = Σ_c w (mse + 1 − IoU²) / Σ_c w with mse = Σ(p − t)² / U."""
         T, P, U, w, t, p = _terms(y_true, y_pred)
         score = _safe_divide(T + P - U, U)
-        mse = _safe_divide(ops.sum(ops.square(p - t), axis=(1, 2)), U)
+        mse = _safe_divide(ops.sum(ops.square(p - t), axis=axes), U)
         return _weighted(mse + 1.0 - ops.square(score), w)
 
     return iou_mse_loss, iou, dice

@@ -136,10 +136,22 @@ class Split:
     def __len__(self) -> int:
         return len(self.images)
 
-    def batch(self, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) of the images at `rows`: float32 in [0, 1], shape (len(rows), h, w, 1)
-        (masks too: values between 0 and 255 are soft labels, which the loss clips)."""
-        return _scaled(self.images[rows]), _scaled(self.masks[rows])
+    def batch(
+        self, rows: np.ndarray | slice, data_format: str = "channels_last"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the images at `rows`: float32 in [0, 1], shape (len(rows), h, w, 1), or
+        (len(rows), 1, h, w) for channels_first (masks too: values between 0 and 255 are soft
+        labels, which the loss clips)."""
+        x, y = _scaled(self.images[rows]), _scaled(self.masks[rows])
+        return in_layout(x, data_format), in_layout(y, data_format)
+
+
+def in_layout(batch: np.ndarray, data_format: str) -> np.ndarray:
+    """A channels-last (n, h, w, c) batch in `data_format`: itself, or (n, c, h, w) for
+    channels_first (a view without a copy for one channel)."""
+    if data_format == "channels_last":
+        return batch
+    return np.ascontiguousarray(np.moveaxis(batch, -1, 1))
 
 
 def _scaled(pixels: np.ndarray) -> np.ndarray:

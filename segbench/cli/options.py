@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from segbench.benchmark.config import BATCHNORMS, DEVICES, MAX_CPU_REPLICAS, PRECISIONS, PRESETS
+from segbench.benchmark.config import (
+    BATCHNORMS,
+    DATA_FORMATS,
+    DEVICES,
+    MAX_CPU_REPLICAS,
+    PRECISIONS,
+    PRESETS,
+)
 from segbench.measure.backend import BACKENDS
 from segbench.measure.generation import GENERATIONS
 from segbench.measure.parallel.distribution import STRATEGIES
@@ -33,6 +40,7 @@ Expect = _choices("Expect", ("gpu", "cpu"))
 Format = _choices("Format", ("table", "markdown", "csv", "json"))
 Strategy = _choices("Strategy", STRATEGIES)
 BatchnormKind = _choices("BatchnormKind", BATCHNORMS)
+DataFormat = _choices("DataFormat", DATA_FORMATS)
 
 
 # The options of `segbench run`, one alias each, so the run command reads as its pipeline.
@@ -99,6 +107,14 @@ BatchnormOption = Annotated[
     typer.Option(
         help="BatchNormalization: keras (Keras 3's layer, what a Keras user runs) or fused (the "
         "framework's fused kernel, same semantics; tensorflow and torch) (default: keras)."
+    ),
+]
+DataFormatOption = Annotated[
+    DataFormat | None,
+    typer.Option(
+        help="Where images and activations keep their channels: channels_last (NHWC, Keras's "
+        "default) or channels_first (NCHW, what torch's and cuDNN's convolutions take without "
+        "a transpose); CV-net only (default: channels_last)."
     ),
 ]
 DeviceOption = Annotated[

@@ -90,16 +90,18 @@ def probe_config(run: RunConfig) -> RunConfig:
         model=run.model,
         model_args=run.model_args,
         batchnorm=run.batchnorm,  # the kernel the run trains with is the one checked
+        data_format=run.data_format,  # and the layout
     )
 
 
-def fixed_batch() -> tuple[np.ndarray, np.ndarray]:
-    """The first two triangles of the data recipe, as float32 (2, 512, 512, 1) in [0, 1]."""
+def fixed_batch(data_format: str = "channels_last") -> tuple[np.ndarray, np.ndarray]:
+    """The first two triangles of the data recipe, as float32 (2, 512, 512, 1) in [0, 1], or
+    (2, 1, 512, 512) for channels_first."""
     vertices, colours = triangles.triangle_recipe(BATCH)
     pairs = [triangles.render(vertices[i], colours[i]) for i in range(BATCH)]
     x = np.stack([image for image, _ in pairs])[..., None].astype(np.float32) / 255.0
     y = np.stack([mask for _, mask in pairs])[..., None].astype(np.float32) / 255.0
-    return x, y
+    return triangles.in_layout(x, data_format), triangles.in_layout(y, data_format)
 
 
 def probe_losses(run: RunConfig, build=None) -> list[float]:
@@ -115,7 +117,8 @@ def probe_losses(run: RunConfig, build=None) -> list[float]:
     backend.configure_determinism(config.seed, deterministic=False)
     model = (build or compile_model)(config, learning_rate(0, 0), dropout=False)
     train_step, _ = keras_generation.step_functions(model, config.xla)
-    x, y = (backend.to_device(a) for a in (fixed_batch() if run.model is None else own_batch(run)))
+    batch = fixed_batch(config.layout) if run.model is None else own_batch(run)
+    x, y = (backend.to_device(a) for a in batch)
     losses = []
     for _ in range(STEPS + 1):
         # A training step reports the loss of the weights it starts from: the initial loss,

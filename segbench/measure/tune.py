@@ -40,6 +40,7 @@ from segbench.results.tune_record import (
 )
 
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+NCHW = "channels_first"  # --data-format: the layout torch's and cuDNN's convolutions take
 INSTALL = {"jax": "uv sync --extra jax", "torch": "pip install torch"}
 # The trial's step counts when the user gives none: enough steps for a median with a CI.
 TRIAL_STEPS = {"smoke": 4, "quick": 10, "article": 10}
@@ -56,6 +57,7 @@ class Setting:
     compile: bool = False
     batchnorm: str = "keras"
     batch_size: int = 16
+    data_format: str = "channels_last"
 
     def flags(self) -> list[str]:
         """The `segbench run` options that select this setting."""
@@ -69,21 +71,31 @@ class Setting:
             self.batchnorm,
             "--batch-size",
             str(self.batch_size),
+            *(["--data-format", self.data_format] if self.data_format != "channels_last" else []),
         ]
 
     @property
     def label(self) -> str:
-        """e.g. "tensorflow · float32 · compiled · fused BN · batch 16"."""
+        """e.g. "tensorflow · float32 · compiled · fused BN · batch 16" (and
+        " · channels_first" where so)."""
         compiled = "compiled" if self.compile or self.backend == "jax" else "not compiled"
         return (
             f"{self.backend} · {self.precision} · {compiled} · {self.batchnorm} BN · "
             f"batch {self.batch_size}"
+            + (f" · {self.data_format}" if self.data_format != "channels_last" else "")
         )
 
 
 def setting_of(trial: TuneTrial) -> Setting:
     """The setting a trial ran."""
-    return Setting(trial.backend, trial.precision, trial.compile, trial.batchnorm, trial.batch_size)
+    return Setting(
+        trial.backend,
+        trial.precision,
+        trial.compile,
+        trial.batchnorm,
+        trial.batch_size,
+        trial.data_format or "channels_last",
+    )
 
 
 def installed_backends() -> dict[str, bool]:
@@ -107,14 +119,18 @@ def plan(
         Setting("tensorflow", "float32", False, "fused", batch),
         Setting("tensorflow", "float32", True, "keras", batch),
         Setting("tensorflow", "float32", True, "fused", batch),
+        Setting("tensorflow", "float32", False, "fused", batch, NCHW),
         Setting("jax", "float32", True, "keras", batch),
+        Setting("jax", "float32", True, "keras", batch, NCHW),
         Setting("torch", "float32", False, "keras", batch),
         Setting("torch", "float32", False, "fused", batch),
+        Setting("torch", "float32", False, "fused", batch, NCHW),
         Setting("torch", "float32", True, "fused", batch),
         Setting("tensorflow", "mixed_bfloat16", True, "fused", batch),
         Setting("tensorflow", "mixed_float16", True, "fused", batch),
         Setting("jax", "mixed_bfloat16", True, "keras", batch),
         Setting("torch", "mixed_bfloat16", False, "fused", batch),
+        Setting("torch", "mixed_bfloat16", False, "fused", batch, NCHW),
         Setting("torch", "mixed_float16", False, "fused", batch),
     ]
     keep = [
@@ -181,6 +197,7 @@ def trial_of(
         compile=setting.compile,
         batchnorm=setting.batchnorm,
         batch_size=setting.batch_size,
+        data_format=setting.data_format,
         status=status,
         reason=reason,
         command=command,

@@ -115,14 +115,16 @@ def model_label(result: Result) -> str:
 
 
 def speed_settings(result: Result) -> str:
-    """ ", compiled: xla, batchnorm fused" for the settings that change speed, when not the
-    default (empty for files made before they were recorded)."""
+    """ ", compiled: xla, batchnorm fused, channels_first" for the settings that change speed,
+    when not the default (empty for files made before they were recorded)."""
     model = result.model
     words = []
     if model.compiled not in (None, "off"):
         words.append(f"compiled: {model.compiled}")
     if model.batchnorm not in (None, "keras"):
         words.append(f"batchnorm {model.batchnorm}")
+    if result.config.layout != "channels_last":
+        words.append(result.config.layout)
     return "".join(f", {w}" for w in words)
 
 

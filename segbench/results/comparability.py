@@ -80,6 +80,7 @@ def environment_facts(result: Result) -> dict[str, str | None]:
         "compile (asked)": "on" if result.config.xla else "off",
         "compiled (used)": result.model.compiled,
         "batchnorm": result.model.batchnorm or result.config.batchnorm,
+        "data format": result.config.layout if result.model.own is None else None,
         "power": power_state(result),
         "energy mode": energy_mode(result),
     }

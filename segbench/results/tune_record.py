@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from segbench.benchmark.config import DATA_FORMATS
 from segbench.measure.profile.record import Profile
 from segbench.results.schema import NON_NEGATIVE, OPTIONAL, POSITIVE
 
@@ -20,6 +21,8 @@ class TuneTrial:
     compile: bool
     batchnorm: str
     batch_size: int = field(metadata=POSITIVE)
+    # --data-format; absent in files made before it (channels_last).
+    data_format: str | None = field(default=None, metadata={**OPTIONAL, "enum": DATA_FORMATS})
     status: str = field(metadata={"enum": STATUSES})
     reason: str | None = field(default=None, metadata=OPTIONAL)  # why skipped, failed, …
     command: str  # the `segbench run` command line of the trial

@@ -29,9 +29,10 @@ def compile_model(config: RunConfig, lr: float, dropout: bool = True):
         dropout,
         synchronized_bn,
         config.batchnorm or "keras",
+        config.layout,
     )
     seed_weights(model, config.seed)  # the same starting point on every backend
-    loss, iou, dice = loss_and_metrics(keras_generation.ops)
+    loss, iou, dice = loss_and_metrics(keras_generation.ops, config.layout)
     optimizer = keras_generation.keras.optimizers.SGD(
         learning_rate=lr, momentum=MOMENTUM, nesterov=True
     )

@@ -27,6 +27,7 @@ def plan_line(config: RunConfig) -> str:
     settings = [config.backend, config.precision]
     settings += ["compiled"] if config.xla else []
     settings += [f"{config.batchnorm} batch norm"] if config.batchnorm == "fused" else []
+    settings += [config.layout] if config.layout != "channels_last" else []
     return (
         f"segbench run: preset {config.preset} — {model}, batch {config.batch_size}, {work}, "
         f"{repeats}; {', '.join(settings)}"

@@ -114,9 +114,13 @@ def batch_rows(start: int, batch_size: int, count: int) -> np.ndarray:
     return (start + np.arange(batch_size)) % count
 
 
-def _stage(split: Split, rows_list: list[np.ndarray]) -> list[tuple[object, object]]:
-    """Device tensors for each batch, made once before any timing."""
-    staged = [tuple(backend.to_device(a) for a in split.batch(rows)) for rows in rows_list]
+def _stage(
+    split: Split, rows_list: list[np.ndarray], data_format: str
+) -> list[tuple[object, object]]:
+    """Device tensors for each batch in `data_format`, made once before any timing."""
+    staged = [
+        tuple(backend.to_device(a) for a in split.batch(rows, data_format)) for rows in rows_list
+    ]
     backend.synchronize()
     return staged
 
@@ -225,13 +229,13 @@ class _Run:
         with_staging = time.perf_counter()
         rows = [batch_rows(i * size, size, len(train)) for i in range(distinct)]
         if self.replication is None:
-            batches = _stage(train, rows)
+            batches = _stage(train, rows, config.layout)
         else:  # each global batch split into per-replica slices on their devices
-            batches = [self.replication.stage(*train.batch(r)) for r in rows]
+            batches = [self.replication.stage(*train.batch(r, config.layout)) for r in rows]
             self.replication.synchronize()
         self.measurement.stage_s.append(time.perf_counter() - with_staging)
         first = rows[0][: size // (self.replication.replicas if self.replication else 1)]
-        model = self.compile(learning_rate(0, 0), train.batch(first))
+        model = self.compile(learning_rate(0, 0), train.batch(first, config.layout))
         phases = [(COMPILE, 1), (WARMUP, config.warmup), (TIMED, config.steps)]
         index = 0
         for phase, count in phases:
@@ -268,14 +272,18 @@ class _Run:
         size = config.batch_size
         started = time.perf_counter()
         train_batches = _stage(
-            train, [np.arange(s, min(s + size, len(train))) for s in range(0, len(train), size)]
+            train,
+            [np.arange(s, min(s + size, len(train))) for s in range(0, len(train), size)],
+            config.layout,
         )
         val_batches = _stage(
             validation,
             [np.arange(s, min(s + size, len(validation))) for s in range(0, len(validation), size)],
+            config.layout,
         )
         self.measurement.stage_s.append(time.perf_counter() - started)
-        model = self.compile(learning_rate(0, config.epochs), train.batch(slice(0, size)))
+        example = train.batch(slice(0, size), config.layout)
+        model = self.compile(learning_rate(0, config.epochs), example)
         seen: set[tuple[bool, int]] = set()  # (training?, batch size): shapes already compiled
         for epoch in range(config.epochs):
             lr = learning_rate(epoch, config.epochs)
