@@ -54,6 +54,11 @@ def test_device_skips_follow_the_device_the_default_ran_on():
         device_skip(fp16, cpu) == "float16 without tensor cores: the CPU has no fast float16 path"
     )
     assert device_skip(Setting(compile=True), cpu) is None
+    nchw = Setting(batchnorm="fused", data_format="channels_first")
+    assert device_skip(nchw, cpu).startswith("channels_first on TensorFlow's CPU kernels")
+    assert (
+        device_skip(Setting("torch", batchnorm="fused", data_format="channels_first"), cpu) is None
+    )
     data["device"] = {"kind": "gpu", "keras_name": "gpu", "description": "Apple M1 GPU"}
     data["environment"]["os"]["system"] = "Darwin"
     metal = Result.from_dict(data)
@@ -61,6 +66,7 @@ def test_device_skips_follow_the_device_the_default_ran_on():
         "XLA does not run on the Metal GPU (tensorflow-metal)"
     )
     assert device_skip(Setting(compile=False), metal) is None
+    assert device_skip(nchw, metal) is None  # on a GPU the layout is worth a trial
 
 
 def test_a_setting_whose_numerics_deviate_never_wins_however_fast():
@@ -144,10 +150,16 @@ def test_tune_ranks_writes_a_chart_and_a_result_and_never_chooses_a_broken_kerne
     (written,) = (tmp_path / "results").glob("segbench-tune-smoke-*.json")
     result = load_result(written)  # the typed reader and the shipped schema
     info = result.tune
-    statuses = {(t.batchnorm, t.compile, t.batch_size): t.status for t in info.trials}
-    assert statuses[("keras", False, 2)] == RAN  # the default
-    assert statuses[("fused", False, 2)] == DEVIATES  # the broken kernel ran, and was caught
-    fused = next(t for t in info.trials if t.batchnorm == "fused" and not t.compile)
+    statuses = {
+        (t.batchnorm, t.compile, t.batch_size, t.data_format): t.status for t in info.trials
+    }
+    assert statuses[("keras", False, 2, "channels_last")] == RAN  # the default
+    # The broken kernel ran, and was caught.
+    assert statuses[("fused", False, 2, "channels_last")] == DEVIATES
+    assert statuses[("fused", False, 2, "channels_first")] == SKIPPED  # NHWC on TF's CPU
+    fused = next(
+        t for t in info.trials if t.batchnorm == "fused" and not t.compile and t.status != SKIPPED
+    )
     assert fused.numerics == "deviates" and fused.images_per_s > 0
     winner = info.trials[info.fastest]
     assert winner.status == RAN and winner.batchnorm == "keras"

@@ -62,7 +62,8 @@ def tune_command(
     ] = None,
 ) -> None:
     """Search the settings that change speed (backend, precision, compiled step, batch-norm
-    kernel, batch size) with short runs, rank them, and print the fastest's command line.
+    kernel, channels layout, batch size) with short runs, rank them, and print the fastest's
+    command line.
     The fastest trial's result, with every trial in its `tune` block, is written to --out."""
     from segbench.measure.run import pipeline
     from segbench.report.plot import writable_target

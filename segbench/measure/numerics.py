@@ -369,15 +369,25 @@ def _own_main(spec: str, items: list[str]) -> None:
     print(json.dumps(document))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Recompute the reference here and write it into the package (with --model SPEC
     [--model-arg K=V …]: print a user's model's reference instead; own_reference)."""
-    import sys
+    import argparse
 
-    if sys.argv[1:2] == ["--model"]:
-        items = [sys.argv[i + 1] for i in range(3, len(sys.argv) - 1, 2)]
-        _own_main(sys.argv[2], items)
+    parser = argparse.ArgumentParser(
+        prog="python -m segbench.measure.numerics",
+        description="Recompute the numerics check's CPU float32 reference and write it into the "
+        f"package ({REFERENCE_FILE}; `just numerics-reference`), or with --model print a user's "
+        "model's reference as JSON.",
+    )
+    parser.add_argument("--model", metavar="SPEC", help="a user's model (segbench run --model)")
+    parser.add_argument("--model-arg", metavar="KEY=VALUE", action="append", default=[])
+    options = parser.parse_args(argv)
+    if options.model is not None:
+        _own_main(options.model, options.model_arg)
         return
+    if options.model_arg:
+        parser.error("--model-arg needs --model")
     backend.select_backend("tensorflow")
     document = reference_document(reference_losses())
     path = Path(__file__).with_name(REFERENCE_FILE)

@@ -159,6 +159,11 @@ def device_skip(setting: Setting, default: Result | None) -> str | None:
         caps = gpu_caps.capabilities(default.device.description, stack.get("compute_cap", ""))
         if gpu_caps.fast_path(caps, "mixed_float16") is False:
             return f"float16 without tensor cores on {default.device.description}"
+    if setting.data_format == NCHW and setting.backend == "tensorflow" and not on_gpu:
+        return (
+            "channels_first on TensorFlow's CPU kernels, which take NHWC: a transpose around "
+            "every convolution, slower by design"
+        )
     metal = on_gpu and default.environment.os.system == "Darwin"
     if metal and setting.backend == "tensorflow" and setting.compile:
         return "XLA does not run on the Metal GPU (tensorflow-metal)"
