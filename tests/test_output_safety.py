@@ -17,9 +17,9 @@ import pytest
 from cli_helpers import segbench
 
 from segbench.report.printable import markdown_cell, printable
-from segbench.results.compare import min_p_value, steps_to_decide
 from segbench.results.result import Result, load_result, recompute
 from segbench.results.schema import to_json
+from segbench.results.stats import min_p_value, steps_to_decide
 
 REAL = Path(__file__).parents[1] / "docs" / "results" / "segbench-quick-cpu-20261126T162833Z.json"
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--no-check-numerics"]
@@ -233,6 +233,9 @@ def test_the_gate_on_4_step_results_says_it_cannot_decide_and_fails(tmp_path):
         "--steps 5 or more (it is 350.0 % slower by the medians)"
     ]
     assert "ok:" not in done.stdout + done.stderr
+    # The table says the same: not "no significant difference", which 4 steps cannot test.
+    assert "too few steps to tell (4 vs 4 steps; 5 each can decide)" in done.stdout
+    assert "no significant difference" not in done.stdout
     # Faster, or slower by less than allowed: the medians decide, whatever the test could say.
     faster = result_file(tmp_path, "faster.json", scale=0.5, steps=4)
     passed = segbench(

@@ -28,6 +28,7 @@ from segbench.results.stats import (
     SLOWING,
     SPEEDING_UP,
     STEADY,
+    TOO_FEW_STEPS,
     difference,
     drift,
     median_ci,
@@ -61,6 +62,19 @@ def test_samples_scaled_by_1_3_are_slower_with_a_ci_around_the_scale():
     assert low <= 1 / 1.3 <= high  # the speedup 1/1.3: B takes 1.3 × as long
     assert found.slowdown_pct == pytest.approx(30.0)
     assert difference(base * 1.3, base).verdict == FASTER
+
+
+def test_four_steps_a_side_are_too_few_to_tell_even_when_fully_separated():
+    # 4 vs 4 steps (the smoke preset): every B step 2x slower still gives p = 2/70 = 0.029, so
+    # "no significant difference" would claim what the test cannot see; 5 vs 5 can decide.
+    base = np.array([100.0, 101.0, 102.0, 103.0])
+    found = difference(base, base * 2)
+    assert found.verdict == TOO_FEW_STEPS
+    assert found.p_value == pytest.approx(2 / 70)
+    assert found.ci95[1] < 1.0  # the interval already excludes 1
+    five = np.append(base, 104.0)
+    assert difference(five, five * 2).verdict == SLOWER
+    assert difference(noise(1, 5), noise(2, 5)).verdict == NO_DIFFERENCE
 
 
 def test_a_linear_ramp_is_slowing_and_its_reverse_speeding_up():

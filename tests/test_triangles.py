@@ -74,10 +74,36 @@ def test_gray_level_is_itu_601_rounded():
     assert triangles.gray_level([200, 150, 130]) == round(0.299 * 200 + 0.587 * 150 + 0.114 * 130)
 
 
-@pytest.mark.parametrize("run", [1, 2, 3, 4, 5, 258, 259, 260, 261, 262, 515, 1000])
+def test_rasteriser_equals_the_edge_test_on_every_pixel_centre():
+    # The definition, on the whole grid; the rasteriser only looks inside the bounding box.
+    def every_pixel(vertices, size):
+        (x0, y0), (x1, y1), (x2, y2) = vertices.tolist()
+        ys, xs = np.mgrid[0:size, 0:size]
+        e = [
+            (bx - ax) * (ys - ay) - (by - ay) * (xs - ax)
+            for ax, ay, bx, by in ((x0, y0, x1, y1), (x1, y1, x2, y2), (x2, y2, x0, y0))
+        ]
+        inside = ((e[0] >= 0) & (e[1] >= 0) & (e[2] >= 0)) | (
+            (e[0] <= 0) & (e[1] <= 0) & (e[2] <= 0)
+        )
+        degenerate = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0) == 0
+        return np.zeros_like(inside) if degenerate else inside
+
+    rng = np.random.default_rng(7)
+    cases = [rng.integers(-20, 84, size=(3, 2)) for _ in range(300)]  # some outside the image
+    cases += [np.array([[3, 3], [3, 3], [3, 3]]), np.array([[0, 0], [63, 63], [30, 30]])]
+    cases += [np.array([[-9, -9], [-1, -5], [-4, -1]]), np.array([[0, 0], [63, 0], [0, 63]])]
+    for vertices in cases:
+        np.testing.assert_array_equal(
+            triangles.rasterise_triangle(vertices, 64), every_pixel(vertices, 64), str(vertices)
+        )
+
+
+@pytest.mark.parametrize("run", [1, 2, 3, 4, 5, 258, 259, 260, 261, 262, 515, 516, 517, 1000])
 def test_deflate_stream_round_trips_through_zlib(run):
     data = bytes([0] * run + [7] + [9] * run + [1, 2, 3])
     assert zlib.decompress(deflate_runs(data)) == data
+    assert zlib.decompress(deflate_runs(b"")) == b""
 
 
 def test_png_round_trips_arbitrary_pixels():

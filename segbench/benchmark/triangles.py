@@ -44,15 +44,24 @@ def rasterise_triangle(vertices: np.ndarray, size: int = SIZE) -> np.ndarray:
     Exact integer edge functions, so the result is the same on every platform.
     """
     (x0, y0), (x1, y1), (x2, y2) = (tuple(int(v) for v in p) for p in vertices)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.int64)
+    mask = np.zeros((size, size), dtype=bool)
+    if (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0) == 0:  # degenerate: a line or a point
+        return mask
+    # Only pixel centres within the vertices' bounding box can lie inside or on the triangle.
+    left, right = max(min(x0, x1, x2), 0), min(max(x0, x1, x2), size - 1)
+    top, bottom = max(min(y0, y1, y2), 0), min(max(y0, y1, y2), size - 1)
+    if left > right or top > bottom:
+        return mask
+    ys = np.arange(top, bottom + 1, dtype=np.int64)[:, None]
+    xs = np.arange(left, right + 1, dtype=np.int64)[None, :]
 
     def edge(ax: int, ay: int, bx: int, by: int) -> np.ndarray:
         return (bx - ax) * (ys - ay) - (by - ay) * (xs - ax)
 
     e0, e1, e2 = edge(x0, y0, x1, y1), edge(x1, y1, x2, y2), edge(x2, y2, x0, y0)
-    if (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0) == 0:  # degenerate: a line or a point
-        return np.zeros((size, size), dtype=bool)
-    return ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+    inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+    mask[top : bottom + 1, left : right + 1] = inside
+    return mask
 
 
 def gray_level(rgb: np.ndarray) -> int:

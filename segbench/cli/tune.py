@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from segbench.benchmark.config import PRESETS
+from segbench.benchmark.config import PRECISIONS, PRESETS
 from segbench.cli.console import note, print_path, stdout
 from segbench.cli.options import (
     Backend,
@@ -18,6 +18,7 @@ from segbench.cli.options import (
     choice_value,
 )
 from segbench.errors import BadInput, Unavailable, stopped
+from segbench.measure.backend import BACKENDS
 
 
 def tune_command(
@@ -40,7 +41,7 @@ def tune_command(
         list[Backend] | None,
         typer.Option(
             "--backend",
-            metavar="[tensorflow|jax|torch]",
+            metavar=f"[{'|'.join(BACKENDS)}]",
             help="Search only this backend (repeatable; default: all).",
         ),
     ] = None,
@@ -48,7 +49,7 @@ def tune_command(
         list[Precision] | None,
         typer.Option(
             "--precision",
-            metavar="[float32|mixed_float16|mixed_bfloat16]",
+            metavar=f"[{'|'.join(PRECISIONS)}]",
             help="Search only this precision (repeatable; default: all).",
         ),
     ] = None,

@@ -16,6 +16,7 @@ from segbench.report.uncut import Field, UncutTable
 from segbench.report.units import format_duration
 from segbench.results.comparability import EnvironmentDifference
 from segbench.results.compare import Comparison, Row
+from segbench.results.stats import TOO_FEW_STEPS, steps_to_decide
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ def _verdict(number: int, row: Row, comparison: Comparison, brief: bool = False)
     if row.verdict is None:
         return "not tested: the baseline has no samples"
     verdict = row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
+    if row.verdict == TOO_FEW_STEPS:
+        n, m = row.steps or 0, comparison.rows[comparison.baseline].steps or 0
+        verdict = f"{row.verdict} ({n} vs {m} steps; {steps_to_decide(n, m)} each can decide)"
     if row.undermined_by and brief:
         rows = ", ".join(u.split(" ", 1)[0] for u in row.undermined_by)
         verdict += f" — undermined by the caveats of {rows} (--wide lists them)"

@@ -71,7 +71,7 @@ CSV_COLUMNS: tuple[tuple[str, Callable[[Row], Any]], ...] = (
     ("speedup_range_low", lambda r: None if _no_range(r) else r.speedup[0]),
     ("speedup_range_high", lambda r: None if _no_range(r) else r.speedup[2]),
     ("p_value", lambda r: r.p_value),
-    ("verdict", lambda r: r.verdict),  # faster, slower, no significant difference
+    ("verdict", lambda r: r.verdict),  # stats: FASTER, SLOWER, NO_DIFFERENCE, TOO_FEW_STEPS
     ("no_verdict", lambda r: r.no_verdict),
     ("undermined_by", lambda r: "; ".join(r.undermined_by)),
     ("steps", lambda r: r.steps),

@@ -9,6 +9,7 @@ on the pixels.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from pathlib import Path
@@ -108,48 +109,42 @@ for _length in range(3, 259):
 _DIST1 = (0, 5)  # distance code 0 (distance 1), 5 bits, no extra bits
 
 
-class _BitWriter:
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.acc = 0
-        self.nbits = 0
+_MAX_CODE_BITS = 16  # the longest code written: a match's 8 bits + 5 extra bits
 
-    def write(self, bits: int, nbits: int) -> None:
-        self.acc |= bits << self.nbits
-        self.nbits += nbits
-        while self.nbits >= 8:
-            self.out.append(self.acc & 0xFF)
-            self.acc >>= 8
-            self.nbits -= 8
 
-    def flush(self) -> bytes:
-        if self.nbits:
-            self.out.append(self.acc & 0xFF)
-        self.acc = self.nbits = 0
-        return bytes(self.out)
+@functools.lru_cache(maxsize=65536)
+def _repeats(left: int, value: int) -> tuple[tuple[int, int], ...]:
+    """The codes of `left` more bytes of `value` after its literal: distance-1 matches of at
+    most 258 bytes, never leaving a 1–2 byte tail that a match cannot cover, then literals."""
+    codes = []
+    while left >= 3:
+        take = min(258, left) if left - min(258, left) not in (1, 2) else left - 3
+        codes += [_MATCH[take], _DIST1]
+        left -= take
+    return (*codes, *[_LITLEN[value]] * left)
+
+
+def _pack(codes: list[tuple[int, int]]) -> bytes:
+    """Codes (bits, nbits) as one LSB-first bit stream, zero-padded to a whole byte."""
+    bits, nbits = np.array(codes, dtype=np.int64).reshape(-1, 2).T
+    positions = np.arange(_MAX_CODE_BITS)
+    stream = (bits[:, None] >> positions) & 1
+    kept = stream[positions < nbits[:, None]].astype(np.uint8)  # token by token, low bit first
+    return np.packbits(kept, bitorder="little").tobytes()
 
 
 def deflate_runs(data: bytes) -> bytes:
     """A zlib stream of `data`: one fixed-Huffman block; runs as a literal + distance-1 matches."""
     arr = np.frombuffer(data, dtype=np.uint8)
-    writer = _BitWriter()
-    writer.write(0b011, 3)  # BFINAL=1, BTYPE=01 (fixed Huffman)
+    codes = [(0b011, 3)]  # BFINAL=1, BTYPE=01 (fixed Huffman)
     if arr.size:
         starts = np.flatnonzero(np.r_[True, arr[1:] != arr[:-1]])
         lengths = np.diff(np.r_[starts, arr.size])
         for value, run in zip(arr[starts].tolist(), lengths.tolist(), strict=True):
-            writer.write(*_LITLEN[value])
-            left = run - 1
-            while left >= 3:
-                # Never leave a 1–2 byte tail that a match cannot cover.
-                take = min(258, left) if left - min(258, left) not in (1, 2) else left - 3
-                writer.write(*_MATCH[take])
-                writer.write(*_DIST1)
-                left -= take
-            for _ in range(left):
-                writer.write(*_LITLEN[value])
-    writer.write(*_LITLEN[256])  # end of block
-    return b"\x78\x01" + writer.flush() + struct.pack(">I", zlib.adler32(data))
+            codes.append(_LITLEN[value])
+            codes += _repeats(run - 1, value)
+    codes.append(_LITLEN[256])  # end of block
+    return b"\x78\x01" + _pack(codes) + struct.pack(">I", zlib.adler32(data))
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -4,7 +4,6 @@ prints."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 from segbench.benchmark.config import PUBLISHED_SETUP, is_published_setup
@@ -25,6 +24,8 @@ from segbench.results.stats import (
     IMAGES_PER_EXTRAPOLATION,
     SLOWER,
     difference,
+    min_p_value,
+    steps_to_decide,
     timed_steps,
 )
 
@@ -55,7 +56,7 @@ class Row:
     speedup: tuple[float, float, float] = (1.0, 1.0, 1.0)
     speedup_ci95: tuple[float, float] | None = None  # both rows measured: bootstrap CI
     p_value: float | None = None  # Mann–Whitney U of both rows' step samples
-    verdict: str | None = None  # "faster" | "slower" | "no significant difference"
+    verdict: str | None = None  # stats: FASTER | SLOWER | NO_DIFFERENCE | TOO_FEW_STEPS
     j_per_image: float | None = None  # energy over the timed steps (telemetry), measured rows
     images_per_kj: float | None = None
     # What the file says makes its figure less trustworthy: short labels (result_caveats).
@@ -385,24 +386,6 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
                 f"p = {row.p_value:.2g}{undermined}): more than the {limit_pct:g} % allowed"
             )
     return found
-
-
-def min_p_value(n: int, m: int) -> float:
-    """The smallest two-sided p Mann–Whitney's exact test can give for samples of n and m
-    steps without ties, 2 / C(n + m, n): every step of one sample slower than every step of
-    the other. 1 below two steps a side, where no test is made."""
-    if min(n, m) < 2:
-        return 1.0
-    k = min(n, m, 40)  # C(max + 40, 40) ≥ C(80, 40) ≈ 1e23: no need to count further
-    return min(1.0, 2 / math.comb(max(n, m) + k, k))
-
-
-def steps_to_decide(n: int, m: int) -> int:
-    """The fewest timed steps the shorter sample(s) need for p < ALPHA to be possible."""
-    k = 2
-    while min_p_value(max(n, k), max(m, k)) >= ALPHA:
-        k += 1
-    return k
 
 
 def against_references(result: Result) -> Comparison:

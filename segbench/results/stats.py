@@ -44,6 +44,8 @@ BOOTSTRAP_ELEMENTS = 4_000_000  # values resampled at a time (32 MB of float64)
 THEIL_SEN_POINTS = 2_000  # Theil–Sen slope on at most this many evenly spaced steps
 STEADY, SLOWING, SPEEDING_UP = "steady", "slowing", "speeding-up"
 FASTER, SLOWER, NO_DIFFERENCE = "faster", "slower", "no significant difference"
+# Samples so small that even a complete separation gives p ≥ ALPHA (4 and 4 steps: p ≥ 0.029).
+TOO_FEW_STEPS = "too few steps to tell"
 PAIR = {"items": 2}  # a [low, high] interval
 
 
@@ -353,7 +355,7 @@ class Difference:
     speedup: float  # median(A) / median(B)
     ci95: tuple[float, float] | None  # bootstrap of the ratio of medians; None: too few steps
     p_value: float | None  # Mann–Whitney U, two-sided
-    verdict: str  # FASTER | SLOWER | NO_DIFFERENCE
+    verdict: str  # FASTER | SLOWER | NO_DIFFERENCE | TOO_FEW_STEPS
 
     @property
     def slowdown_pct(self) -> float:
@@ -393,4 +395,24 @@ def difference(a_ms: Sequence[float], b_ms: Sequence[float]) -> Difference:
         p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
         if p_value < ALPHA and ci is not None and not ci[0] <= 1.0 <= ci[1]:
             verdict = FASTER if speedup > 1 else SLOWER
+        elif min_p_value(len(a), len(b)) >= ALPHA:
+            verdict = TOO_FEW_STEPS  # "no difference" would claim what the test cannot see
     return Difference(speedup=speedup, ci95=ci, p_value=p_value, verdict=verdict)
+
+
+def min_p_value(n: int, m: int) -> float:
+    """The smallest two-sided p Mann–Whitney's exact test can give for samples of n and m
+    steps without ties, 2 / C(n + m, n): every step of one sample slower than every step of
+    the other. 1 below two steps a side, where no test is made."""
+    if min(n, m) < 2:
+        return 1.0
+    k = min(n, m, 40)  # C(max + 40, 40) ≥ C(80, 40) ≈ 1e23: no need to count further
+    return min(1.0, 2 / math.comb(max(n, m) + k, k))
+
+
+def steps_to_decide(n: int, m: int) -> int:
+    """The fewest timed steps the shorter sample(s) need for p < ALPHA to be possible."""
+    k = 2
+    while min_p_value(max(n, k), max(m, k)) >= ALPHA:
+        k += 1
+    return k

@@ -1,0 +1,92 @@
+"""How much host memory TensorFlow's own training step of the CV-net needs on the CPU, apart
+from anything segbench holds: the floor under a run's peak RSS.
+
+For each batch size, a fresh child process builds and compiles the benchmark's model exactly as
+`segbench run` does (width 1, 512×512, the run's loss, metrics and SGD), with TensorFlow's BFC
+allocator on the CPU (`TF_CPU_ALLOCATOR_USE_BFC=true`) so that TensorFlow counts its own
+tensors, and runs 2 training steps on one in-memory batch. It prints, in GiB:
+
+- *before*: the process's peak RSS before the first step (Python, TensorFlow, Keras, the model);
+- *tensors*: the most bytes TensorFlow's allocator held at once (activations, gradients,
+  weights, optimizer slots: `tf.config.experimental.get_memory_info("CPU:0")["peak"]`);
+- *peak RSS*: the process's peak resident memory (getrusage);
+- *outside*: peak RSS − before − tensors: memory neither counted by TensorFlow's allocator nor
+  there before the step (oneDNN's own buffers, allocator rounding).
+
+    uv run python benchmarks/framework_memory.py --batch-sizes 4 8 16
+    uv run python benchmarks/framework_memory.py --batch-sizes 16 --precision mixed_bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+GIB = 1024**3
+
+
+def child(batch: int, precision: str, batchnorm: str) -> None:
+    """In the child: build, compile and step the model; print one JSON line of bytes."""
+    import resource
+    from dataclasses import replace
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from segbench.benchmark.config import PRESETS
+    from segbench.measure.run.compilation import compile_model
+
+    keras.mixed_precision.set_global_policy(precision)
+    config = replace(PRESETS["quick"], batch_size=batch, batchnorm=batchnorm)
+    model = compile_model(config, lr=0.01)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, config.image_size, config.image_size, 1), dtype=np.float32)
+    y = (x > 0.5).astype(np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    tensors = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"before": before, "tensors": tensors, "peak": peak}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--batchnorm", choices=["keras", "fused"], default="keras")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.precision, args.batchnorm)
+        return
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPU_ALLOCATOR_USE_BFC": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    print(f"TensorFlow on the CPU, width 1, 512×512, {args.precision}, {args.batchnorm} BN")
+    print(f"{'batch':>5} {'before':>8} {'tensors':>8} {'outside':>8} {'peak RSS':>9}  (GiB)")
+    for batch in args.batch_sizes:
+        command = [sys.executable, __file__, "--child", str(batch)]
+        command += ["--precision", args.precision, "--batchnorm", args.batchnorm]
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{batch:>5} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+            continue
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        outside = got["peak"] - got["before"] - got["tensors"]
+        print(
+            f"{batch:>5} {got['before'] / GIB:8.2f} {got['tensors'] / GIB:8.2f} "
+            f"{outside / GIB:8.2f} {got['peak'] / GIB:9.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
