@@ -2,9 +2,9 @@
 from anything segbench holds: the floor under a run's peak RSS.
 
 For each batch size, a fresh child process builds and compiles the benchmark's model exactly as
-`segbench run` does (width 1, 512×512, the run's loss, metrics and SGD), with TensorFlow's BFC
-allocator on the CPU (`TF_CPU_ALLOCATOR_USE_BFC=true`) so that TensorFlow counts its own
-tensors, and runs 2 training steps on one in-memory batch. It prints, in GiB:
+`segbench run` does (512×512, width 1 unless --width, the run's loss, metrics and SGD), with
+TensorFlow's BFC allocator on the CPU (`TF_CPU_ALLOCATOR_USE_BFC=true`) so that TensorFlow
+counts its own tensors, and runs 2 training steps on one in-memory batch. It prints, in GiB:
 
 - *before*: the process's peak RSS before the first step (Python, TensorFlow, Keras, the model);
 - *tensors*: the most bytes TensorFlow's allocator held at once (activations, gradients,
@@ -28,7 +28,7 @@ import sys
 GIB = 1024**3
 
 
-def child(batch: int, precision: str, batchnorm: str) -> None:
+def child(batch: int, width: float, precision: str, batchnorm: str) -> None:
     """In the child: build, compile and step the model; print one JSON line of bytes."""
     import resource
     from dataclasses import replace
@@ -41,7 +41,7 @@ def child(batch: int, precision: str, batchnorm: str) -> None:
     from segbench.measure.run.compilation import compile_model
 
     keras.mixed_precision.set_global_policy(precision)
-    config = replace(PRESETS["quick"], batch_size=batch, batchnorm=batchnorm)
+    config = replace(PRESETS["quick"], batch_size=batch, width=width, batchnorm=batchnorm)
     model = compile_model(config, lr=0.01)
     rng = np.random.default_rng(0)
     x = rng.random((batch, config.image_size, config.image_size, 1), dtype=np.float32)
@@ -57,12 +57,13 @@ def child(batch: int, precision: str, batchnorm: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--width", type=float, default=1.0, help="1: the published model")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--batchnorm", choices=["keras", "fused"], default="keras")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.precision, args.batchnorm)
+        child(args.child, args.width, args.precision, args.batchnorm)
         return
     env = {
         **os.environ,
@@ -71,11 +72,13 @@ def main() -> None:
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "CUDA_VISIBLE_DEVICES": "",
     }
-    print(f"TensorFlow on the CPU, width 1, 512×512, {args.precision}, {args.batchnorm} BN")
+    setting = f"width {args.width:g}, 512×512, {args.precision}, {args.batchnorm} BN"
+    print(f"TensorFlow on the CPU, {setting}")
     print(f"{'batch':>5} {'before':>8} {'tensors':>8} {'outside':>8} {'peak RSS':>9}  (GiB)")
     for batch in args.batch_sizes:
         command = [sys.executable, __file__, "--child", str(batch)]
-        command += ["--precision", args.precision, "--batchnorm", args.batchnorm]
+        command += ["--width", str(args.width), "--precision", args.precision]
+        command += ["--batchnorm", args.batchnorm]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{batch:>5} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
