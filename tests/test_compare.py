@@ -160,6 +160,14 @@ def test_differing_model_or_batch_is_refused_unless_forced():
     forced = compare([result(), result(width=0.5, batch=8)], force=True)
     assert forced.forced_fields == ["width", "batch_size"]
     assert "Forced: results differ in width, batch_size." in forced.warnings
+    # The same machine twice: each row says which setting it is, so --baseline can pick one.
+    device = forced.rows[0].label.split(" · ")[0]
+    assert [r.label for r in forced.rows[:2]] == [
+        f"{device} · width 1, batch 16",
+        f"{device} · width 0.5, batch 8",
+    ]
+    rebased = compare([result(), result(width=0.5, batch=8)], force=True, baseline="width 0.5")
+    assert rebased.baseline == 1
 
 
 def _distributed(batch: int, replicas: int) -> Result:

@@ -222,3 +222,26 @@ def test_results_record_the_imported_version(monkeypatch):
         "tensorflow": "2.18.0",
         "numpy": "2.1.3",
     }
+
+
+@pytest.mark.parametrize(("level", "shown"), [("3", False), ("0", True)])
+def test_tensorflow_checked_beside_another_backend_keeps_its_chatter_out(tmp_path, level, shown):
+    # A run on jax or torch still checks that TensorFlow imports; TensorFlow's C++ start-up
+    # lines (written to fd 2 before absl's logging starts) stay out unless asked for.
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\nos.write(2, b'E0000 cuda_dnn.cc:8579] Unable to register cuDNN factory\\n')\n"
+    )
+    code = "from segbench.doctor.gather import _import_errors; print(_import_errors(None))"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "KERAS_BACKEND": "numpy",
+        "TF_CPP_MIN_LOG_LEVEL": level,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "{}"), done.stderr
+    assert ("Unable to register cuDNN factory" in done.stderr) is shown

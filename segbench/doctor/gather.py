@@ -87,7 +87,8 @@ def _import_errors(probed: Probe | None) -> dict[str, str]:
         if module == "tensorflow" and other_backend and package_version("tensorflow") is None:
             continue  # not installed and not needed: check_framework reports it
         try:
-            __import__(module)
+            with backend.quietly():  # TensorFlow beside another backend: its chatter too
+                __import__(module)
         except Exception as e:  # noqa: BLE001 - any import failure is the finding
             errors[module] = f"{e.__class__.__name__}: {str(e).splitlines()[0][:120]}"
     return errors

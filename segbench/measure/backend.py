@@ -61,8 +61,7 @@ def import_quietly() -> None:
     if "keras" in sys.modules:
         return
     quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
-    # Some of those messages are written before absl's logging starts, straight to fd 2.
-    with signals_deferred(), stderr_silenced() if quiet else contextlib.nullcontext():
+    with quietly():
         import keras  # noqa: F401
 
         if quiet and os.environ.get("KERAS_BACKEND") == "tensorflow":
@@ -70,6 +69,16 @@ def import_quietly() -> None:
 
             # Retracing notices are expected: the epoch protocol's last batch is smaller.
             tf.get_logger().setLevel("ERROR")
+
+
+@contextmanager
+def quietly():
+    """For a framework's import: its start-up chatter silenced (unless TF_CPP_MIN_LOG_LEVEL is
+    below 3; some of it is written before absl's logging starts, straight to fd 2), and a
+    signal acted on once the block ends (signals_deferred)."""
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
+    with signals_deferred(), stderr_silenced() if quiet else contextlib.nullcontext():
+        yield
 
 
 @contextmanager

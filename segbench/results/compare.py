@@ -84,6 +84,20 @@ def device_label(result: Result) -> str:
     return f"CPU: {cpu.model} × {cpu.logical_cores}"
 
 
+# How a row names the setting it was forced past (compare --force), e.g. "width 0.5, batch 8".
+_FORCED_NAMES = {"model": "", "width": "width ", "image_size": "image ", "batch_size": "batch "}
+
+
+def forced_setting(result: Result, fields: list[str]) -> str:
+    """The values of `fields` (MUST_MATCH names) of `result`, as a row's label shows them."""
+    values = ((f, MUST_MATCH[f](result)) for f in fields)
+    return ", ".join(
+        f"{_FORCED_NAMES[f]}{v:g}" if isinstance(v, float) else f"{_FORCED_NAMES[f]}{v}"
+        for f, v in values
+        if v is not None
+    )
+
+
 def measured_row(result: Result, source: str | None = None) -> Row:
     s = result.summary
     batch = result.config.batch_size
@@ -288,6 +302,11 @@ def compare(
         )
         raise CompareError(f"results differ in {detail}: not comparable (--force compares anyway)")
     rows = [measured_row(r, source) for r, source in zip(results, sources, strict=True)]
+    if must:  # forced: the device alone would not tell the rows apart
+        rows = [
+            replace(row, label=f"{row.label} · {forced_setting(r, must)}")
+            for row, r in zip(rows, results, strict=True)
+        ]
     samples: list[list[float] | None] = [ms_per_image_samples(r) for r in results]
     if references:
         published = model_references(results)
