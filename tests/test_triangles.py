@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from segbench.benchmark import triangles
-from segbench.report.png import deflate_runs, encode_gray_png
+from segbench.report.png import _pack, deflate_runs, encode_gray_png
 
 # sha256 of every generated file, folded as "relative/path sha256\n" lines in path order.
 DATASET_SHA256 = "72418b86dc400b4a6ad46feaa514747a68701c607863e0547971783d414fca6b"
@@ -104,6 +104,8 @@ def test_deflate_stream_round_trips_through_zlib(run):
     data = bytes([0] * run + [7] + [9] * run + [1, 2, 3])
     assert zlib.decompress(deflate_runs(data)) == data
     assert zlib.decompress(deflate_runs(b"")) == b""
+    codes = [(0b011, 3), (0x1FF, 9), (5, 13), (0, 5), (1, 1)] * 7
+    assert _pack(codes, chunk=3) == _pack(codes)  # packed a chunk at a time: the same stream
 
 
 def test_png_round_trips_arbitrary_pixels():

@@ -124,13 +124,16 @@ def _repeats(left: int, value: int) -> tuple[tuple[int, int], ...]:
     return (*codes, *[_LITLEN[value]] * left)
 
 
-def _pack(codes: list[tuple[int, int]]) -> bytes:
-    """Codes (bits, nbits) as one LSB-first bit stream, zero-padded to a whole byte."""
-    bits, nbits = np.array(codes, dtype=np.int64).reshape(-1, 2).T
-    positions = np.arange(_MAX_CODE_BITS)
-    stream = (bits[:, None] >> positions) & 1
-    kept = stream[positions < nbits[:, None]].astype(np.uint8)  # token by token, low bit first
-    return np.packbits(kept, bitorder="little").tobytes()
+def _pack(codes: list[tuple[int, int]], chunk: int = 1 << 20) -> bytes:
+    """Codes (bits, nbits) as one LSB-first bit stream, zero-padded to a whole byte; `chunk`
+    codes at a time, so memory stays a few bytes a code."""
+    positions = np.arange(_MAX_CODE_BITS, dtype=np.uint32)
+    parts = []
+    for start in range(0, len(codes), chunk):
+        bits, nbits = np.array(codes[start : start + chunk], dtype=np.uint32).reshape(-1, 2).T
+        stream = ((bits[:, None] >> positions) & 1).astype(np.uint8)
+        parts.append(stream[positions < nbits[:, None]])  # code by code, low bit first
+    return np.packbits(np.concatenate(parts), bitorder="little").tobytes()
 
 
 def deflate_runs(data: bytes) -> bytes:
