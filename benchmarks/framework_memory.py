@@ -1,5 +1,6 @@
-"""How much host memory TensorFlow's own training step of the CV-net needs on the CPU, apart
-from anything segbench holds: the floor under a run's peak RSS.
+"""How much host memory TensorFlow's own CV-net training step needs on the CPU.
+
+Apart from anything segbench holds: the floor under a run's peak RSS.
 
 For each batch size, a fresh child process builds and compiles the benchmark's model exactly as
 `segbench run` does (512×512, width 1 unless --width, the run's loss, metrics and SGD), with
@@ -24,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 GIB = 1024**3
 
@@ -55,10 +57,14 @@ def child(batch: int, width: float, precision: str, batchnorm: str) -> None:
 
 
 def main() -> None:
+    from segbench.benchmark.config import PRECISIONS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16])
-    parser.add_argument("--width", type=float, default=1.0, help="1: the published model")
-    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--batch-sizes", type=_positive(int), nargs="+", default=[4, 8, 16])
+    parser.add_argument(
+        "--width", type=_positive(float), default=1.0, help="1: the published model"
+    )
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
     parser.add_argument("--batchnorm", choices=["keras", "fused"], default="keras")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -75,13 +81,16 @@ def main() -> None:
     setting = f"width {args.width:g}, 512×512, {args.precision}, {args.batchnorm} BN"
     print(f"TensorFlow on the CPU, {setting}")
     print(f"{'batch':>5} {'before':>8} {'tensors':>8} {'outside':>8} {'peak RSS':>9}  (GiB)")
+    failed = False
     for batch in args.batch_sizes:
         command = [sys.executable, __file__, "--child", str(batch)]
         command += ["--width", str(args.width), "--precision", args.precision]
         command += ["--batchnorm", args.batchnorm]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            print(f"{batch:>5} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            print(f"{batch:>5} failed (exit {done.returncode}): {last[:200]}")
+            failed = True
             continue
         got = json.loads(done.stdout.strip().splitlines()[-1])
         outside = got["peak"] - got["before"] - got["tensors"]
@@ -89,6 +98,21 @@ def main() -> None:
             f"{batch:>5} {got['before'] / GIB:8.2f} {got['tensors'] / GIB:8.2f} "
             f"{outside / GIB:8.2f} {got['peak'] / GIB:9.2f}"
         )
+    if failed:
+        sys.exit(1)
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` greater than 0."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text}: give a number greater than 0")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse's "invalid int value: 'x'"
+    return parse
 
 
 if __name__ == "__main__":

@@ -217,6 +217,15 @@ def test_data_command_writes_the_data_set_and_refuses_a_full_folder(tmp_path):
     assert (out / "train.csv").is_file() and len(list((out / "images").iterdir())) == 600
     second = CliRunner().invoke(app, ["data", "--out", str(out)])
     assert second.exit_code == 2 and "not empty" in second.output
+    # A file where the folder (or one above it) should be: one line naming it, exit 2.
+    blocker = out / "train.csv"
+    for target in (blocker, blocker / "sub"):
+        refused = CliRunner().invoke(app, ["data", "--out", str(target)])
+        assert refused.exit_code == 2
+        assert refused.output.strip() == (
+            f"error: --out {target}: {blocker} is a file, not a folder; "
+            "choose a new or empty folder"
+        )
 
 
 def test_help_lists_the_commands():

@@ -168,6 +168,15 @@ def test_differing_model_or_batch_is_refused_unless_forced():
     ]
     rebased = compare([result(), result(width=0.5, batch=8)], force=True, baseline="width 0.5")
     assert rebased.baseline == 1
+    # A whole part of a label wins over a substring of another ("width 0.1" of "width 0.125");
+    # widths that differ past 6 digits are told apart.
+    three = [result(width=0.1), result(width=0.125), result(width=0.10000001)]
+    labels = [r.label.split(" · ")[1] for r in compare(three, force=True).rows[:3]]
+    assert labels == ["width 0.1", "width 0.125", "width 0.10000001"]
+    assert compare(three, force=True, baseline="width 0.1").baseline == 0
+    assert compare(three, force=True, baseline="width 0.125").baseline == 1
+    with pytest.raises(CompareError, match=r"rows 1, 2, 3 match; give the row's number"):
+        compare(three, force=True, baseline="width 0")
 
 
 def _distributed(batch: int, replicas: int) -> Result:

@@ -229,13 +229,24 @@ def test_the_gate_on_4_step_results_says_it_cannot_decide_and_fails(tmp_path):
     assert done.returncode == 3
     assert done.stderr.strip().splitlines() == [
         f"error: {slower}: too few timed steps to decide against {base}: 4 and 4 steps (the "
-        "smallest p possible is 0.029), need at least 5 each for p < 0.01; rerun with "
+        "smallest p possible is 0.029), need at least 5 each for p < 0.01; rerun both with "
         "--steps 5 or more (it is 350.0 % slower by the medians)"
     ]
     assert "ok:" not in done.stdout + done.stderr
     # The table says the same: not "no significant difference", which 4 steps cannot test.
-    assert "too few steps to tell (4 vs 4 steps; 5 each can decide)" in done.stdout
+    assert "too few steps to tell (p = 0.029; 4 vs 4 steps; 5 each can decide)" in done.stdout
     assert "no significant difference" not in done.stdout
+    # One side long enough: the message names the run to measure again, the other one.
+    longer = result_file(tmp_path, "longer.json", scale=4.5, steps=5)
+    one = segbench(
+        "compare", str(base), str(longer), "--no-references", "--fail-if-slower", "5", cwd=tmp_path
+    )
+    assert one.returncode == 3 and f"rerun {base} with --steps 5 or more" in one.stderr
+    # A single timed step: no test at all, and the table says so as well.
+    single = result_file(tmp_path, "single.json", scale=4.5, steps=1)
+    done = segbench("compare", str(base), str(single), "--no-references", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "too few steps to tell (1 vs 4 steps; 5 each can decide)" in done.stdout
     # Faster, or slower by less than allowed: the medians decide, whatever the test could say.
     faster = result_file(tmp_path, "faster.json", scale=0.5, steps=4)
     passed = segbench(

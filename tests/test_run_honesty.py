@@ -4,6 +4,8 @@ judged, and doctor's warnings in front of the person running."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,27 @@ def test_a_refused_variable_fails_the_settings_check_naming_it(tmp_path):
     assert (kept.status, kept.found) == ("WARN", "kept as set: TF_ENABLE_ONEDNN_OPTS=0")
     clean = check_settings(settings.survey({"HOME": str(tmp_path)}))
     assert clean.status == "PASS"
+
+
+def test_the_variable_keras_sets_itself_on_another_backend_is_not_the_users(tmp_path):
+    # Keras on jax/torch/numpy sets TF_FORCE_GPU_ALLOW_GROWTH=true at import: no warning, not
+    # recorded as the user's setting; on TensorFlow a user's value is kept and recorded.
+    code = (
+        "import keras; from segbench.measure import settings; "
+        "print(sorted(settings.survey().recorded))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in settings.RECORDED}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "HOME": str(tmp_path), "KERAS_BACKEND": "numpy"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
+    on_tf = {"HOME": str(tmp_path), "KERAS_BACKEND": "tensorflow"}
+    kept = settings.survey({**on_tf, "TF_FORCE_GPU_ALLOW_GROWTH": "true"})
+    assert kept.recorded == {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 def test_an_unreadable_keras_json_is_a_warning(tmp_path):

@@ -75,6 +75,8 @@ def test_four_steps_a_side_are_too_few_to_tell_even_when_fully_separated():
     five = np.append(base, 104.0)
     assert difference(five, five * 2).verdict == SLOWER
     assert difference(noise(1, 5), noise(2, 5)).verdict == NO_DIFFERENCE
+    one = difference(base, [300.0])  # a single step: no test at all
+    assert (one.verdict, one.p_value) == (TOO_FEW_STEPS, None)
 
 
 def test_a_linear_ramp_is_slowing_and_its_reverse_speeding_up():

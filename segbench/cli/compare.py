@@ -53,9 +53,9 @@ def compare_command(
         float | None,
         typer.Option(
             metavar="PCT",
-            help="Exit 3 when a result is significantly slower than the baseline by more "
-            "than PCT %, or has too few steps for the test to decide (a regression gate for "
-            "CI pipelines).",
+            help="Exit 3 when a result is slower than the baseline by more than PCT % and "
+            "significantly so, or by more than PCT % with too few steps for the test to decide "
+            "(a regression gate for CI pipelines).",
         ),
     ] = None,
 ) -> None:

@@ -41,6 +41,10 @@ def data(
         # The cache holds it already (a run checks its digest before using it).
         stdout.print(f"the triangles data set is already in {target}", highlight=False)
         return
+    where = f"--out {target}" if out is not None else f"the cache {target}"
+    blocking = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise BadInput(f"{where}: {blocking} is a file, not a folder; choose a new or empty folder")
     try:
         triangles.generate(target)
     except FileExistsError as e:

@@ -60,7 +60,7 @@ def import_quietly() -> None:
     TF_CPP_MIN_LOG_LEVEL is below 3), a signal acted on once the import is done."""
     if "keras" in sys.modules:
         return
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "3"
     with quietly():
         import keras  # noqa: F401
 
@@ -76,7 +76,7 @@ def quietly():
     """For a framework's import: its start-up chatter silenced (unless TF_CPP_MIN_LOG_LEVEL is
     below 3; some of it is written before absl's logging starts, straight to fd 2), and a
     signal acted on once the block ends (signals_deferred)."""
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "3"
     with signals_deferred(), stderr_silenced() if quiet else contextlib.nullcontext():
         yield
 
@@ -251,7 +251,8 @@ def configure_determinism(seed: int, deterministic: bool) -> None:
     """Seed every random generator; with `deterministic`, also ask for deterministic kernels."""
     import keras
 
-    keras.utils.set_random_seed(seed)
+    with quietly():  # Keras seeds TensorFlow too where it imports, beside any backend
+        keras.utils.set_random_seed(seed)
     if not deterministic:
         return
     backend = backend_name()

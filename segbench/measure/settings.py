@@ -133,6 +133,10 @@ def survey(environ: Mapping[str, str] | None = None) -> Settings:
     if any(not value or not _off(value) for _, value in flags):  # a bare flag is on
         refused["TF_XLA_FLAGS"] = "turns on XLA auto-clustering (use --xla to compile)"
     recorded = {n: environ[n] for n in RECORDED if n in environ and n not in refused}
+    if environ.get("KERAS_BACKEND", "tensorflow").strip() != "tensorflow":
+        # Keras sets it itself on another backend (keras/src/backend/config.py), so that a
+        # TensorFlow imported beside it leaves the GPU's memory alone: not the user's setting.
+        recorded.pop("TF_FORCE_GPU_ALLOW_GROWTH", None)
     return Settings(
         shown if path.is_file() else None, keras_file, refused, recorded, unreadable, invalid
     )

@@ -126,7 +126,8 @@ def _verdict(number: int, row: Row, comparison: Comparison, brief: bool = False)
     verdict = row.verdict + ("" if row.p_value is None else f" (p = {row.p_value:.2g})")
     if row.verdict == TOO_FEW_STEPS:
         n, m = row.steps or 0, comparison.rows[comparison.baseline].steps or 0
-        verdict = f"{row.verdict} ({n} vs {m} steps; {steps_to_decide(n, m)} each can decide)"
+        p = "" if row.p_value is None else f"p = {row.p_value:.2g}; "
+        verdict = f"{row.verdict} ({p}{n} vs {m} steps; {steps_to_decide(n, m)} each can decide)"
     if row.undermined_by and brief:
         rows = ", ".join(u.split(" ", 1)[0] for u in row.undermined_by)
         verdict += f" — undermined by the caveats of {rows} (--wide lists them)"

@@ -4,6 +4,7 @@ prints."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from segbench.benchmark.config import PUBLISHED_SETUP, is_published_setup
@@ -91,11 +92,15 @@ _FORCED_NAMES = {"model": "", "width": "width ", "image_size": "image ", "batch_
 def forced_setting(result: Result, fields: list[str]) -> str:
     """The values of `fields` (MUST_MATCH names) of `result`, as a row's label shows them."""
     values = ((f, MUST_MATCH[f](result)) for f in fields)
-    return ", ".join(
-        f"{_FORCED_NAMES[f]}{v:g}" if isinstance(v, float) else f"{_FORCED_NAMES[f]}{v}"
-        for f, v in values
-        if v is not None
-    )
+    return ", ".join(f"{_FORCED_NAMES[f]}{_number(v)}" for f, v in values if v is not None)
+
+
+def _number(value: object) -> str:
+    """A float as short as tells it apart (0.0625, 1, 0.06250001), anything else as str."""
+    if not isinstance(value, float):
+        return str(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def measured_row(result: Result, source: str | None = None) -> Row:
@@ -248,7 +253,8 @@ def diverged(row: Row) -> bool:
 
 
 def find_baseline(rows: list[Row], choice: str | None) -> int:
-    """Index of the baseline row: a 1-based number, or a label (substring, case-insensitive)."""
+    """Index of the baseline row: a 1-based number, or a label (substring, case-insensitive;
+    a whole part of a label first)."""
     if choice is None:
         return 0
     if choice.isdigit():
@@ -256,7 +262,12 @@ def find_baseline(rows: list[Row], choice: str | None) -> int:
         if not 0 <= index < len(rows):
             raise CompareError(f"--baseline {choice}: choose 1 to {len(rows)}")
         return index
-    matches = [i for i, row in enumerate(rows) if choice.lower() in row.label.lower()]
+    wanted = choice.strip().lower()
+    matches = [i for i, row in enumerate(rows) if wanted in row.label.lower()]
+    # A whole part of a label ("width 0.1" of "… · width 0.1, batch 8") wins over a substring
+    # of another ("width 0.125").
+    whole = [i for i in matches if wanted in re.split(r" · |, ", rows[i].label.lower())]
+    matches = whole or matches
     if not matches:
         labels = "; ".join(f"{i}: {row.label}" for i, row in enumerate(rows, start=1))
         raise CompareError(f"--baseline {choice!r}: no row matches (rows {labels})")
@@ -391,8 +402,8 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
             found.append(
                 f"{row.source}: too few timed steps to decide against {baseline.source}: "
                 f"{n} and {m} steps (the smallest p possible is {min_p_value(n, m):.2g}), "
-                f"need at least {need} each for p < {ALPHA:g}; rerun with --steps {need} "
-                f"or more (it is {slowdown:.1f} % slower by the medians)"
+                f"need at least {need} each for p < {ALPHA:g}; rerun {_short(row, baseline, need)} "
+                f"with --steps {need} or more (it is {slowdown:.1f} % slower by the medians)"
             )
         elif row.verdict == SLOWER and slowdown > limit_pct:
             low, _, high = row.speedup
@@ -405,6 +416,12 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
                 f"p = {row.p_value:.2g}{undermined}): more than the {limit_pct:g} % allowed"
             )
     return found
+
+
+def _short(row: Row, baseline: Row, need: int) -> str:
+    """Which of the two runs needs more timed steps: "both", or the one file."""
+    short = [r.source for r in (row, baseline) if (r.steps or 0) < need]
+    return "both" if len(short) == 2 else str(short[0])
 
 
 def against_references(result: Result) -> Comparison:

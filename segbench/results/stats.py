@@ -395,8 +395,8 @@ def difference(a_ms: Sequence[float], b_ms: Sequence[float]) -> Difference:
         p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
         if p_value < ALPHA and ci is not None and not ci[0] <= 1.0 <= ci[1]:
             verdict = FASTER if speedup > 1 else SLOWER
-        elif min_p_value(len(a), len(b)) >= ALPHA:
-            verdict = TOO_FEW_STEPS  # "no difference" would claim what the test cannot see
+    if verdict == NO_DIFFERENCE and min_p_value(len(a), len(b)) >= ALPHA:
+        verdict = TOO_FEW_STEPS  # "no difference" would claim what the test cannot see
     return Difference(speedup=speedup, ci95=ci, p_value=p_value, verdict=verdict)
 
 
