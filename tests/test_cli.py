@@ -217,15 +217,28 @@ def test_data_command_writes_the_data_set_and_refuses_a_full_folder(tmp_path):
     assert (out / "train.csv").is_file() and len(list((out / "images").iterdir())) == 600
     second = CliRunner().invoke(app, ["data", "--out", str(out)])
     assert second.exit_code == 2 and "not empty" in second.output
-    # A file where the folder (or one above it) should be: one line naming it, exit 2.
-    blocker = out / "train.csv"
-    for target in (blocker, blocker / "sub"):
+    # A file or a broken link where the folder (or one above it) should be: one line naming
+    # it, exit 2; for the cache, the variable that sets it.
+    blocker, dangling = out / "train.csv", tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for target, what in [
+        (blocker, "a file, not a folder"),
+        (blocker / "sub", "a file, not a folder"),
+        (dangling, "a broken symbolic link"),
+        (dangling / "sub", "a broken symbolic link"),
+    ]:
         refused = CliRunner().invoke(app, ["data", "--out", str(target)])
+        in_the_way = blocker if "file" in what else dangling
         assert refused.exit_code == 2
         assert refused.output.strip() == (
-            f"error: --out {target}: {blocker} is a file, not a folder; "
-            "choose a new or empty folder"
+            f"error: --out {target}: {in_the_way} is {what}; choose a new or empty folder"
         )
+    cache = CliRunner().invoke(app, ["data"], env={"SEGBENCH_CACHE": str(blocker)})
+    assert (cache.exit_code, cache.output.strip()) == (
+        2,
+        f"error: the cache {blocker}/triangles-v1: {blocker} is a file, not a folder; "
+        "set SEGBENCH_CACHE to a folder",
+    )
 
 
 def test_help_lists_the_commands():

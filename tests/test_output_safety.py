@@ -247,6 +247,15 @@ def test_the_gate_on_4_step_results_says_it_cannot_decide_and_fails(tmp_path):
     done = segbench("compare", str(base), str(single), "--no-references", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "too few steps to tell (1 vs 4 steps; 5 each can decide)" in done.stdout
+    # Two runs of one machine share a device label: the lines under the table name the files.
+    assert f"  #1 {base}: quick, TensorFlow" in done.stdout
+    assert f"  #2 {single}: quick, TensorFlow" in done.stdout
+    gate = segbench(
+        "compare", str(base), str(single), "--no-references", "--fail-if-slower", "5", cwd=tmp_path
+    )
+    assert gate.returncode == 3
+    assert "1 and 4 steps (no test below 2 steps a side)" in gate.stderr
+    assert "rerun both with --steps 5" in gate.stderr
     # Faster, or slower by less than allowed: the medians decide, whatever the test could say.
     faster = result_file(tmp_path, "faster.json", scale=0.5, steps=4)
     passed = segbench(

@@ -99,14 +99,14 @@ def compare_command(
 def _print_comparison(comparison: Any, output: str, wide: bool) -> None:
     """The comparison on stdout in its format; a table is followed by each row's conditions
     and the warnings, CSV's warnings go to stderr."""
-    from segbench.report.comparison import compare_table
+    from segbench.report.comparison import compare_table, footnote
     from segbench.report.export import compare_csv, compare_json, compare_markdown
 
     if output == "table":
         stdout.print(compare_table(comparison, wide))
-        for row in comparison.rows:
+        for number, row in enumerate(comparison.rows, start=1):
             stdout.print(
-                printable(f"  {row.label}: {row.conditions}"),
+                printable(f"  {footnote(number, row)}"),
                 markup=False,
                 highlight=False,
                 style="dim",

@@ -42,9 +42,15 @@ def data(
         stdout.print(f"the triangles data set is already in {target}", highlight=False)
         return
     where = f"--out {target}" if out is not None else f"the cache {target}"
-    blocking = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise BadInput(f"{where}: {blocking} is a file, not a folder; choose a new or empty folder")
+    for path in (target, *target.parents):
+        if path.is_symlink() and not path.exists():
+            what = "a broken symbolic link"
+        elif path.exists() and not path.is_dir():
+            what = "a file, not a folder"
+        else:
+            continue
+        fix = "set SEGBENCH_CACHE to a folder" if out is None else "choose a new or empty folder"
+        raise BadInput(f"{where}: {path} is {what}; {fix}")
     try:
         triangles.generate(target)
     except FileExistsError as e:

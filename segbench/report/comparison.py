@@ -113,6 +113,14 @@ def compare_cells(comparison: Comparison, brief: bool = False) -> list[list[str]
     return cells
 
 
+def footnote(number: int, row: Row) -> str:
+    """A row's line under the table: a result's number and file (two runs on one machine share
+    a device label), or a published row's label; then its conditions."""
+    if row.kind == "measured" and row.source:
+        return f"#{number} {row.source}: {row.conditions}"
+    return f"{row.label}: {row.conditions}"
+
+
 def _verdict(number: int, row: Row, comparison: Comparison, brief: bool = False) -> str:
     """The significance verdict of a row against the baseline, in words."""
     if number - 1 == comparison.baseline:

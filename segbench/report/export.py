@@ -16,6 +16,7 @@ from segbench.report.comparison import (
     ENVIRONMENT_TITLE,
     compare_cells,
     fact_cell,
+    footnote,
     shown_columns,
 )
 from segbench.report.printable import markdown_cell, printable
@@ -29,7 +30,8 @@ def compare_markdown(comparison: Comparison) -> str:
     headers = [COLUMNS[i].header for i in keep]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += [_markdown_row([cells[i] for i in keep]) for cells in compare_cells(comparison)]
-    lines += [""] + [markdown_cell(f"- {row.label}: {row.conditions}") for row in comparison.rows]
+    rows = enumerate(comparison.rows, start=1)
+    lines += [""] + [markdown_cell(f"- {footnote(i, row)}") for i, row in rows]
     found = comparison.environment_differences
     if found:
         numbers = [f"#{i + 1}" for i in range(len(found[0].values))]

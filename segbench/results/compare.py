@@ -401,7 +401,7 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
             need = steps_to_decide(n, m)
             found.append(
                 f"{row.source}: too few timed steps to decide against {baseline.source}: "
-                f"{n} and {m} steps (the smallest p possible is {min_p_value(n, m):.2g}), "
+                f"{n} and {m} steps ({_smallest_p(n, m)}), "
                 f"need at least {need} each for p < {ALPHA:g}; rerun {_short(row, baseline, need)} "
                 f"with --steps {need} or more (it is {slowdown:.1f} % slower by the medians)"
             )
@@ -416,6 +416,12 @@ def regressions(comparison: Comparison, limit_pct: float) -> list[str]:
                 f"p = {row.p_value:.2g}{undermined}): more than the {limit_pct:g} % allowed"
             )
     return found
+
+
+def _smallest_p(n: int, m: int) -> str:
+    if min(n, m) < 2:
+        return "no test below 2 steps a side"
+    return f"the smallest p possible is {min_p_value(n, m):.2g}"
 
 
 def _short(row: Row, baseline: Row, need: int) -> str:
