@@ -103,13 +103,16 @@ def _number(value: object) -> str:
     return short if float(short) == value else repr(value)
 
 
-def measured_row(result: Result, source: str | None = None) -> Row:
+def measured_row(result: Result, source: str | None = None, forced: list[str] | None = None) -> Row:
+    """A result's row; `forced`: the MUST_MATCH fields it was compared past (--force), shown
+    after the device, which alone would not tell the rows apart."""
     s = result.summary
     batch = result.config.batch_size
     ci = s.median_ci95_ms
     energy = result.telemetry if result.telemetry and result.telemetry.available else None
+    label = device_label(result)
     return Row(
-        label=device_label(result),
+        label=f"{label} · {forced_setting(result, forced)}" if forced else label,
         kind="measured",
         backend=result.environment.keras_backend,
         precision=result.config.precision,
@@ -312,12 +315,7 @@ def compare(
             f"{f} ({' vs '.join(sorted({str(MUST_MATCH[f](r)) for r in results}))})" for f in must
         )
         raise CompareError(f"results differ in {detail}: not comparable (--force compares anyway)")
-    rows = [measured_row(r, source) for r, source in zip(results, sources, strict=True)]
-    if must:  # forced: the device alone would not tell the rows apart
-        rows = [
-            replace(row, label=f"{row.label} · {forced_setting(r, must)}")
-            for row, r in zip(rows, results, strict=True)
-        ]
+    rows = [measured_row(r, source, must) for r, source in zip(results, sources, strict=True)]
     samples: list[list[float] | None] = [ms_per_image_samples(r) for r in results]
     if references:
         published = model_references(results)
