@@ -60,3 +60,25 @@ PHASE_LINE = re.compile(r"^\[ *\d+\.\d s\] ")
 def error_lines(stderr: str) -> list[str]:
     """What a piped run printed besides its phase lines: a refused run's one error line."""
     return [line for line in stderr.strip().splitlines() if not PHASE_LINE.match(line)]
+
+
+def fake(**script) -> dict[str, str]:
+    """The environment of a run on the fake trainer (segbench/measure/fake_trainer.py): no
+    framework imported, the step times and losses of `script`."""
+    import json
+
+    return {"SEGBENCH_FAKE_TRAINER": json.dumps(script or {})}
+
+
+def cached_data(cwd, triangles_dir, copy: bool = False):
+    """`cwd`/cache holding the generated triangles (hard links to the session's set, or copies
+    where a test changes them), as a first run leaves it; returns the cache folder."""
+    import shutil
+    from pathlib import Path
+
+    from segbench.benchmark.triangles import DATASET_VERSION
+
+    cache = Path(cwd) / "cache"
+    link = shutil.copy2 if copy else os.link
+    shutil.copytree(triangles_dir, cache / DATASET_VERSION, copy_function=link)
+    return cache

@@ -19,6 +19,24 @@ os.environ.setdefault(
 )
 
 
+def nchw_on_this_cpu() -> bool:
+    """Whether this process's backend runs NCHW convolutions on the CPU: TensorFlow only
+    through oneDNN, which it turns on by itself only on CPUs with AVX-512."""
+    if backend.backend_name() != "tensorflow":
+        return True
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+needs_nchw = pytest.mark.skipif(
+    not nchw_on_this_cpu(),
+    reason="TensorFlow's CPU Conv2D takes NCHW only with oneDNN, off on this CPU (no AVX-512); "
+    "the run refuses channels_first here (test_fake_trainer.py), and TF_ENABLE_ONEDNN_OPTS=1 "
+    "runs it (test_a_smoke_run_records_the_layout_and_its_numerics_match)",
+)
+
+
 @pytest.fixture(scope="session")
 def triangles_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full triangles data set, generated once."""

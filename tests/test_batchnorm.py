@@ -16,6 +16,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import needs_nchw
 
 from segbench.benchmark import batchnorm
 from segbench.benchmark.batchnorm import FusedBatchNormalization, batch_normalization_layer
@@ -148,7 +149,9 @@ def _assert_equivalent(diffs: dict[str, float]) -> None:
 
 
 @on_tensorflow
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(
+    "data_format", ["channels_last", pytest.param("channels_first", marks=needs_nchw)]
+)
 def test_fused_layer_equals_keras_layer_on_tensorflow(data_format):
     _assert_equivalent(equivalence(data_format=data_format))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import fastjsonschema
 import pytest
-from cli_helpers import ctrl_c_default, error_lines, segbench
+from cli_helpers import ctrl_c_default, error_lines, fake, segbench
 from typer.testing import CliRunner
 
 from segbench.benchmark import triangles
@@ -108,7 +108,7 @@ def test_run_refuses_to_start_on_a_failed_check_unless_forced(small_dataset, tmp
     export = (root / "envs" / "linux-x86_64-cpu" / "requirements.txt").read_text()
     stale = tmp_path / "stale-export.txt"
     stale.write_text(export.replace("keras==3.12.4", "keras==3.5.0"))
-    env = {"SEGBENCH_LOCK_EXPORT": str(stale)}
+    env = {"SEGBENCH_LOCK_EXPORT": str(stale), **fake()}
     args = [*SMOKE, "--data", str(small_dataset), "--out", "res", "--no-check-numerics"]
     refused = segbench(*args, cwd=tmp_path, env=env)
     assert refused.returncode == 1
@@ -166,7 +166,7 @@ def test_bad_data_folder_names_the_file(tmp_path):
 
 
 def test_ctrl_c_twice_during_timing_writes_partial_result_and_exits_130(small_dataset, tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **fake(sleep_s=0.02)}
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from cli_helpers import error_lines, segbench
+from conftest import needs_nchw
 
 from segbench.benchmark.config import PRESETS
 from segbench.benchmark.cvnet import build_cvnet
@@ -38,6 +39,7 @@ def _pair(batchnorm: str = "keras") -> list[keras.Model]:
     return models
 
 
+@needs_nchw
 @pytest.mark.parametrize("batchnorm", ["keras", "fused"])
 def test_channels_first_is_the_same_model_with_the_channel_axis_moved(batchnorm):
     last, first = _pair(batchnorm)
@@ -74,6 +76,8 @@ def test_a_smoke_run_records_the_layout_and_its_numerics_match(small_dataset, tm
         *("--no-peak", "--no-telemetry", "--out", "res"),
         "--json",
         cwd=tmp_path,
+        # TensorFlow's CPU NCHW kernels are oneDNN's, on by default only with AVX-512.
+        env={"TF_ENABLE_ONEDNN_OPTS": "1"},
     )
     assert done.returncode == 0, done.stderr
     assert "channels_first" in done.stderr.splitlines()[0]  # the plan line names it

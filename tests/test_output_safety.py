@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import segbench
+from cli_helpers import fake, segbench
 
 from segbench.report.printable import markdown_cell, printable
 from segbench.results.result import Result, load_result, recompute
@@ -93,7 +93,7 @@ def test_a_run_on_an_ascii_console_prints_where_it_saved_the_result(
         "--out",
         "res",
         cwd=tmp_path,
-        env={"PYTHONIOENCODING": encoding},
+        env={"PYTHONIOENCODING": encoding, **fake()},
     )
     out = done.stdout.decode(encoding)
     assert done.returncode == 0, done.stderr.decode(encoding, "replace")

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cli_helpers import error_lines, segbench, start
+from cli_helpers import error_lines, fake, segbench, start
 from typer.testing import CliRunner
 
 from segbench.benchmark import triangles
@@ -29,7 +29,7 @@ SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--no-check-numerics"]
 
 def test_two_runs_at_once_into_one_folder_keep_both_results(small_dataset, tmp_path):
     args = [*SMOKE, "--data", str(small_dataset), "--out", "res"]
-    procs = [start(*args, cwd=tmp_path) for _ in range(2)]
+    procs = [start(*args, cwd=tmp_path, env=fake(sleep_s=0.05)) for _ in range(2)]
     for proc in procs:
         proc.wait(timeout=300)
         assert proc.returncode == 0, proc.stderr.read()
@@ -65,6 +65,7 @@ def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
 
     monkeypatch.setattr(pipeline, "write_result", disk_full_in_out)
     monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(*fake().popitem())
     done = CliRunner().invoke(
         app, [*SMOKE, "--data", str(small_dataset), "--out", str(out)], env={"COLUMNS": "200"}
     )
@@ -87,7 +88,15 @@ def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
 )
 def test_a_signal_during_timing_keeps_the_partial_result(small_dataset, tmp_path, sent, code):
     proc = start(
-        *SMOKE, "--steps", "100000", "--data", str(small_dataset), "--out", "res", cwd=tmp_path
+        *SMOKE,
+        "--steps",
+        "100000",
+        "--data",
+        str(small_dataset),
+        "--out",
+        "res",
+        cwd=tmp_path,
+        env=fake(sleep_s=0.02),
     )
     deadline = time.monotonic() + 240
     for line in proc.stderr:
@@ -121,7 +130,7 @@ def test_a_changed_cached_image_is_found_and_the_set_regenerated(triangles_dir, 
     cached = tmp_path / "cache" / triangles.DATASET_VERSION
     shutil.copytree(triangles_dir, cached)
     shutil.copy(cached / "images" / "0002.png", cached / "images" / "0001.png")  # valid, wrong
-    done = segbench(*SMOKE, "--out", "res", "--json", cwd=tmp_path)
+    done = segbench(*SMOKE, "--out", "res", "--json", cwd=tmp_path, env=fake())
     assert done.returncode == 0, done.stderr
     assert f"the cached data set in {cached} is damaged" in done.stderr
     assert json.loads(done.stdout)["data"]["sha256"] == triangles.TRIANGLES_SHA256
@@ -153,7 +162,15 @@ def test_option_values_that_cannot_work_are_refused_in_one_line(tmp_path, args, 
 
 def test_a_batch_too_large_for_memory_is_refused_by_the_memory_check(small_dataset, tmp_path):
     done = segbench(
-        *SMOKE, "--batch-size", "100000", "--data", str(small_dataset), "--out", "res", cwd=tmp_path
+        *SMOKE,
+        "--batch-size",
+        "100000",
+        "--data",
+        str(small_dataset),
+        "--out",
+        "res",
+        cwd=tmp_path,
+        env=fake(),
     )
     assert done.returncode == 1
     assert (
@@ -180,7 +197,7 @@ def test_a_backend_that_is_not_installed_says_how_to_install_it(tmp_path, comman
 def test_a_cache_that_is_a_file_is_named_in_run_and_doctor(tmp_path):
     blocker = tmp_path / "cache-file"
     blocker.write_text("not a folder")
-    env = {"SEGBENCH_CACHE": str(blocker)}
+    env = {"SEGBENCH_CACHE": str(blocker), **fake()}
     doctor = segbench("doctor", "--json", cwd=tmp_path, env=env)
     disk = next(c for c in json.loads(doctor.stdout)["checks"] if c["id"] == "disk")
     assert disk["status"] == "FAIL" and f"{blocker} is a file, not a folder" in disk["found"]
@@ -280,7 +297,7 @@ def test_a_package_visible_twice_is_drift_naming_the_imported_one(tmp_path):
     info = shadow / "rich-13.9.4.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rich\nVersion: 13.9.4\n")
-    env = {"PYTHONPATH": str(shadow)}
+    env = {"PYTHONPATH": str(shadow), **fake()}
     done = segbench("doctor", "--json", cwd=tmp_path, env=env)
     packages = next(c for c in json.loads(done.stdout)["checks"] if c["id"] == "packages")
     assert packages["status"] == "WARN"

@@ -6,6 +6,7 @@ Readers never raise: a fact that cannot be read is recorded as unknown, and the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import shutil
@@ -17,7 +18,7 @@ from segbench.doctor import diagnose
 from segbench.doctor.lockfiles import lock_versions, normalise, read_export, target_name
 from segbench.doctor.probe import Probe, modules_for, probe
 from segbench.doctor.types import Context, Facts
-from segbench.measure import backend, settings
+from segbench.measure import backend, settings, trainer
 from segbench.measure.parallel.distribution import NONE
 from segbench.measure.parallel.peers import Survey
 from segbench.measure.parallel.peers import survey as distribution_survey
@@ -222,11 +223,15 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
     backend_name = os.environ.get("KERAS_BACKEND", "tensorflow")
     # The frameworks are imported in a child first: nothing below imports them in this
     # process unless the child survived its import.
-    probed = probe(backend_name) if _importable(backend_name) else None
+    framework = trainer.active()
+    probed = probe(backend_name) if _importable(backend_name) and not framework.fake else None
     safe = probed is None or probed.ok
-    import_errors = _import_errors(probed)
+    import_errors = {} if framework.fake else _import_errors(probed)
     export_path, pins, export_error = _lock_export(installed)
-    if safe and "keras" not in import_errors:
+    if framework.fake:  # the framework's part as the fake trainer is told (fake_trainer.py)
+        gpus, nvidia, gpu_free = [], nvidia_smi(), None
+        threads, onednn, xla = {}, None, None
+    elif safe and "keras" not in import_errors:
         gpus, nvidia, gpu_free = _gpu_facts(import_errors)
         threads, onednn, xla = _tensorflow_details()
     else:
@@ -235,7 +240,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         onednn = xla = None
     battery, low_power_mode, thermal, energy_mode = _power_facts()
     device = "gpu" if gpus and context.device != "cpu" else "cpu"
-    return Facts(
+    facts = Facts(
         python=tuple(sys.version_info[:3]),
         sys_platform=sys.platform,
         machine=platform.machine(),
@@ -249,7 +254,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         gpus=gpus,
         nvidia=nvidia,
         computation=_computation(device)
-        if safe and "keras" not in import_errors
+        if safe and "keras" not in import_errors and not framework.fake
         else {"error": "not run: the framework does not import (see the import check)"},
         ram_available=psutil.virtual_memory().available,
         gpu_memory_free=gpu_free,
@@ -270,6 +275,9 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         built_with=diagnose.built_with("tensorflow"),
         energy_mode=energy_mode,
     )
+    if framework.fake:
+        facts = dataclasses.replace(facts, **framework.doctor_facts(context.device))
+    return facts
 
 
 def _importable(backend: str) -> bool:

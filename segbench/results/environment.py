@@ -192,9 +192,9 @@ def imported_versions(listed: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Environment:
-    """Everything needed to tell what machine and software produced a result."""
-    import keras
+def fingerprint(device_names: list[str], keras_backend: str, stack: dict[str, str]) -> Environment:
+    """Everything needed to tell what machine and software produced a result (`keras_backend`
+    and the GPU `stack` as the run's trainer names them)."""
     import psutil
 
     return Environment(
@@ -218,9 +218,9 @@ def fingerprint(device_names: list[str], nvidia: dict[str, str] | None) -> Envir
                 if (version := package_version(name)) is not None
             }
         ),
-        keras_backend=keras.backend.backend(),
+        keras_backend=keras_backend,
         devices=device_names,
-        gpu_stack=gpu_stack(nvidia),
+        gpu_stack=stack,
         uv_lock_sha256=lock_sha256(),
         settings=settings.survey().effective(),
     )

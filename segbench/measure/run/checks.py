@@ -97,7 +97,7 @@ def check_numerics(
     """The numerics check on the run's device, backend and precision, before timing (skipped
     when not `enabled`: --no-check-numerics); a user's model is held against its own CPU
     float32 reference (computed once, then cached)."""
-    import keras
+    from segbench.measure import trainer
 
     if not enabled:
         return numerics.Numerics(status=numerics.SKIPPED, reason="--no-check-numerics")
@@ -109,12 +109,8 @@ def check_numerics(
         except Unavailable as e:
             return numerics.Numerics(status=numerics.SKIPPED, reason=str(e))
     try:
-        with (
-            display.status("checking the device's numerics against the CPU reference"),
-            keras.device(device.keras_name),
-        ):
-            losses = numerics.probe_losses(config)
-            draws = numerics.dropout_draws(config.precision)
+        with display.status("checking the device's numerics against the CPU reference"):
+            losses, draws = trainer.active().numerics_losses(config, device)
     except Exception as e:  # noqa: BLE001 - the run itself reports what is broken
         reason = f"the check could not run ({type(e).__name__}: {str(e)[:200]})"
         return numerics.Numerics(status=numerics.SKIPPED, reason=reason)

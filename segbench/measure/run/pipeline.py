@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from segbench.errors import (
     signal_name,
     stopped,
 )
-from segbench.measure import backend, numerics, telemetry
+from segbench.measure import backend, numerics, telemetry, trainer
 from segbench.measure.parallel import distribution, peers, strategies
 from segbench.measure.parallel.peers import Survey
 from segbench.measure.parallel.strategies import Replication
@@ -41,7 +42,9 @@ from segbench.measure.run.timed import timed_run
 from segbench.measure.telemetry import DEFAULT_INTERVAL_S
 from segbench.results import environment
 from segbench.results.result import DataInfo, OwnModelInfo, Result, build_result, write_result
+from segbench.results.stats import timed_steps
 
+SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 # --profile: steps run under the framework's profiler after the timed steps (not timed).
 PROFILED_STEPS = 3
 
@@ -225,14 +228,15 @@ def _run(
     and its file (a multi-worker task other than the chief writes none)."""
     ready = _prepare(config, data_dir, out, force, display, instruments)
     config, replication = ready.config, ready.replication
+    framework = trainer.active()
     if instruments.telemetry:
-        source, missing = telemetry.open_source(ready.device.kind)
+        source, missing = framework.telemetry_source(ready.device.kind)
     else:
         source, missing = None, ["telemetry turned off (--no-telemetry)"]
     for line in warning_lines(ready.checks):  # before timing: the person can still act on them
         display.note(line)
     sampler = telemetry.Sampler(source, instruments.interval_s)
-    backend.reset_peak_memory()
+    framework.reset_peak_memory()
     started_at = datetime.now(timezone.utc)
     deferred = DeferredSignals()
     measurement, one_replica = timed_run(
@@ -247,6 +251,8 @@ def _run(
         deferred,
     )
     try:
+        if measurement.status == "interrupted" and not timed_steps(config, measurement.steps):
+            _nothing_timed(measurement, ready.facts)
         result = _result(
             ready,
             measurement,
@@ -293,11 +299,12 @@ def _prepare(
     """Everything before timing: the backend imported safely, the replicas started, a user's
     model built, the environment checked, the data loaded and the numerics checked."""
     distribution.configure_before_import(config)
-    backend.select_backend(config.backend, import_now=False)  # before anything imports keras
+    framework = trainer.active()
+    framework.select_backend(config.backend)  # before anything imports keras
     with _stopped_before_timing():
-        run_checks.import_safely(config.backend, display)
+        framework.import_safely(config.backend, display)
     replication, survey, config = _start_replicas(config, display)
-    chosen = backend.choose_device(config.device)
+    chosen = framework.choose_device(config.device)
     # A user's model is built first: one that cannot be benchmarked is refused at once.
     built = run_data.own_model_data(config, data_dir, display) if config.model is not None else None
     facts, checks, failures = run_checks.check_environment(
@@ -309,6 +316,7 @@ def _prepare(
             folder, train, validation = run_data.load_data(data_dir, config.image_size, display)
         else:
             own, folder, train, validation = built
+    _refuse_what_the_kernels_cannot_run(config, chosen, facts)
     if config.epochs > 0 and len(train) < config.batch_size:
         raise BadInput(
             f"--batch-size {config.batch_size}: larger than the {len(train)} training images, "
@@ -329,6 +337,33 @@ def _prepare(
         validation=validation,
         numerics=checked,
     )
+
+
+def _nothing_timed(measurement: Measurement, facts: Facts) -> typing.NoReturn:
+    """Stopped or failed before the first timed step: no measurement, so no file (running.md)."""
+    if measurement.interrupted_by in SIGNALS:
+        kind = stopped(measurement.interrupted_by)
+        raise kind("interrupted before timing started; no result written")
+    line = run_result.failure_line(measurement, facts)
+    raise FrameworkFailed(f"{line}; nothing was timed, so no result was written")
+
+
+def _refuse_what_the_kernels_cannot_run(
+    config: RunConfig, device: backend.Device, facts: Facts
+) -> None:
+    """Unavailable for a layout this machine's kernels do not have: TensorFlow's CPU Conv2D
+    takes NCHW only through oneDNN, which TensorFlow turns on by itself only on CPUs with
+    AVX-512 (or with TF_ENABLE_ONEDNN_OPTS=1)."""
+    if (
+        config.layout == "channels_first"
+        and config.backend == "tensorflow"
+        and device.kind == "cpu"
+        and facts.onednn is False
+    ):
+        raise Unavailable(
+            "--data-format channels_first: TensorFlow's CPU convolutions take only NHWC here "
+            "(oneDNN is off on this CPU); set TF_ENABLE_ONEDNN_OPTS=1, or use channels_last"
+        )
 
 
 @contextmanager
@@ -361,7 +396,9 @@ def _result(
     )
     return build_result(
         measurement,
-        environment.fingerprint([ready.device.description], ready.facts.nvidia),
+        environment.fingerprint(
+            [ready.device.description], *trainer.active().backend_facts(ready.facts.nvidia)
+        ),
         started_at,
         data=DataInfo(
             folder=str(ready.folder),

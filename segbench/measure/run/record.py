@@ -7,7 +7,7 @@ from segbench.benchmark.config import RunConfig
 from segbench.doctor import diagnose
 from segbench.doctor.types import Facts
 from segbench.errors import signal_name
-from segbench.measure import backend, peak, telemetry
+from segbench.measure import backend, peak, telemetry, trainer
 from segbench.measure.parallel import distribution
 from segbench.measure.parallel.distribution import Distribution
 from segbench.measure.parallel.strategies import Replication
@@ -45,7 +45,7 @@ def _phase_of(measurement: Measurement) -> str:
 
 def memory(device_kind: str) -> Memory:
     """The host's and the device's peak memory of the run (or why the device's is unknown)."""
-    device_peak, device_reason = backend.device_peak_memory(device_kind)
+    device_peak, device_reason = trainer.active().device_peak_memory(device_kind)
     return Memory(
         host_peak_bytes=backend.host_peak_memory(),
         device_peak_bytes=device_peak,
@@ -93,8 +93,6 @@ def matmul_peak(
     """The run's compute against the matmul probe's (run now, after the timed steps, unless
     not `probe` (--no-peak) or the run was interrupted) and the vendor's ceiling; and the
     signal that stopped the probe, if one did."""
-    import keras
-
     reasons = []
     measured = None
     stopped_by = None
@@ -105,11 +103,8 @@ def matmul_peak(
     else:
         device = measurement.device
         try:
-            with (
-                display.status("measuring the device's matmul ceiling"),
-                keras.device(device.keras_name),
-            ):
-                measured = peak.measure_matmul(device.kind, result.config.precision)
+            with display.status("measuring the device's matmul ceiling"):
+                measured = trainer.active().measure_matmul(device, result.config.precision)
         except KeyboardInterrupt as stop:
             reasons.append("measured ceiling: interrupted")
             stopped_by = signal_name(stop)

@@ -22,9 +22,9 @@ import numpy as np
 from segbench.benchmark.config import RunConfig, learning_rate
 from segbench.benchmark.triangles import Split
 from segbench.errors import signal_name
-from segbench.measure import backend, generation
+from segbench.measure import backend, trainer
 from segbench.measure.parallel.strategies import Replication
-from segbench.measure.run.compilation import compile_model, effective_batchnorm, effective_compile
+from segbench.measure.run.compilation import compile_model
 from segbench.results.schema import NAN_OK, NON_NEGATIVE, OPTIONAL, POSITIVE
 
 # Step phases. "compile" is the first step of each batch shape in a repeat.
@@ -115,24 +115,26 @@ def batch_rows(start: int, batch_size: int, count: int) -> np.ndarray:
 
 
 def _stage(
-    split: Split, rows_list: list[np.ndarray], data_format: str
+    split: Split, rows_list: list[np.ndarray], data_format: str, framework: Any
 ) -> list[tuple[object, object]]:
     """Device tensors for each batch in `data_format`, made once before any timing."""
     staged = [
-        tuple(backend.to_device(a) for a in split.batch(rows, data_format)) for rows in rows_list
+        tuple(framework.to_device(a) for a in split.batch(rows, data_format)) for rows in rows_list
     ]
-    backend.synchronize()
+    framework.synchronize()
     return staged
 
 
 def _timed(
-    fn: Callable[[], dict], synchronize: Callable[[], None] = backend.synchronize
+    fn: Callable[[], dict],
+    synchronize: Callable[[], None] = backend.synchronize,
+    clock_ns: Callable[[], int] = time.perf_counter_ns,
 ) -> tuple[float, float, dict]:
-    """When the step started (perf_counter seconds), how long it took (ms), and its logs."""
-    start = time.perf_counter_ns()
+    """When the step started (seconds on `clock_ns`'s clock), how long it took (ms), its logs."""
+    start = clock_ns()
     logs = fn()
     synchronize()
-    return start / 1e9, (time.perf_counter_ns() - start) / 1e6, logs
+    return start / 1e9, (clock_ns() - start) / 1e6, logs
 
 
 class _Run:
@@ -152,37 +154,25 @@ class _Run:
         self.notify = notify
         self.replication = replication
         self.arrived: list[tuple[int, Callable]] = []  # see _remembered_signals
+        self.framework = trainer.active()
 
     def compile(self, lr: float, example: tuple[np.ndarray, np.ndarray]):
         """A freshly compiled model; the first one also describes the model in the measurement.
         Data-parallel, its variables are mirrored on every replica (`example`: one replica's
         batch, which builds the metrics and optimizer state before the first step)."""
-        from segbench.benchmark.cvnet import architecture_forward_flops
-
         if self.replication is None:
-            model = compile_model(self.config, lr)
-            keras_generation = generation.load(self.config.keras_generation)
-            self.train_step, self.test_step = keras_generation.step_functions(
-                model, self.config.xla
-            )
+            model, self.train_step, self.test_step = self.framework.compile(self.config, lr)
         else:
             with self.replication.scope():
                 model = compile_model(self.config, lr)
             self.train_step, self.test_step = self.replication.step_functions(model, example)
         if not self.measurement.parameters:
-            self.measurement.parameters = model.count_params()
-            self.measurement.compiled, self.measurement.compile_note = effective_compile(
-                self.config, model
-            )
-            self.measurement.batchnorm = effective_batchnorm(self.config)
-            # Training: forward, plus backward for inputs and weights (3 × forward).
-            if self.config.model is None:
-                forward = architecture_forward_flops(self.config.width, self.config.image_size)
-            else:
-                from segbench.measure.flops import count_flops
-
-                forward = count_flops(model).forward_per_sample
-            self.measurement.training_flops_per_image = 3.0 * forward
+            described = self.framework.describe(self.config, model)
+            self.measurement.parameters = described["parameters"]
+            self.measurement.compiled = described["compiled"]
+            self.measurement.compile_note = described["compile_note"]
+            self.measurement.batchnorm = described["batchnorm"]
+            self.measurement.training_flops_per_image = described["training_flops_per_image"]
         return model
 
     def step(
@@ -193,7 +183,9 @@ class _Run:
         if self.replication is None:
             x, y = batch
             images = int(x.shape[0])
-            start, ms, logs = _timed(lambda: run(x, y))
+            start, ms, logs = _timed(
+                lambda: run(x, y), self.framework.synchronize, self.framework.clock_ns
+            )
         else:
             # A step of all replicas: it ends when the last has finished and the gradients
             # are all-reduced (the reduced logs are read back after the synchronisation).
@@ -229,7 +221,7 @@ class _Run:
         with_staging = time.perf_counter()
         rows = [batch_rows(i * size, size, len(train)) for i in range(distinct)]
         if self.replication is None:
-            batches = _stage(train, rows, config.layout)
+            batches = _stage(train, rows, config.layout, self.framework)
         else:  # each global batch split into per-replica slices on their devices
             batches = [self.replication.stage(*train.batch(r, config.layout)) for r in rows]
             self.replication.synchronize()
@@ -249,7 +241,6 @@ class _Run:
                 self.notify(Event("step", repeat, phase, total=count, completed=done, step=record))
                 index += 1
         if self.profile_steps and repeat == config.repeats - 1 and self.replication is None:
-            from segbench.measure.profile.profiler import profile_steps
             from segbench.measure.profile.record import Profile
 
             if self.measurement.compiled == "xla":  # one XLA program: no layer names to read
@@ -262,7 +253,7 @@ class _Run:
                 )
                 return
             self.notify(Event("phase", repeat, "profile", total=self.profile_steps))
-            self.measurement.profile = profile_steps(
+            self.measurement.profile = self.framework.profile(
                 model, self.train_step, batches[0], self.profile_steps
             )
 
@@ -275,11 +266,13 @@ class _Run:
             train,
             [np.arange(s, min(s + size, len(train))) for s in range(0, len(train), size)],
             config.layout,
+            self.framework,
         )
         val_batches = _stage(
             validation,
             [np.arange(s, min(s + size, len(validation))) for s in range(0, len(validation), size)],
             config.layout,
+            self.framework,
         )
         self.measurement.stage_s.append(time.perf_counter() - started)
         example = train.batch(slice(0, size), config.layout)
@@ -340,18 +333,15 @@ def run_benchmark(
     of `replication`; Ctrl-C returns what was measured. `profile_steps` > 0: after the last
     repeat's timed steps, that many more under the framework's profiler
     (segbench/measure/profile)."""
-    import keras
-
     config.validate()
     if config.epochs > 0 and validation is None:
         raise ValueError("the epoch protocol needs a validation split")
-    keras_generation = generation.load(config.keras_generation)
-    keras_generation.keras.mixed_precision.set_global_policy(config.precision)
-    backend.configure_determinism(config.seed, config.deterministic)
+    framework = trainer.active()
+    framework.begin(config)
     # Data-parallel, the strategy places every replica's work on its device.
-    placement = keras.device(device.keras_name) if replication is None else nullcontext()
+    placement = framework.placement(device) if replication is None else nullcontext()
     with placement:
-        measurement = Measurement(config=config, device=device)
+        measurement = Measurement(config=config, device=device, origin=framework.clock_ns() / 1e9)
         run = _Run(config, measurement, notify, replication, profile_steps)
         stopping = replication.stopping() if replication is not None else nullcontext()
         try:
@@ -359,8 +349,7 @@ def run_benchmark(
                 for repeat in range(config.repeats):
                     if repeat:
                         _cool_down(config.cooldown, repeat, notify, replication)
-                    keras_generation.keras.backend.clear_session()
-                    backend.configure_determinism(config.seed, config.deterministic)
+                    framework.reset(config)
                     if config.epochs > 0:
                         run.epochs_protocol(repeat, train, validation)
                     else:

@@ -1,0 +1,283 @@
+"""The fake trainer: a run that "trains" with the step times and losses it is told, and imports
+no deep-learning framework (hyperfine's MockExecutor, for a training benchmark).
+
+Selected by the environment, not the command line: SEGBENCH_FAKE_TRAINER holds a JSON script,
+or the path of a file holding one. Every key is optional:
+
+    {"step_ms": [100, 102.5],   # timed step times, ms, cycled (warm-up steps: the same)
+     "compile_ms": 900,         # the first step of each repeat (compile)
+     "losses": [1.0, 0.9],      # training losses, cycled (default: 1.0 × 0.97^step)
+     "iou": 0.5, "dice": 0.6,
+     "device": "cpu",           # or "gpu": the device the run is told it has
+     "device_name": "CPU",      # the GPU's name when "device" is "gpu"
+     "parameters": 20886706,
+     "sleep_s": 0,              # real seconds each step waits: time for a test's signal
+     "signal": {"at": "timed", "step": 2, "name": "SIGTERM"},
+     "fail": {"at": "timed", "step": 3, "error": "ResourceExhaustedError", "message": "OOM"},
+     "numerics_losses": null,   # the numerics probe's losses (default: the shipped reference's)
+     "matmul_tflops": 1.0,      # the measured ceiling --peak reports
+     "facts": {},               # doctor's facts replaced (segbench/doctor/types.py: Facts)
+     "settings": [{"match": {"batchnorm": "fused"}, "step_ms": [50]}]}
+
+"settings" gives other values to the runs whose configuration (RunConfig's fields, as in a
+result's "config") matches: how tune's trials are told apart.
+
+"at" is one of import, numerics, compile, warmup, timed, peak; "step" counts from 1 within a
+phase. Times are exact: the step's clock is the fake's, advanced by the step's time. The
+pipeline, the timed loop, the statistics, the result file and everything that reads it run
+as they do for a real run (docs/development.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from segbench.errors import BadInput
+from segbench.measure import backend
+
+PHASES = ("import", "numerics", "compile", "warmup", "timed", "peak")
+NAME = "fake trainer"
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the fake trainer is told (the module's docstring gives each key)."""
+
+    step_ms: list[float] = field(default_factory=lambda: [100.0])
+    compile_ms: float = 900.0
+    losses: list[float] | None = None
+    iou: float = 0.5
+    dice: float = 0.6
+    device: str = "cpu"
+    device_name: str = "FakeGPU 1"
+    parameters: int = 20_886_706
+    sleep_s: float = 0.0
+    signal: dict[str, Any] | None = None
+    fail: dict[str, Any] | None = None
+    numerics_losses: list[float] | None = None
+    matmul_tflops: float = 1.0
+    facts: dict[str, Any] = field(default_factory=dict)
+    settings: list[dict[str, Any]] = field(default_factory=list)
+
+    def for_config(self, config: Any) -> Script:
+        """This script with the values of every "settings" entry that matches `config`."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for entry in self.settings:
+            match = entry.get("match", {})
+            if all(getattr(config, k, None) == v for k, v in match.items()):
+                values.update({k: v for k, v in entry.items() if k != "match"})
+        return Script(**values)
+
+    @classmethod
+    def parse(cls, text: str) -> Script:
+        """The script of SEGBENCH_FAKE_TRAINER: inline JSON or a file's path; BadInput if bad."""
+        try:
+            source = text if text.lstrip().startswith("{") else Path(text).read_text()
+            values = json.loads(source)
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"unknown key(s) {', '.join(unknown)}")
+            script = cls(**values)
+        except (OSError, ValueError, TypeError) as e:
+            raise BadInput(
+                f"SEGBENCH_FAKE_TRAINER: {e}; see segbench/measure/fake_trainer.py"
+            ) from None
+        for event in (script.signal, script.fail):
+            if event is not None and event.get("at") not in PHASES:
+                raise BadInput(f"SEGBENCH_FAKE_TRAINER: 'at' must be one of {', '.join(PHASES)}")
+        return script
+
+
+class _FakeModel:
+    """What the loop asks of a compiled model."""
+
+    def __init__(self, parameters: int):
+        self.parameters = parameters
+        self.optimizer = type("Optimizer", (), {})()
+        self.optimizer.learning_rate = type("Rate", (), {"assign": lambda self, v: None})()
+
+    def reset_metrics(self) -> None:
+        pass
+
+    def count_params(self) -> int:
+        return self.parameters
+
+
+class FakeTrainer:
+    """The trainer (trainer.KerasTrainer's methods) that runs the script instead of a model."""
+
+    fake = True
+    _instances: ClassVar[dict[str, FakeTrainer]] = {}
+
+    def __init__(self, script: Script):
+        self.script = script
+        self.now_ns = time.perf_counter_ns()  # the fake clock: real at start, then the steps'
+        self.calls = 0  # training steps since the last compile (0: the compile step)
+        self.config: Any = None
+        self.steps_done = 0
+
+    @classmethod
+    def from_env(cls, text: str) -> FakeTrainer:
+        """One fake trainer per process and script (its clock and step count are the run's)."""
+        if text not in cls._instances:
+            cls._instances[text] = cls(Script.parse(text))
+        return cls._instances[text]
+
+    def _event(self, phase: str, step: int = 1) -> None:
+        """The script's signal or failure where it is due: at `phase`, its `step`-th step."""
+        for event, act in ((self.script.signal, self._signal), (self.script.fail, self._fail)):
+            if event and event["at"] == phase and int(event.get("step", 1)) == step:
+                act(event)
+
+    @staticmethod
+    def _signal(event: dict[str, Any]) -> None:
+        os.kill(os.getpid(), getattr(signal, event.get("name", "SIGINT")))
+        time.sleep(0.05)  # the handler runs here, as during a real step
+
+    @staticmethod
+    def _fail(event: dict[str, Any]) -> None:
+        kind = type(event.get("error", "RuntimeError"), (RuntimeError,), {})
+        raise kind(event.get("message", "the fake trainer failed as told"))
+
+    # The pipeline.
+    def select_backend(self, name: str) -> None:
+        if name not in backend.BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; choose one of {backend.BACKENDS}")
+        os.environ["KERAS_BACKEND"] = name  # what a child or a record reads
+
+    def import_safely(self, name: str, display: Any) -> None:
+        with display.status(f"importing {name} ({NAME})"):
+            self._event("import")
+
+    def choose_device(self, requested: str) -> backend.Device:
+        has_gpu = self.script.device == "gpu"
+        if requested == "gpu" and not has_gpu:
+            raise backend.DeviceError(f"--device gpu: the {NAME} has no GPU (found only the CPU)")
+        if requested == "cpu" or not has_gpu:
+            return backend.Device("cpu", "cpu", "CPU")
+        return backend.Device("gpu", "gpu", self.script.device_name)
+
+    def numerics_losses(self, config: Any, device: backend.Device) -> tuple[list[float], list]:
+        from segbench.measure import numerics
+
+        self.script = self.script.for_config(config)
+        self._event("numerics")
+        losses = self.script.numerics_losses or numerics.shipped_reference()["losses"]
+        rng = np.random.default_rng(numerics.SEED)
+        draws = []
+        for rate in numerics.DROPOUT_RATES:
+            masks = [rng.random(numerics.DROPOUT_SHAPE) >= rate for _ in range(2)]
+            draws.append((rate, [m.astype(np.float32) / (1 - rate) for m in masks]))
+        return list(losses), draws
+
+    def telemetry_source(self, kind: str) -> tuple[Any, list[str]]:
+        return None, [f"{NAME}: no telemetry"]
+
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def device_peak_memory(self, kind: str) -> tuple[int | None, str | None]:
+        return None, f"{NAME}: no device memory"
+
+    def measure_matmul(self, device: backend.Device, precision: str) -> tuple[float, str]:
+        self._event("peak")
+        return self.script.matmul_tflops, f"{NAME}: the ceiling it was told"
+
+    def backend_facts(self, nvidia: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+        stack = {"nvidia_driver": nvidia["driver_version"]} if nvidia else {}
+        return os.environ.get("KERAS_BACKEND", "tensorflow"), stack
+
+    def doctor_facts(self, requested: str) -> dict[str, Any]:
+        """The framework's part of doctor's facts, then the script's own."""
+        on_gpu = self.script.device == "gpu" and requested != "cpu"
+        return {
+            "gpus": [self.script.device_name] if self.script.device == "gpu" else [],
+            "computation": {"placed_on": "GPU:0" if on_gpu else "CPU:0", "correct": True},
+            **self.script.facts,
+        }
+
+    # The timed loop.
+    def begin(self, config: Any) -> None:
+        if config.distributed:
+            raise BadInput(f"--strategy: the {NAME} runs on one device")
+        self.config = config
+        self.script = self.script.for_config(config)
+
+    def placement(self, device: backend.Device) -> contextlib.nullcontext:
+        return contextlib.nullcontext()
+
+    def reset(self, config: Any) -> None:
+        pass
+
+    def to_device(self, array: Any) -> Any:
+        return array
+
+    def synchronize(self) -> None:
+        pass
+
+    def clock_ns(self) -> int:
+        return self.now_ns
+
+    def compile(self, config: Any, lr: float) -> tuple[Any, Callable, Callable]:
+        self.config = config
+        self.calls = 0
+        return _FakeModel(self.script.parameters), self._train_step, self._test_step
+
+    def describe(self, config: Any, model: Any) -> dict[str, Any]:
+        from segbench.benchmark.cvnet import architecture_forward_flops
+
+        return {
+            "parameters": model.count_params(),
+            "compiled": "xla" if config.xla else "off",
+            "compile_note": None,
+            "batchnorm": config.batchnorm or "keras",
+            "training_flops_per_image": 3.0
+            * architecture_forward_flops(config.width, config.image_size),
+        }
+
+    def profile(self, model: Any, train_step: Callable, batch: Any, steps: int) -> Any:
+        from segbench.measure.profile.record import failed
+
+        return failed(steps, NAME, f"{NAME}: no profiler")
+
+    def _phase(self) -> tuple[str, int]:
+        """The phase of the current training step and its number within it (from 1)."""
+        if self.calls == 0:
+            return "compile", 1
+        warmup = self.config.warmup if self.config is not None else 0
+        if self.calls <= warmup:
+            return "warmup", self.calls
+        return "timed", self.calls - warmup
+
+    def _train_step(self, x: Any, y: Any) -> dict[str, float]:
+        phase, number = self._phase()
+        if self.script.sleep_s:
+            time.sleep(self.script.sleep_s)
+        self._event(phase, number)
+        script = self.script
+        ms = script.compile_ms if phase == "compile" else _cycled(script.step_ms, number - 1)
+        self.now_ns += round(ms * 1e6)
+        losses = script.losses
+        loss = _cycled(losses, self.steps_done) if losses else 0.97**self.steps_done
+        self.calls += 1
+        self.steps_done += 1
+        return {"loss": loss, "iou": script.iou, "dice": script.dice}
+
+    def _test_step(self, x: Any, y: Any) -> dict[str, float]:
+        self.now_ns += round(_cycled(self.script.step_ms, 0) * 1e6 / 3)
+        return {"loss": 0.5, "iou": self.script.iou, "dice": self.script.dice}
+
+
+def _cycled(values: list[float], index: int) -> float:
+    return float(values[index % len(values)])
