@@ -147,8 +147,10 @@ def _value(param, ctx) -> str:
     if descriptor.is_choice:
         choices = [getattr(c, "value", c) for c in descriptor.choices or ()]
         return " \\| ".join(f"`{c}`" for c in choices)
-    if param.metavar:
+    if param.metavar and not param.metavar.startswith("<"):
         kind = f"`{param.metavar}`"
+    elif param.metavar:  # "<path>": a type's name, as typer writes them
+        kind = param.metavar.strip("<>")
     else:
         kind = param.display_type(ctx).strip("<>").removesuffix(" range")
         kind = {"str": "text", "list[str]": "text", "int": "integer", "float": "number"}.get(

@@ -148,17 +148,35 @@ def test_invalid_option_value_is_a_usage_error(tmp_path):
 
 
 def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
-    done = segbench("run", "--preset", "smoke", "--device", "gpu", "--out", "res", cwd=tmp_path)
+    from segbench.measure import backend
+
+    # The real backend's words (TensorFlow is imported in this process already) ...
+    with pytest.raises(backend.DeviceError) as refused:
+        backend.choose_device("gpu")
+    assert "sees no GPU" in str(refused.value) and "uv sync --extra cuda" in str(refused.value)
+    # ... reach the command line as its one line, with nothing written (the fake trainer's
+    # device error takes the same path: tests/test_fake_trainer.py).
+    done = segbench(
+        "run", "--preset", "smoke", "--device", "gpu", "--out", "res", cwd=tmp_path, env=fake()
+    )
     assert done.returncode == 1
     lines = error_lines(done.stderr)
-    assert len(lines) == 1 and "sees no GPU" in lines[0] and "uv sync --extra cuda" in lines[0]
+    assert len(lines) == 1 and "has no GPU" in lines[0]
     assert not (tmp_path / "res").exists()
 
 
 def test_bad_data_folder_names_the_file(tmp_path):
     (tmp_path / "train.csv").write_text("x,y\nmissing.png,missing-mask.png\n")
     done = segbench(
-        "run", "--preset", "smoke", "--data", str(tmp_path), "--out", "res", cwd=tmp_path
+        "run",
+        "--preset",
+        "smoke",
+        "--data",
+        str(tmp_path),
+        "--out",
+        "res",
+        cwd=tmp_path,
+        env=fake(),
     )
     assert done.returncode == 2
     assert error_lines(done.stderr) == [f"error: --data: {tmp_path}/missing.png: file not found"]

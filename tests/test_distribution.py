@@ -308,6 +308,14 @@ def test_tf_config_names_every_task_and_ours():
             '{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}',
             "share an address",
         ),
+        (
+            '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": "0"}}',
+            'task["index"] must be a whole number (0 to 0), found "0"; write it without quotes',
+        ),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1.0}}',
+            "must be a whole number (0 to 1), found 1.0",
+        ),
     ],
 )
 def test_a_broken_tf_config_is_named(text, problem):
@@ -354,6 +362,10 @@ def test_doctor_judges_the_distribution_set_up():
     assert check_distribution(Survey("multiworker", "task 0"), [], None).status == "PASS"
     too_many = check_distribution(Survey("mirrored", "mirrored"), ["GPU 0"], 2)
     assert too_many.status == "FAIL" and too_many.fix.startswith("lower --gpus to 1")
+    # No GPU at all: never "lower --gpus to 0", which --gpus refuses.
+    none = check_distribution(Survey("mirrored", "mirrored"), [], 2)
+    assert none.status == "FAIL" and "--gpus to 0" not in none.fix
+    assert none.fix.startswith("no GPU is visible: drop --gpus and use --cpu-replicas N")
     assert check_distribution(Survey("mirrored", "m"), ["a", "b"], None).found == (
         "mirrored over 2 GPU(s)"
     )

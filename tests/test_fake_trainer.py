@@ -72,6 +72,7 @@ def test_a_fake_run_imports_no_framework(cwd):
         ("numerics", "SIGTERM", 143),
         ("compile", "SIGHUP", 129),
         ("compile", "SIGINT", 130),
+        ("warmup", "SIGTERM", 143),  # steps ran, none timed: still nothing to keep
     ],
 )
 def test_a_signal_before_the_first_timed_step_writes_nothing(cwd, at, name, code):

@@ -4,6 +4,7 @@ JSON compare writes is strict JSON."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from test_compare import document, with_telemetry, write
@@ -209,3 +210,22 @@ def test_show_recomputes_a_summary_its_steps_contradict(tmp_path):
     assert done.exit_code == 0, done.output
     assert "1000.0 ms" in done.output and "500.0 ms" not in done.output
     assert "the summary in the file disagrees with its steps (median_ms" in done.output
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("environment", "keras_backend"), "=1+2"),
+        (("config", "backend"), "=1+2"),
+        (("config", "backend"), "mxnet"),  # a word, but not one of Keras 3's backends
+        (("environment", "keras_backend"), "TensorFlow"),
+    ],
+)
+def test_a_value_outside_its_vocabulary_is_refused_on_load(tmp_path, where, value):
+    committed = Path(__file__).parents[1] / "docs/results/segbench-quick-cpu-20261126T162833Z.json"
+    data = json.loads(committed.read_text())
+    data[where[0]][where[1]] = value
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    line = _one_error_line(_compare(path), path)
+    assert f"field {'.'.join(where)}: must be one of" in line and repr(value)[1:-1] in line

@@ -80,29 +80,9 @@ def test_the_shipped_reference_says_how_it_was_made():
     assert len(losses) == 4 and losses == sorted(losses, reverse=True)  # it trains
 
 
-JAX_PROBE = """
-import json
-from segbench.measure import backend
-backend.select_backend("jax")
-import keras
-from segbench.benchmark.config import PRESETS
-from segbench.measure.numerics import judge, probe_losses, shipped_reference
-with keras.device("cpu"):
-    losses = probe_losses(PRESETS["smoke"])
-print(json.dumps({"losses": losses, "backend": keras.backend.backend()}))
-"""
-
-
-def test_the_jax_backend_on_the_cpu_matches_the_tensorflow_reference():
-    pytest.importorskip("jax", reason="the jax extra is not installed (uv sync --extra jax)")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run(
-        [sys.executable, "-c", JAX_PROBE], capture_output=True, text=True, env=env, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = json.loads(done.stdout.splitlines()[-1])
-    assert found["backend"] == "jax"
-    checked = judge(found["losses"], "float32", shipped_reference())
+def test_the_jax_backend_on_the_cpu_matches_the_tensorflow_reference(jax_losses):
+    assert jax_losses["backend"] == "jax"
+    checked = judge(jax_losses["float32"], "float32", shipped_reference())
     assert checked.status == MATCH, checked
 
 
@@ -131,7 +111,8 @@ def test_judgement_of_nan_and_of_each_precision():
     assert judge([1.0, 0.9, 0.8, 0.7 * (1 + 2.5e-3)], "float32", reference).status == DEVIATES
 
 
-JAX_BFLOAT16_PROBE = """
+# One jax child for every jax test here: the framework imported once, three models compiled.
+JAX_PROBE = """
 import json
 from dataclasses import replace
 from segbench.measure import backend
@@ -140,21 +121,23 @@ import keras
 from segbench.benchmark import cvnet
 from segbench.benchmark.config import PRESETS
 from segbench.measure.numerics import probe_losses
-config = replace(PRESETS["smoke"], precision="mixed_bfloat16", backend="jax")
+bfloat16 = replace(PRESETS["smoke"], precision="mixed_bfloat16", backend="jax")
 with keras.device("cpu"):
-    shipped = probe_losses(config)
+    float32 = probe_losses(PRESETS["smoke"])
+    shipped = probe_losses(bfloat16)
     cvnet._LEAK = 0.3  # a stand-in corrupt kernel: LeakyReLU slope 0.3 instead of 0.2
-    corrupt = probe_losses(config)
-print(json.dumps({"shipped": shipped, "corrupt": corrupt}))
+    corrupt = probe_losses(bfloat16)
+found = {"float32": float32, "shipped": shipped, "corrupt": corrupt}
+print(json.dumps({**found, "backend": keras.backend.backend()}))
 """
 
 
 @pytest.fixture(scope="module")
-def jax_bfloat16_losses():
+def jax_losses():
     pytest.importorskip("jax", reason="the jax extra is not installed (uv sync --extra jax)")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(
-        [sys.executable, "-c", JAX_BFLOAT16_PROBE],
+        [sys.executable, "-c", JAX_PROBE],
         capture_output=True,
         text=True,
         env=env,
@@ -164,16 +147,16 @@ def jax_bfloat16_losses():
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_jax_mixed_bfloat16_on_the_cpu_matches_within_its_measured_drift(jax_bfloat16_losses):
-    checked = judge(jax_bfloat16_losses["shipped"], "mixed_bfloat16", shipped_reference(), "jax")
+def test_jax_mixed_bfloat16_on_the_cpu_matches_within_its_measured_drift(jax_losses):
+    checked = judge(jax_losses["shipped"], "mixed_bfloat16", shipped_reference(), "jax")
     assert checked.status == MATCH, checked
     assert checked.max_rel_diff > TOLERANCE["mixed_bfloat16"]  # the drift the table allows for
 
 
 def test_a_corrupt_kernel_on_jax_mixed_bfloat16_still_deviates_at_the_first_loss(
-    jax_bfloat16_losses,
+    jax_losses,
 ):
-    checked = judge(jax_bfloat16_losses["corrupt"], "mixed_bfloat16", shipped_reference(), "jax")
+    checked = judge(jax_losses["corrupt"], "mixed_bfloat16", shipped_reference(), "jax")
     assert (checked.status, checked.at_step) == (DEVIATES, 0)
     assert checked.tolerance == TOLERANCE["mixed_bfloat16"]
 

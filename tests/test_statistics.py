@@ -194,3 +194,29 @@ def test_a_new_result_is_version_2_with_the_statistics(tmp_path):
     s = result.summary
     assert s.median_ci95_ms[0] <= s.median_ms <= s.median_ci95_ms[1]
     assert s.drift.verdict in (STEADY, SLOWING, SPEEDING_UP) and s.outliers.count >= 0
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "method"),
+    [
+        (4, 300_000, "asymptotic"),  # the pair that never finished exactly (68 s at 10,000)
+        (300_000, 4, "asymptotic"),  # either side
+        (8, 2_500, "exact"),  # 20,000 pairs: the exact method's last size
+        (8, 2_501, "asymptotic"),
+        (9, 50, "asymptotic"),  # scipy's own choice above 8 steps a side
+        (5, 5, "exact"),
+    ],
+)
+def test_mann_whitney_is_bounded_for_any_pair_of_sizes_and_names_its_method(n, m, method):
+    rng = np.random.default_rng(1)
+    a = 100 + rng.random(n)  # no ties: the exact method is allowed
+    b = 120 + rng.random(m)
+    found = difference(a, b)
+    assert found.p_method == method
+    assert found.p_value < 0.05 if min(n, m) > 4 else found.p_value <= 0.03
+    assert found.speedup == pytest.approx(float(np.median(a) / np.median(b)))
+
+
+def test_tied_steps_take_the_normal_approximation():
+    found = difference([10.0, 10.0, 11.0], [12.0, 12.0, 13.0, 14.0])
+    assert found.p_method == "asymptotic"

@@ -181,19 +181,23 @@ def test_tune_refuses_a_chart_it_cannot_write_before_any_trial(tmp_path, plot, s
     assert "trial" not in done.stderr and not (tmp_path / "results").exists()
 
 
-@pytest.mark.slow
 def test_ctrl_c_before_a_trial_finished_exits_130_and_leaves_nothing(tmp_path):
     import signal
     import subprocess
     import sys
     import time
 
-    from cli_helpers import ctrl_c_default
+    from cli_helpers import ctrl_c_default, fake
 
     process = subprocess.Popen(
         [sys.executable, "-m", "segbench", "tune", "--preset", "smoke", "--budget", "5"],
         cwd=tmp_path,
-        env={**os.environ, "SEGBENCH_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"},
+        env={
+            **os.environ,
+            "SEGBENCH_CACHE": str(tmp_path / "cache"),
+            "PYTHONUNBUFFERED": "1",
+            **fake(sleep_s=0.5),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from segbench.measure.backend import BACKENDS
 from segbench.measure.generation import GENERATIONS
 from segbench.measure.parallel.distribution import STRATEGIES
 from segbench.results.schema import OPTIONAL
@@ -44,7 +45,7 @@ class RunConfig:
     precision: str = "float32"
     xla: bool = False
     device: str = "auto"
-    backend: str = "tensorflow"
+    backend: str = field(default="tensorflow", metadata={"enum": BACKENDS})
     seed: int = 42
     deterministic: bool = False
     image_size: int = 512

@@ -152,7 +152,27 @@ DataDirOption = Annotated[
         "generated once into the cache.",
     ),
 ]
-OutOption = Annotated[Path, typer.Option(envvar="SEGBENCH_OUT", help="Folder for the result JSON.")]
+
+
+def folder_path(value: str | Path) -> Path:
+    """A folder option's value as a Path; an empty one (`--out ""`, which Path reads as the
+    current folder) is refused: it is a missing value, not a choice of folder."""
+    if not str(value).strip():
+        raise typer.BadParameter('empty; name a folder (e.g. "results"), "." for this one')
+    return Path(value)
+
+
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        envvar="SEGBENCH_OUT",
+        parser=folder_path,
+        metavar="<path>",
+        help="Folder for the result JSON.",
+    ),
+]
+
+
 AsJsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result JSON on stdout (tables go to stderr).")
 ]

@@ -19,7 +19,12 @@ def check_distribution(survey: Survey, gpus: list[str], requested_gpus: int | No
                 FAIL,
                 f"--gpus {requested_gpus}, {len(gpus)} GPU(s) visible",
                 expected=f"{requested_gpus} GPUs",
-                fix=f"lower --gpus to {len(gpus)}, or --cpu-replicas N to test the mechanism",
+                fix=(
+                    f"lower --gpus to {len(gpus)}, or --cpu-replicas N to test the mechanism"
+                    if gpus
+                    else "no GPU is visible: drop --gpus and use --cpu-replicas N to test the "
+                    "mechanism, or run where the GPUs are visible"
+                ),
             )
         replicas = requested_gpus or len(gpus)
         found = (

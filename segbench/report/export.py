@@ -73,6 +73,7 @@ CSV_COLUMNS: tuple[tuple[str, Callable[[Row], Any]], ...] = (
     ("speedup_range_low", lambda r: None if _no_range(r) else r.speedup[0]),
     ("speedup_range_high", lambda r: None if _no_range(r) else r.speedup[2]),
     ("p_value", lambda r: r.p_value),
+    ("p_method", lambda r: r.p_method),  # exact or asymptotic (Mann–Whitney U)
     ("verdict", lambda r: r.verdict),  # stats: FASTER, SLOWER, NO_DIFFERENCE, TOO_FEW_STEPS
     ("no_verdict", lambda r: r.no_verdict),
     ("undermined_by", lambda r: "; ".join(r.undermined_by)),
@@ -100,11 +101,17 @@ def _no_range(row: Row) -> bool:
     return row.speedup_ci95 is not None or row.verdict == "baseline"
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: Any) -> Any:
     """A CSV cell: a number as Python writes it back exactly (repr), text without control
-    characters, nothing for a missing value."""
+    characters and never a formula (a leading ' as OWASP's CSV-injection guidance says),
+    nothing for a missing value."""
     if isinstance(value, str):
-        return printable(value)
+        text = printable(value)
+        return "'" + text if text.startswith(FORMULA_STARTS) else text
     return "" if value is None else value
 
 

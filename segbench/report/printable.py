@@ -4,6 +4,7 @@ report's symbols in ASCII on a console that cannot encode them."""
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 # C0, DEL and C1 controls (ESC starts terminal escape sequences, BEL ends some) and the
@@ -20,12 +21,18 @@ def printable(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
-_MARKDOWN = str.maketrans({"\\": "\\\\", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# A cell's text stays text when rendered: no HTML, no table break, and no link or image
+# (`[…](…)`, `![…](…)`, reference links need brackets; GFM links bare `scheme://` and `www.`).
+_MARKDOWN = str.maketrans(
+    {"\\": "\\\\", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"}
+)
+_AUTOLINK = re.compile(r"(?i)\b(?:([a-z][a-z0-9+.-]*):(?=//)|(www)\.)")
 
 
 def markdown_cell(text: str) -> str:
-    """`text` as one Markdown table cell: printable, `|` escaped, no HTML."""
-    return printable(text).translate(_MARKDOWN)
+    """`text` as one Markdown table cell: printable, `|` escaped, no HTML, no link or image."""
+    escaped = printable(text).translate(_MARKDOWN)
+    return _AUTOLINK.sub(lambda m: f"{m[1]}\\:" if m[1] else f"{m[2]}\\.", escaped)
 
 
 # What the report's symbols read as in ASCII (the rest: their compatibility decomposition,

@@ -57,6 +57,7 @@ class Row:
     speedup: tuple[float, float, float] = (1.0, 1.0, 1.0)
     speedup_ci95: tuple[float, float] | None = None  # both rows measured: bootstrap CI
     p_value: float | None = None  # Mann–Whitney U of both rows' step samples
+    p_method: str | None = None  # "exact" | "asymptotic" (stats.mann_whitney)
     verdict: str | None = None  # stats: FASTER | SLOWER | NO_DIFFERENCE | TOO_FEW_STEPS
     j_per_image: float | None = None  # energy over the timed steps (telemetry), measured rows
     images_per_kj: float | None = None
@@ -224,6 +225,7 @@ def with_speedup(
             speedup=(low, found.speedup, high),
             speedup_ci95=found.ci95,
             p_value=found.p_value,
+            p_method=found.p_method,
             verdict=found.verdict,
         )
     fast, slow = row.ms_per_image_range
@@ -240,7 +242,7 @@ def with_caveats(row: Row, number: int, baseline: Row, baseline_number: int) -> 
         return row
     if diverged(row) or diverged(baseline):
         reason = "loss diverged" if diverged(row) else "the baseline's loss diverged"
-        return replace(row, verdict=None, p_value=None, no_verdict=reason)
+        return replace(row, verdict=None, p_value=None, p_method=None, no_verdict=reason)
     if row.verdict is None:
         return row
     undermined_by = [

@@ -19,6 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 
 
+# The backends Keras 3 runs on (measure/backend.py: BACKENDS); a file's value is one of them.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+
 @dataclass(frozen=True, kw_only=True)
 class OsInfo:
     system: str
@@ -43,7 +47,7 @@ class Environment:
     ram_bytes: int = field(metadata=POSITIVE)
     python: str
     packages: dict[str, str]  # distribution → version, for the frameworks that matter
-    keras_backend: str
+    keras_backend: str = field(metadata={"enum": KERAS_BACKENDS})
     devices: list[str]
     gpu_stack: dict[str, str]  # CUDA/cuDNN, NVIDIA driver, tensorflow-metal where present
     uv_lock_sha256: str | None

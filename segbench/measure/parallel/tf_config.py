@@ -72,7 +72,12 @@ def parse_tf_config(text: str | None) -> Cluster:
         raise BadInput(
             f"TF_CONFIG: task type {kind!r} is not a job of the cluster ({', '.join(jobs)})"
         )
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise BadInput(
+            f'TF_CONFIG: task["index"] must be a whole number (0 to {len(cluster[kind]) - 1}), '
+            f"found {json.dumps(index)}; write it without quotes"
+        )
+    if not 0 <= index < len(cluster[kind]):
         raise BadInput(
             f"TF_CONFIG: task index {index!r} is out of range: {kind} has "
             f"{len(cluster[kind])} task(s), numbered from 0"
