@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cli_helpers import error_lines, fake, segbench, start
+from cli_helpers import cached_data, error_lines, fake, segbench, start
 from typer.testing import CliRunner
 
 from segbench.benchmark import triangles
@@ -56,14 +56,14 @@ def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
 ):
     """Fault injection: the disk under --out is full when the result is written."""
     out = tmp_path / "res"
-    real_write = pipeline.write_result
+    real_write = pipeline.write_text_new
 
-    def disk_full_in_out(result, folder):
+    def disk_full_in_out(folder, *args):
         if Path(folder) == out:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(result, folder)
+        return real_write(folder, *args)
 
-    monkeypatch.setattr(pipeline, "write_result", disk_full_in_out)
+    monkeypatch.setattr(pipeline, "write_text_new", disk_full_in_out)
     monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(*fake().popitem())
     done = CliRunner().invoke(
@@ -80,6 +80,57 @@ def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
     )
     assert load_result(saved[0]).summary.steps == 4
     assert not any(out.glob("*.json"))
+
+
+def test_a_tune_whose_disk_fills_keeps_every_trial_in_the_unsaved_folder(
+    triangles_dir, tmp_path, monkeypatch
+):
+    """Fault injection: --out fills up while the trials run; the result lands elsewhere."""
+    out = tmp_path / "res"
+    real_write = pipeline.write_text_new
+
+    def disk_full_in_out(folder, *args):
+        if Path(folder) == out:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(folder, *args)
+
+    monkeypatch.setattr(pipeline, "write_text_new", disk_full_in_out)
+    cache = cached_data(tmp_path, triangles_dir)
+    monkeypatch.setenv("SEGBENCH_CACHE", str(cache))
+    monkeypatch.setenv(*fake().popitem())
+    done = CliRunner().invoke(
+        app,
+        [
+            *("tune", "--preset", "smoke", "--backend", "tensorflow"),
+            *("--precision", "float32", "--out", str(out)),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert done.exit_code == 1, done.output
+    (saved,) = (cache / "unsaved-results").glob("segbench-tune-smoke-*.json")
+    assert done.output.strip().splitlines()[-1] == (
+        f"error: --out {out}: cannot write the result (No space left on device); the tune "
+        f"result was saved to {saved}"
+    )
+    tune = load_result(saved).tune
+    assert len([t for t in tune.trials if t.images_per_s]) >= 3  # every trial that ran is kept
+    assert not any(out.glob("*.json"))
+
+
+def test_an_out_without_room_for_the_result_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    """A file system with a few MB left (disk_usage reports it): refused at once, named."""
+    import shutil as real_shutil
+
+    usage = real_shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda p: usage._replace(free=512 * 1024))
+    monkeypatch.setenv(*fake().popitem())
+    for command in (["run", "--preset", "quick"], ["tune", "--preset", "smoke"]):
+        done = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "res")])
+        assert done.exit_code == 1, done.output
+        line = done.output.strip().splitlines()[-1]
+        assert line.startswith(f"error: --out {tmp_path / 'res'}: 0.5 MiB free, and this command ")
+        assert line.endswith("free some space or choose another --out")
+        assert not (tmp_path / "res").exists()
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,9 @@ def tune_command(
     created = pipeline._missing(out)
     try:
         pipeline.check_writable(out)
+        # Every trial's result stays in memory; the file is the winner's with every trial's
+        # summary, and its chart: a few MiB at most.
+        pipeline.check_free_space(out, 4 * 2**20)
         _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot)
     except BaseException:
         pipeline._remove_if_empty(out, created)  # nothing written: no folder left behind
@@ -92,8 +95,8 @@ def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot
 
     import psutil
 
-    from segbench.atomic import write_text_new
     from segbench.measure import tune
+    from segbench.measure.run import pipeline
     from segbench.report.tune import tune_points, tune_table, verdict_lines
     from segbench.results.result import result_stem, to_json_text
 
@@ -133,8 +136,14 @@ def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot
         winner, _ = session.results[info.fastest]
         document = replace(winner, tune=info)
         stem = "segbench-tune-" + result_stem(document).removeprefix("segbench-")
-        written = write_text_new(out, stem, ".json", to_json_text(document))
+        text = to_json_text(document)
+        written, problem = pipeline.save_text(out, stem, text)
+    if written is None:  # no folder took it: the result on stdout, never lost
+        stdout.out(text, end="", highlight=False)
+        raise Unavailable(f"{problem}; nor could any other folder: the result is printed above")
     print_path(stdout, "result written to", written)
+    if problem:
+        raise Unavailable(f"{problem}; the tune result was saved to {written}")
     _tune_chart(info, plot or written.with_suffix(".png"), tune_points(info))
     if info.stopped_by not in (None, "budget"):
         raise stopped(info.stopped_by)(f"interrupted: what was tried is in {written}")

@@ -7,6 +7,7 @@ through a `Display` (display.py) that the command line supplies.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import typing
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from segbench import doctor, package_data
+from segbench.atomic import write_text_new
 from segbench.benchmark import triangles
 from segbench.benchmark.config import RunConfig
 from segbench.doctor import diagnose
@@ -41,7 +43,14 @@ from segbench.measure.run.runner import Measurement
 from segbench.measure.run.timed import timed_run
 from segbench.measure.telemetry import DEFAULT_INTERVAL_S
 from segbench.results import environment
-from segbench.results.result import DataInfo, OwnModelInfo, Result, build_result, write_result
+from segbench.results.result import (
+    DataInfo,
+    OwnModelInfo,
+    Result,
+    build_result,
+    result_stem,
+    to_json_text,
+)
 from segbench.results.stats import timed_steps
 
 SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -169,6 +178,7 @@ def run(
     created = _missing(out)  # removed again if the run fails before it writes there
     try:
         check_writable(out)
+        check_free_space(out, result_bytes(config))
         return _run(config, data_dir, out, force, display, instruments)
     except (SegbenchError, KeyboardInterrupt):
         _remove_if_empty(out, created)
@@ -456,16 +466,51 @@ def save(result: Result, out: Path) -> RunOutcome:
     """Write the result into `out`; when that fails (disk full, the folder gone read-only), into
     the cache, then the temporary folder, and say why. Never loses the measurement: if no
     folder takes it, the outcome has no path and the caller prints the JSON."""
-    try:
-        return RunOutcome(result, write_result(result, out))
-    except OSError as e:
-        problem = f"--out {out}: cannot write the result ({e.strerror or e})"
-    for fallback in (
+    path, problem = save_text(out, result_stem(result), to_json_text(result))
+    return RunOutcome(result, path, problem)
+
+
+def unsaved_folders() -> tuple[Path, ...]:
+    """Where a measurement goes when --out cannot take it: the cache, then the temporary folder."""
+    return (
         triangles.cache_root() / "unsaved-results",
         Path(tempfile.gettempdir()) / "segbench-unsaved-results",
-    ):
+    )
+
+
+def save_text(out: Path, stem: str, text: str) -> tuple[Path | None, str | None]:
+    """Write `text` as a new `stem`.json in `out`, else in the first of unsaved_folders() that
+    takes it: (where, why not in `out`); (None, why) when no folder takes it."""
+    try:
+        return write_text_new(out, stem, ".json", text), None
+    except OSError as e:
+        problem = f"--out {out}: cannot write the result ({e.strerror or e})"
+    for fallback in unsaved_folders():
         try:
-            return RunOutcome(result, write_result(result, fallback), problem)
+            return write_text_new(fallback, stem, ".json", text), problem
         except OSError:
             continue
-    return RunOutcome(result, None, problem)
+    return None, problem
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """Unavailable now, not after an hour of benchmarking, when `folder`'s file system has less
+    free space than `needed` bytes (what the command will write there, estimated)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # check_writable has said what is wrong with the folder
+    if free < needed:
+        raise Unavailable(
+            f"--out {folder}: {free / 2**20:.1f} MiB free, and this command writes about "
+            f"{needed / 2**20:.1f} MiB there; free some space or choose another --out"
+        )
+
+
+def result_bytes(config: RunConfig) -> int:
+    """A generous estimate of a result file's size: its fixed part and each step's record
+    (about 300 bytes; 2 KiB allowed for telemetry and the epochs' records)."""
+    steps = (1 + config.warmup + config.steps) * config.repeats
+    if config.epochs > 0:
+        steps = config.epochs * config.repeats * 2_000  # an upper bound of batches per epoch
+    return 1_048_576 + 2_048 * steps
