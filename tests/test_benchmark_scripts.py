@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).parents[1] / "benchmarks"
 
 
+@pytest.mark.slow
 def test_framework_memory_counts_tensorflows_tensors_apart_from_the_rest():
     done = subprocess.run(
         [

@@ -24,6 +24,7 @@ RESULTS = Path(__file__).parents[1] / "docs" / "results"
 SMOKE = ["run", "--preset", "smoke", "--device", "cpu", "--deterministic"]
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_a_complete_result_file(small_dataset, tmp_path):
     done = segbench(
         *SMOKE,
@@ -282,6 +283,7 @@ def test_out_folder_comes_from_segbench_out_and_is_checked_first(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_smoke_run_with_keras_2_records_the_generation(small_dataset, tmp_path):
     out = tmp_path / ("a-long-folder-name-" * 8)
     args = [*SMOKE, "--keras", "2", "--data", str(small_dataset), "--out", str(out), "--json"]

@@ -41,6 +41,7 @@ def _pair(batchnorm: str = "keras") -> list[keras.Model]:
 
 @needs_nchw
 @pytest.mark.parametrize("batchnorm", ["keras", "fused"])
+@pytest.mark.slow
 def test_channels_first_is_the_same_model_with_the_channel_axis_moved(batchnorm):
     last, first = _pair(batchnorm)
     assert first.input_shape == (None, 1, SIZE, SIZE) and last.input_shape == (None, SIZE, SIZE, 1)
@@ -69,6 +70,7 @@ def test_channels_first_is_the_same_model_with_the_channel_axis_moved(batchnorm)
         np.testing.assert_allclose(b, a, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_smoke_run_records_the_layout_and_its_numerics_match(small_dataset, tmp_path):
     done = segbench(
         *("run", "--preset", "smoke", "--device", "cpu", "--data", str(small_dataset)),

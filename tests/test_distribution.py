@@ -89,6 +89,7 @@ def _first_step(backend_name: str, data) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_mirrored_replicas_each_train_on_their_half_of_the_global_batch(small_dataset):
     found = _first_step("tensorflow", small_dataset)
     assert found["replicas"] == 2
@@ -102,6 +103,7 @@ def test_mirrored_replicas_each_train_on_their_half_of_the_global_batch(small_da
     assert abs(found["per_replica"] / found["full"] - 1) > 1e-3
 
 
+@pytest.mark.slow
 def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(small_dataset):
     pytest.importorskip("jax", reason="the jax extra is not installed (uv sync --extra jax)")
     found = _first_step("jax", small_dataset)
@@ -113,6 +115,7 @@ def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(small_dataset):
 RUN = ["--preset", "smoke", "--no-check-numerics", "--no-peak", "--no-telemetry"]
 
 
+@pytest.mark.slow
 def test_launch_runs_two_local_workers_into_one_result(tmp_path):
     done = segbench(
         "launch", "--workers", "2", "--", "run", *RUN, "--steps", "2", "--scaling", cwd=tmp_path
@@ -134,6 +137,7 @@ def test_launch_runs_two_local_workers_into_one_result(tmp_path):
     assert "worker 1: pid" in done.stderr and "no result" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_mid_run_stops_the_job_and_leaves_no_result(tmp_path):
     launcher = start("launch", "--workers", "2", "--", "run", *RUN, "--steps", "200", cwd=tmp_path)
     lines = []
@@ -561,6 +565,7 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
+@pytest.mark.slow
 def test_a_worker_that_never_joins_stops_the_job_in_time_and_a_signal_stops_the_wait(tmp_path):
     """Two workers in TF_CONFIG, the second never started (TensorFlow's strategy set-up would
     wait for it in C++, holding the GIL): the run stops when the wait is over, naming it, and

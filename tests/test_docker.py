@@ -75,6 +75,7 @@ def test_build_context_holds_only_what_the_images_copy():
     assert {c.rstrip("/") for c in copied} <= {a.removesuffix("/**") for a in allowed}
 
 
+@pytest.mark.slow
 def test_cuda_image_without_gpu_fails_in_one_line(tmp_path):
     env = {**os.environ, "SEGBENCH_IMAGE": "cuda", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(

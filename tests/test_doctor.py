@@ -274,6 +274,7 @@ EVERY_CHECK = [
 ]
 
 
+@pytest.mark.slow
 def test_real_doctor_on_this_machine_reports_every_check():
     done = _doctor("--json", "--preset", "smoke")
     assert done.returncode == 0, done.stderr

@@ -48,6 +48,7 @@ def test_an_error_raised_in_a_command_is_one_line_and_its_code(tmp_path):
     assert done.output.strip().splitlines() == [f"error: {tmp_path}/missing.json: no such file"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_doctor_exits_130(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "segbench", "doctor"],

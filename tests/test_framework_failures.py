@@ -9,6 +9,7 @@ from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from cli_helpers import segbench
 
 from segbench import doctor
@@ -22,6 +23,7 @@ from segbench.results.result import diverged_at, load_result
 STAND_IN = """
 import keras
 import tensorflow as tf
+import pytest
 
 _dropout = tf.nn.experimental.stateless_dropout
 
@@ -52,6 +54,7 @@ keras.Model.train_on_batch = _fails_later
 """
 
 
+@pytest.mark.slow
 def test_a_framework_error_mid_run_is_one_line_and_keeps_the_partial_result(tmp_path):
     """Also: keras.json is pinned and recorded, a constant generator deviates, and doctor's
     warnings are shown before timing and under the tables."""

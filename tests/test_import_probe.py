@@ -59,6 +59,7 @@ def site_with_plugin(root: Path, source: str, owner: tuple[str, str] | None) -> 
 
 
 @needs_cc
+@pytest.mark.slow
 def test_plugin_built_for_another_tensorflow_is_a_fail_row_and_run_refuses(tmp_path):
     site = site_with_plugin(tmp_path, UNRESOLVED, ("tensorflow-metal", "1.1.0"))
     env = {"PYTHONPATH": str(site), "SEGBENCH_PROBE_CACHE": str(tmp_path / "probe")}
@@ -88,6 +89,7 @@ def test_plugin_built_for_another_tensorflow_is_a_fail_row_and_run_refuses(tmp_p
 
 
 @needs_cc
+@pytest.mark.slow
 def test_a_plugin_that_aborts_the_import_is_named_with_the_signal(tmp_path, monkeypatch):
     site = site_with_plugin(tmp_path, ABORTS, None)
     monkeypatch.setenv("PYTHONPATH", str(site))
@@ -106,6 +108,7 @@ def test_a_plugin_that_aborts_the_import_is_named_with_the_signal(tmp_path, monk
     assert not list((tmp_path / "probe").glob("*.json"))  # a failure is never remembered
 
 
+@pytest.mark.slow
 def test_a_clean_import_is_remembered_until_the_environment_changes(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGBENCH_PROBE_CACHE", str(tmp_path / "probe"))
     first = probe.probe("tensorflow")
@@ -225,6 +228,7 @@ def test_results_record_the_imported_version(monkeypatch):
 
 
 @pytest.mark.parametrize(("level", "shown"), [("3", False), ("0", True)])
+@pytest.mark.slow
 def test_tensorflow_checked_beside_another_backend_keeps_its_chatter_out(tmp_path, level, shown):
     # A run on jax or torch still checks that TensorFlow imports; TensorFlow's C++ start-up
     # lines (written to fd 2 before absl's logging starts) stay out unless asked for.

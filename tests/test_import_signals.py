@@ -39,6 +39,7 @@ def _importing_jax(pid: int) -> bool:
     ("name", "after_s", "code"),
     [("SIGINT", 0.0, 130), ("SIGTERM", 0.5, 143), ("SIGHUP", 1.0, 129)],
 )
+@pytest.mark.slow
 def test_a_signal_during_the_framework_import_ends_the_run(tmp_path, cache, name, after_s, code):
     env = {**os.environ, "SEGBENCH_CACHE": str(cache), "JAX_PLATFORMS": "cpu"}
     proc = subprocess.Popen(

@@ -80,12 +80,14 @@ def test_the_shipped_reference_says_how_it_was_made():
     assert len(losses) == 4 and losses == sorted(losses, reverse=True)  # it trains
 
 
+@pytest.mark.slow
 def test_the_jax_backend_on_the_cpu_matches_the_tensorflow_reference(jax_losses):
     assert jax_losses["backend"] == "jax"
     checked = judge(jax_losses["float32"], "float32", shipped_reference())
     assert checked.status == MATCH, checked
 
 
+@pytest.mark.slow
 def test_a_changed_activation_deviates_at_the_first_loss(monkeypatch):
     monkeypatch.setattr(cvnet, "_LEAK", 0.3)  # LeakyReLU slope 0.3 instead of 0.2
     with keras.device("cpu"):
@@ -94,6 +96,7 @@ def test_a_changed_activation_deviates_at_the_first_loss(monkeypatch):
     assert checked.max_rel_diff > 5 * TOLERANCE["float32"]
 
 
+@pytest.mark.slow
 def test_a_changed_optimizer_deviates_from_the_first_step_on(monkeypatch):
     monkeypatch.setattr(compilation, "MOMENTUM", 0.5)  # the forward pass is right, training is not
     with keras.device("cpu"):
@@ -147,12 +150,14 @@ def jax_losses():
     return json.loads(done.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_jax_mixed_bfloat16_on_the_cpu_matches_within_its_measured_drift(jax_losses):
     checked = judge(jax_losses["shipped"], "mixed_bfloat16", shipped_reference(), "jax")
     assert checked.status == MATCH, checked
     assert checked.max_rel_diff > TOLERANCE["mixed_bfloat16"]  # the drift the table allows for
 
 
+@pytest.mark.slow
 def test_a_corrupt_kernel_on_jax_mixed_bfloat16_still_deviates_at_the_first_loss(
     jax_losses,
 ):

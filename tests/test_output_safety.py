@@ -107,6 +107,7 @@ def test_a_run_on_an_ascii_console_prints_where_it_saved_the_result(
 # ---------------------------------------------------------------- stderr closed
 
 
+@pytest.mark.slow
 def test_a_run_with_stderr_closed_saves_and_says_where_on_stdout(small_dataset, tmp_path):
     done = run_bytes(
         *SMOKE,

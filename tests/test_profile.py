@@ -113,6 +113,7 @@ def dense_model():
     return model, step, batch
 
 
+@pytest.mark.slow
 @on_tensorflow
 def test_cvnet_op_time_is_shared_out_by_layer_kind_on_tensorflow(cvnet_profile):
     profile, _ = cvnet_profile
@@ -120,6 +121,7 @@ def test_cvnet_op_time_is_shared_out_by_layer_kind_on_tensorflow(cvnet_profile):
     assert profile.source.startswith("tensorflow profiler") and profile.source.endswith("CPU")
 
 
+@pytest.mark.slow
 @on_tensorflow
 def test_cvnet_op_time_per_step_is_near_the_step_time_on_tensorflow(cvnet_profile):
     # Ops run on two inter-op threads at once (more op time than wall time); the wall time
@@ -129,6 +131,7 @@ def test_cvnet_op_time_per_step_is_near_the_step_time_on_tensorflow(cvnet_profil
     assert 0.3 * wall_ms < op_ms < 3 * wall_ms
 
 
+@pytest.mark.slow
 @on_tensorflow
 def test_profile_round_trips_through_the_result_schema(cvnet_profile):
     profile, _ = cvnet_profile

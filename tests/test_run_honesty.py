@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from segbench import doctor
 from segbench.doctor.software import check_settings
@@ -31,6 +32,7 @@ def test_a_refused_variable_fails_the_settings_check_naming_it(tmp_path):
     assert clean.status == "PASS"
 
 
+@pytest.mark.slow
 def test_the_variable_keras_sets_itself_on_another_backend_is_not_the_users(tmp_path):
     # Keras on jax/torch/numpy sets TF_FORCE_GPU_ALLOW_GROWTH=true at import: no warning, not
     # recorded as the user's setting; on TensorFlow a user's value is kept and recorded.
@@ -84,6 +86,7 @@ def _fake_nvidia_smi(folder: Path) -> None:
     script.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_device_cpu_on_a_gpu_host_with_cpu_only_tensorflow_is_judged_for_the_cpu(
     tmp_path, monkeypatch
 ):

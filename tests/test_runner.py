@@ -44,6 +44,7 @@ def fake_trainer(monkeypatch):
     FakeTrainer._instances.clear()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_losses(splits, cpu):
     # (Another seed draws other initial weights: test_numerics checks that without a run.)
     first = run_benchmark(SMOKE, cpu, *splits)
