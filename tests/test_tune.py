@@ -217,3 +217,68 @@ def test_ctrl_c_before_a_trial_finished_exits_130_and_leaves_nothing(tmp_path):
         "error: interrupted before a trial finished: nothing written"
     )
     assert not (tmp_path / "results").exists()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """The processes whose environment holds `marker` (a command's children inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    ("sent", "delay", "code"),
+    [("SIGINT", 0.0, 130), ("SIGINT", 1.5, 130), ("SIGTERM", 0.5, 143), ("SIGHUP", 1.0, 129)],
+)
+def test_two_signals_while_a_trial_starts_leave_no_child_and_no_traceback(
+    triangles_dir, tmp_path, sent, delay, code
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from cli_helpers import cached_data, ctrl_c_default, fake
+
+    marker = uuid.uuid4().hex
+    process = subprocess.Popen(
+        [sys.executable, "-m", "segbench", "tune", "--preset", "smoke", "--budget", "5"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "SEGBENCH_CACHE": str(cached_data(tmp_path, triangles_dir)),
+            "PYTHONUNBUFFERED": "1",
+            "SEGBENCH_TEST_MARKER": marker,
+            **fake(sleep_s=0.5),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_default,
+    )
+    try:
+        for line in process.stderr:
+            if line.startswith("trial 1/"):
+                break
+        time.sleep(delay)
+        process.send_signal(getattr(signal, sent))
+        time.sleep(1.0)  # the second, while the first is handled
+        process.send_signal(getattr(signal, sent))
+        _, rest = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == code, rest
+    assert "Traceback" not in rest
+    assert rest.strip().splitlines()[-1].startswith("error: interrupted")
+    time.sleep(0.5)  # a child that outlived tune would still be here
+    assert _processes_with(marker) == []

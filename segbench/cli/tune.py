@@ -123,7 +123,8 @@ def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot
             [choice_value(p) for p in precisions or []],
         )
         info = session.run(planned, psutil.virtual_memory().available)
-        stdout.print(tune_table(info))
+        if info.trials:  # none when stopped before the first trial began
+            stdout.print(tune_table(info))
         for line in verdict_lines(info):
             stdout.print(line, markup=False, highlight=False, soft_wrap=True)
         _tune_profiles(info, session)

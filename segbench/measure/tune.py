@@ -263,8 +263,8 @@ def conclude(
     with_energy = [i for i in ranked if trials[i].j_per_image]
     efficient = min(with_energy, key=lambda i: trials[i].j_per_image) if with_energy else None
     speedup = ci = None
-    default = trials[0]
-    if fastest is not None and default.samples_ms_per_image and fastest != 0:
+    default = trials[0] if trials else None  # none: stopped before the first trial ended
+    if fastest is not None and default and default.samples_ms_per_image and fastest != 0:
         found = difference(default.samples_ms_per_image, trials[fastest].samples_ms_per_image)
         speedup, ci = found.speedup, list(found.ci95) if found.ci95 else None
     elif fastest == 0:
@@ -393,24 +393,31 @@ class Session:
         ]
         timeout = max(self.left_s(), 0.0) * 1.5 + GRACE_S
         started = time.monotonic()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "segbench", *arguments],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # a Ctrl-C reaches the child only through tune
-        )
+        child = None
         try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "segbench", *arguments],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # a Ctrl-C reaches the child only through tune
+            )
             _, err = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             child.send_signal(signal.SIGINT)  # the child keeps its partial result
-            _, err = child.communicate()
+            err = _waited(child)
             self.stopped_by = "budget"
         except KeyboardInterrupt as stop:
-            child.send_signal(signal.SIGINT)
-            _, err = child.communicate()
             self.stopped_by = signal_name(stop) or "SIGINT"
+            if child is None:  # stopped while the child was being started
+                return trial_of(setting, FAILED, command, "stopped before it started")
+            child.send_signal(signal.SIGINT)
+            err = _waited(child)
+        finally:
+            if child is not None and child.poll() is None:  # no trial outlives tune
+                child.kill()
+                child.wait()
         wall = time.monotonic() - started
         files = sorted(folder.glob("segbench-*.json"))
         if not files:
@@ -422,6 +429,16 @@ class Session:
             return trial_of(setting, FAILED, command, "stopped before timing", wall_s=wall)
         self.results[index] = (result, files[-1])
         return measured_trial(setting, command, result, wall)
+
+
+def _waited(child: subprocess.Popen) -> str:
+    """The stderr of a trial told to stop, once it has saved what it measured: a further
+    Ctrl-C, SIGTERM or SIGHUP meanwhile is passed on to it, never left to end the wait."""
+    while True:
+        try:
+            return child.communicate()[1] or ""
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
 
 
 def trial_steps(preset: str, steps: int | None, warmup: int | None) -> list[str]:
