@@ -170,3 +170,57 @@ def test_a_model_of_the_data_sets_shapes_trains_on_the_data_folder(small_dataset
     result = load_result(path)
     assert result.model.own.input_shape == [512, 512, 1]
     assert (result.data.folder, result.data.generated) == (str(small_dataset), False)
+
+
+EXITING = """
+import sys
+
+
+def quits():
+    sys.exit(0)
+
+
+def says(text="no GPU here"):
+    sys.exit(text)
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("exiting.py:quits", "quits() called sys.exit(0) instead of returning a model"),
+        ("exiting.py:says", "says() called sys.exit('no GPU here') instead of returning a model"),
+        ("sys:exit", "exit() called sys.exit(None) instead of returning a model"),
+    ],
+)
+def test_a_model_function_that_exits_is_never_a_success(tmp_path, target, said):
+    (tmp_path / "exiting.py").write_text(EXITING)
+    done = segbench(*RUN, "--model", target, cwd=tmp_path, env=fake())
+    lines = error_lines(done.stderr)
+    assert done.returncode == 2, done.stderr
+    assert lines == [f"error: --model {target}: {said}; return the model from the function"]
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_reference_child_that_ends_without_a_reference_is_the_models_fault(tmp_path, monkeypatch):
+    """Stand-in for user code that ends the reference process with exit 0 (os._exit) or
+    hangs: the numerics check names the model, never 'the framework'."""
+    import subprocess
+
+    from segbench.benchmark.config import PRESETS
+    from segbench.errors import Unavailable
+    from segbench.measure import numerics
+
+    monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path))
+    run = PRESETS["smoke"].with_overrides(model="mine.py:build")
+    silent = subprocess.CompletedProcess([], 0, stdout="", stderr="")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: silent)
+    with pytest.raises(Unavailable, match=r"--model mine.py:build ended without a reference"):
+        numerics.own_reference(run, "0" * 64)
+
+    def hangs(*args, timeout, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], timeout)
+
+    monkeypatch.setattr(subprocess, "run", hangs)
+    with pytest.raises(Unavailable, match=r"did not finish within 900 s: the model's code hangs"):
+        numerics.own_reference(run, "0" * 64)

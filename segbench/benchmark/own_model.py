@@ -148,6 +148,12 @@ def build_own_model(spec: str, args: dict[str, Any] | None = None) -> OwnModel:
     _check_arguments(spec, function, name, args)
     try:
         returned = function(**args)
+    except SystemExit as e:  # sys.exit in the user's code: no model, and never a success
+        raise spec_error(
+            spec,
+            f"{name}({_call_text(args)}) called sys.exit({e.code!r}) instead of returning a "
+            "model; return the model from the function",
+        ) from None
     except Exception as e:
         raise spec_error(
             spec,

@@ -164,11 +164,23 @@ def own_reference(run: RunConfig, digest: str, timeout_s: float = 900) -> tuple[
     for item in run.model_args or []:
         command += ["--model-arg", item]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "-1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise Unavailable(
+            f"the CPU reference of --model {run.model} did not finish within {timeout_s:.0f} s: "
+            "the model's code hangs, or it is far larger than a benchmark step needs"
+        ) from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise Unavailable(f"the CPU reference of --model {run.model} failed: {last[:300]}")
-    document = json.loads(done.stdout)
+    try:
+        document = json.loads(done.stdout)
+    except ValueError:
+        raise Unavailable(
+            f"the CPU reference of --model {run.model} ended without a reference (exit 0, "
+            "no output): the model's code ended the process (sys.exit or os._exit?)"
+        ) from None
     if document["provenance"]["digest"] != digest:
         raise Unavailable(
             f"--model {run.model} built a different model in the reference process (digest "
