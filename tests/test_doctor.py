@@ -412,3 +412,43 @@ def test_doctor_checks_the_multiworker_set_up(tmp_path):
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     assert checks["distribution"]["status"] == WARN
     assert "not listening yet: 127.0.0.1:9" in checks["distribution"]["found"]
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "fix"),
+    [
+        (
+            "Failed to initialize NVML: Unknown Error",
+            "the container lost its GPU devices",
+            "restart the container",
+        ),
+        (
+            "Failed to initialize NVML: Driver/library version mismatch",
+            "the NVIDIA driver was upgraded without a reboot",
+            "reboot, or unload and reload the nvidia kernel modules",
+        ),
+        ("NVIDIA-SMI has failed because it couldn't communicate", "nvidia-smi fails", "run nvidia"),
+    ],
+)
+def test_a_broken_nvidia_driver_is_named_with_its_cause_not_called_absent(
+    tmp_path, monkeypatch, error, cause, fix
+):
+    """nvidia-smi stand-ins print the real tools' errors and exit 255, as they do."""
+    from cli_helpers import fake
+
+    from segbench.measure import backend
+
+    stand_in = tmp_path / "nvidia-smi"
+    stand_in.write_text(f'#!/bin/sh\necho "{error}"\nexit 255\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    done = _doctor_here("--json", env=fake())
+    nvidia = next(c for c in json.loads(done.stdout)["checks"] if c["id"] == "nvidia")
+    assert nvidia["status"] == FAIL
+    assert nvidia["found"].startswith(f"nvidia-smi: {error} — likely cause: {cause}")
+    assert nvidia["fix"].startswith(fix)
+    # The run's device error says the same instead of "install the CUDA wheels".
+    with pytest.raises(backend.DeviceError) as refused:
+        backend.choose_device("gpu")
+    assert f"nvidia-smi says {error!r}" in str(refused.value) and fix in str(refused.value)
+    assert "uv sync --extra cuda" not in str(refused.value)

@@ -169,7 +169,12 @@ def _gpu_facts(import_errors: dict[str, str]) -> tuple[list[str], dict | None, i
     gpus = [] if "keras" in import_errors else backend.gpu_names()
     nvidia = nvidia_smi()
     details = backend.gpu_details() if gpus else {}
-    if nvidia is not None and "compute_cap" not in nvidia and "compute_cap" in details:
+    if (
+        nvidia
+        and "error" not in nvidia
+        and "compute_cap" not in nvidia
+        and "compute_cap" in details
+    ):
         nvidia["compute_cap"] = str(details["compute_cap"])
     gpu_free = details.get("memory_free")
     if gpu_free is None and nvidia and nvidia.get("memory_free_mib", "").isdigit():

@@ -67,6 +67,13 @@ def check_nvidia(
     """A driver the backend should use; tensor cores (segbench.measure.gpu_caps) for --precision."""
     if not nvidia:
         return Check("nvidia", SKIP, "no NVIDIA driver (nvidia-smi not found or no GPU)")
+    if "error" in nvidia:  # the driver is there, and broken: say why, not "no driver"
+        from segbench.results.environment import nvidia_smi_problem
+
+        cause, fix = nvidia_smi_problem(nvidia["error"])
+        return Check(
+            "nvidia", FAIL, f"nvidia-smi: {nvidia['error']} — likely cause: {cause}", fix=fix
+        )
     name, driver = nvidia.get("name", "?"), nvidia.get("driver_version", "?")
     cc = nvidia.get("compute_cap", "")
     caps = gpu_caps.capabilities(name, cc)

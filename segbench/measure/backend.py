@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -213,7 +214,14 @@ def gpu_details() -> dict[str, object]:
 
 
 def gpu_install_hint() -> str:
-    """What to install or run so that the current backend sees a GPU."""
+    """What to install or run so that the current backend sees a GPU (first: a driver that is
+    there but broken, as nvidia-smi says, which no install fixes)."""
+    from segbench.results.environment import nvidia_smi, nvidia_smi_problem
+
+    found = nvidia_smi() if shutil.which("nvidia-smi") else None
+    if found and "error" in found:
+        cause, fix = nvidia_smi_problem(found["error"])
+        return f"nvidia-smi says {found['error']!r} — likely cause: {cause}; fix: {fix}"
     backend = backend_name()
     if backend == "tensorflow":
         return (
@@ -228,14 +236,16 @@ def gpu_install_hint() -> str:
 def choose_device(requested: str) -> Device:
     """The device for `--device auto|cpu|gpu`; DeviceError when a GPU is required but absent."""
     gpus = gpu_names()
+    hint = gpu_install_hint() if requested == "gpu" and not gpus else ""
+    if hint.startswith("nvidia-smi says"):  # a broken driver: no install or flag fixes it
+        raise DeviceError(f"--device gpu: the {backend_name()} backend sees no GPU; {hint}")
     if requested == "gpu" and not gpus and os.environ.get("SEGBENCH_IMAGE") == "cuda":
         raise DeviceError(
             "no NVIDIA GPU visible: run with --gpus all and the NVIDIA Container Toolkit"
         )
     if requested == "gpu" and not gpus:
         raise DeviceError(
-            f"--device gpu: the {backend_name()} backend sees no GPU (found only the CPU); "
-            f"{gpu_install_hint()}"
+            f"--device gpu: the {backend_name()} backend sees no GPU (found only the CPU); {hint}"
         )
     if requested == "cpu" or not gpus:
         if backend_name() == "tensorflow":

@@ -195,7 +195,8 @@ class FakeTrainer:
         return self.script.matmul_tflops, f"{NAME}: the ceiling it was told"
 
     def backend_facts(self, nvidia: dict[str, str] | None) -> tuple[str, dict[str, str]]:
-        stack = {"nvidia_driver": nvidia["driver_version"]} if nvidia else {}
+        driver = (nvidia or {}).get("driver_version")
+        stack = {"nvidia_driver": driver} if driver else {}
         return os.environ.get("KERAS_BACKEND", "tensorflow"), stack
 
     def doctor_facts(self, requested: str) -> dict[str, Any]:

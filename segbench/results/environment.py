@@ -119,8 +119,38 @@ NVIDIA_FIELDS = {
 }
 
 
+# nvidia-smi's own errors that have a known cause, and what fixes them.
+NVIDIA_SMI_ERRORS = (
+    (
+        "Failed to initialize NVML: Unknown Error",
+        "the container lost its GPU devices (the host's systemd reloaded its cgroups, "
+        "NVIDIA/nvidia-docker#1671)",
+        "restart the container (docker restart); on the host, the NVIDIA Container Toolkit's "
+        "systemd cgroup settings keep it from happening again",
+    ),
+    (
+        "Driver/library version mismatch",
+        "the NVIDIA driver was upgraded without a reboot: the loaded kernel module is the old one",
+        "reboot, or unload and reload the nvidia kernel modules (rmmod nvidia_uvm nvidia_drm "
+        "nvidia_modeset nvidia; then nvidia-smi)",
+    ),
+)
+
+
+def nvidia_smi_problem(error: str) -> tuple[str, str]:
+    """(likely cause, fix) of nvidia-smi's own error line."""
+    for text, cause, fix in NVIDIA_SMI_ERRORS:
+        if text.lower() in error.lower():
+            return cause, fix
+    return (
+        "nvidia-smi fails",
+        "run nvidia-smi to see why; reinstall the NVIDIA driver if it persists",
+    )
+
+
 def nvidia_smi() -> dict[str, str] | None:
-    """The first NVIDIA GPU as nvidia-smi reports it (NVIDIA_FIELDS), or None without a driver.
+    """The first NVIDIA GPU as nvidia-smi reports it (NVIDIA_FIELDS), or None without a driver;
+    {"error": its first line} when nvidia-smi is there but fails (NVML, a driver mismatch).
 
     Fields a driver or virtual machine does not report are left out: one query per field
     then, because nvidia-smi fails a whole query for one unknown field. The first call after
@@ -137,6 +167,10 @@ def nvidia_smi() -> dict[str, str] | None:
         return [f.strip() for f in out.splitlines()[0].split(",")] if out else None
 
     values = query(tuple(NVIDIA_FIELDS))
+    if values is None:
+        error = _nvidia_smi_error()
+        if error:
+            return {"error": error}
     if values and len(values) == len(NVIDIA_FIELDS):
         return dict(zip(NVIDIA_FIELDS.values(), values, strict=True))
     found = {}
@@ -228,6 +262,20 @@ def fingerprint(device_names: list[str], keras_backend: str, stack: dict[str, st
         uv_lock_sha256=lock_sha256(),
         settings=settings.survey().effective(),
     )
+
+
+def _nvidia_smi_error() -> str | None:
+    """The first line nvidia-smi prints when it fails, or None when it runs."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, errors="replace", timeout=60
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"nvidia-smi could not run ({e})"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in (done.stdout + "\n" + done.stderr).splitlines()]
+    return next((line for line in lines if line), f"nvidia-smi exited with {done.returncode}")
 
 
 def command_output(argv: list[str], timeout: float = 10) -> str | None:
