@@ -130,6 +130,7 @@ def _memory_check(facts: Facts, context: Context, on_gpu: bool) -> Check:
             (facts.gpu_memory_free or 0) if on_gpu else facts.ram_available,
             context.replicas,
         ),
+        facts.container,
     )
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segbench.doctor import diagnose
+from segbench.doctor import cgroup, diagnose
 from segbench.doctor.lockfiles import lock_versions, normalise, read_export, target_name
 from segbench.doctor.probe import Probe, modules_for, probe
 from segbench.doctor.types import Context, Facts
@@ -244,6 +244,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
         onednn = xla = None
     battery, low_power_mode, thermal, energy_mode = _power_facts()
+    limits = cgroup.read_limits()
     device = "gpu" if gpus and context.device != "cpu" else "cpu"
     facts = Facts(
         python=tuple(sys.version_info[:3]),
@@ -261,12 +262,12 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         computation=_computation(device)
         if safe and "keras" not in import_errors and not framework.fake
         else {"error": "not run: the framework does not import (see the import check)"},
-        ram_available=psutil.virtual_memory().available,
+        ram_available=_within(psutil.virtual_memory().available, limits.memory_available),
         gpu_memory_free=gpu_free,
         battery=battery,
         low_power_mode=low_power_mode,
         load_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        cpus=os.cpu_count() or 1,
+        cpus=limits.cpus or os.cpu_count() or 1,
         thermal=thermal,
         threads=threads,
         onednn=onednn,
@@ -279,10 +280,16 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         settings=settings.survey(),
         built_with=diagnose.built_with("tensorflow"),
         energy_mode=energy_mode,
+        container=limits.describe() or None,
     )
     if framework.fake:
         facts = dataclasses.replace(facts, **framework.doctor_facts(context.device))
     return facts
+
+
+def _within(host: int, limit: int | None) -> int:
+    """The host's free bytes, or what the container may still allocate when that is less."""
+    return host if limit is None else min(host, limit)
 
 
 def _importable(backend: str) -> bool:

@@ -204,6 +204,7 @@ def check_memory(
     gpu_free: int | None,
     on_gpu: bool,
     fits: int | None = None,
+    container: str | None = None,
 ) -> Check:
     """Free memory against `need` (memory_need, with its 15 % margin) for `workload`, e.g.
     "width 1, batch 16": FAIL below the estimate itself, WARN inside the margin; the fix names
@@ -223,16 +224,23 @@ def check_memory(
                 f"it may run out of memory: stop other GPU jobs, or {smaller}",
             )
         return Check("memory", PASS, found, expected)
-    found = f"{ram_available / 1e9:.1f} GB RAM available"
+    found = f"{ram_available / 1e9:.1f} GB RAM available" + (f" ({container})" if container else "")
+    # Inside a memory-limited container the kernel kills the run at the limit, whatever the
+    # host has free: the limit is what to raise.
+    free_up = (
+        "raise the container's memory limit (docker run --memory)"
+        if container and ("memory" in container)
+        else "close other programs"
+    )
     if ram_available < need / MEMORY_MARGIN:
-        return Check("memory", FAIL, found, expected, f"close other programs, or {smaller}")
+        return Check("memory", FAIL, found, expected, f"{free_up}, or {smaller}")
     if ram_available < need:
         return Check(
             "memory",
             WARN,
             found,
             expected,
-            f"within the estimate's 15 % margin: it may fit; close other programs, or {smaller}",
+            f"within the estimate's 15 % margin: it may fit; {free_up}, or {smaller}",
         )
     return Check("memory", PASS, found, expected)
 

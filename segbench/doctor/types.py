@@ -74,3 +74,6 @@ class Facts:
     settings: Any = None  # settings.Settings: keras.json and the variables that change a run
     built_with: dict[str, str] = field(default_factory=dict)  # CUDA wheels TensorFlow asks for
     energy_mode: str | None = None  # macOS: "automatic" | "low power" | "high power"
+    # A container's (cgroup's) limits, e.g. "container limits: 1 CPU (quota 1), 1.5 GiB
+    # memory": ram_available and cpus are already within them.
+    container: str | None = None

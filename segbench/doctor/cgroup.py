@@ -1,0 +1,102 @@
+"""The limits a container (or systemd slice) puts on this process: the cgroup's CPU quota,
+cpuset and memory limit, read from cgroup v2 or v1. `docker run --cpus 1 --memory 1.5g` shows
+the host's cores and RAM to os.cpu_count() and psutil; the kernel enforces these instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+UNLIMITED = 2**60  # v1 writes "no limit" as a number near 2**63
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the cgroup allows: CPUs (the quota rounded up, or the cpuset's count, whichever is
+    smaller), and memory in bytes with what the cgroup already uses; None where unlimited."""
+
+    cpus: int | None = None
+    cpu_quota: float | None = None  # CPUs' worth of time per period, e.g. 1.5
+    cpuset: int | None = None
+    memory_limit: int | None = None
+    memory_used: int | None = None
+
+    @property
+    def memory_available(self) -> int | None:
+        """Bytes the cgroup can still allocate before the kernel's OOM killer ends the run."""
+        if self.memory_limit is None:
+            return None
+        return max(0, self.memory_limit - (self.memory_used or 0))
+
+    def describe(self) -> str:
+        """e.g. "container limits: 1 CPU (quota 1.0), 1.5 GiB memory"; "" without limits."""
+        parts = []
+        if self.cpus is not None:
+            how = f"quota {self.cpu_quota:g}" if self.cpu_quota is not None else "cpuset"
+            parts.append(f"{self.cpus} CPU{'s' if self.cpus != 1 else ''} ({how})")
+        if self.memory_limit is not None:
+            parts.append(f"{self.memory_limit / 2**30:.1f} GiB memory")
+        return "container limits: " + ", ".join(parts) if parts else ""
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text is not None and text.strip().isdigit() else None
+
+
+def _cpuset_count(text: str | None) -> int | None:
+    """CPUs in a cpuset list such as "0-3,8,10-11"; None when empty or unreadable."""
+    if not text:
+        return None
+    count = 0
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return None
+        count += int(high or low) - int(low) + 1
+    return count or None
+
+
+def read_limits(root: Path = ROOT) -> Limits:
+    """The limits of this process's cgroup (v2's unified files, else v1's controllers)."""
+    if (root / "cgroup.controllers").exists():  # v2
+        quota = None
+        cpu_max = (_read(root / "cpu.max") or "max").split()
+        if cpu_max and cpu_max[0] != "max" and len(cpu_max) == 2 and cpu_max[1].isdigit():
+            quota = int(cpu_max[0]) / int(cpu_max[1])
+        cpuset = _cpuset_count(_read(root / "cpuset.cpus.effective"))
+        limit = _number(_read(root / "memory.max"))
+        used = _number(_read(root / "memory.current"))
+    else:  # v1
+        quota = None
+        period = _number(_read(root / "cpu" / "cpu.cfs_period_us"))
+        raw = _read(root / "cpu" / "cpu.cfs_quota_us")
+        if raw and raw.lstrip("-").isdigit() and int(raw) > 0 and period:
+            quota = int(raw) / period
+        cpuset = _cpuset_count(_read(root / "cpuset" / "cpuset.effective_cpus"))
+        limit = _number(_read(root / "memory" / "memory.limit_in_bytes"))
+        used = _number(_read(root / "memory" / "memory.usage_in_bytes"))
+    if limit is not None and limit >= UNLIMITED:
+        limit = None
+    host = os.cpu_count() or 1
+    if cpuset is not None and cpuset >= host:
+        cpuset = None  # every CPU: no limit
+    counts = [c for c in (math.ceil(quota) if quota else None, cpuset) if c is not None]
+    cpus = min(counts) if counts and min(counts) < host else None
+    return Limits(
+        cpus=cpus,
+        cpu_quota=quota if cpus is not None else None,
+        cpuset=cpuset,
+        memory_limit=limit,
+        memory_used=used if limit is not None else None,
+    )

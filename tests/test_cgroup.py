@@ -1,0 +1,83 @@
+"""Container limits read from cgroup files (v2 and v1), laid out as the kernel writes them."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from segbench.doctor import cgroup
+
+
+def _v2(root: Path, cpu_max: str, cpuset: str, memory_max: str, current: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "cpu.max").write_text(cpu_max + "\n")
+    (root / "cpuset.cpus.effective").write_text(cpuset + "\n")
+    (root / "memory.max").write_text(memory_max + "\n")
+    (root / "memory.current").write_text(current + "\n")
+    return root
+
+
+def _v1(root: Path, quota: str, period: str, cpuset: str, limit: str, usage: str) -> Path:
+    for folder, name, value in [
+        ("cpu", "cpu.cfs_quota_us", quota),
+        ("cpu", "cpu.cfs_period_us", period),
+        ("cpuset", "cpuset.effective_cpus", cpuset),
+        ("memory", "memory.limit_in_bytes", limit),
+        ("memory", "memory.usage_in_bytes", usage),
+    ]:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / name).write_text(value + "\n")
+    return root
+
+
+HOST = os.cpu_count() or 1
+ALL = f"0-{HOST - 1}" if HOST > 1 else "0"
+
+
+@pytest.mark.parametrize(
+    ("layout", "cpus", "memory"),
+    [
+        # docker run --cpus 1 --memory 1.5g (v2)
+        (lambda r: _v2(r, "100000 100000", ALL, str(1536 * 2**20), str(200 * 2**20)), 1, 1336),
+        # --cpus 0.5: a fraction of a CPU still needs one
+        (lambda r: _v2(r, "50000 100000", ALL, "max", "0"), 1, None),
+        # --cpuset-cpus 0 (v2), no quota
+        (lambda r: _v2(r, "max 100000", "0", "max", "0"), 1 if HOST > 1 else None, None),
+        # v1 with a quota of 1 CPU and 1 GiB
+        (lambda r: _v1(r, "100000", "100000", ALL, str(2**30), str(2**28)), 1, 768),
+        # v1 without limits: -1 quota, the "no limit" number
+        (lambda r: _v1(r, "-1", "100000", ALL, "9223372036854771712", "5"), None, None),
+    ],
+    ids=["v2-cpus-memory", "v2-half-cpu", "v2-cpuset", "v1-quota-memory", "v1-unlimited"],
+)
+def test_container_limits_are_read_from_either_cgroup_version(tmp_path, layout, cpus, memory):
+    if cpus == 1 and HOST == 1:
+        cpus = None  # one CPU is all this machine has: no limit to report
+    found = cgroup.read_limits(layout(tmp_path / "cg"))
+    assert found.cpus == cpus
+    available = found.memory_available
+    assert (None if available is None else available // 2**20) == memory
+
+
+def test_a_memory_limited_container_fails_the_memory_check_naming_the_limit(tmp_path, monkeypatch):
+    """--memory 1.5g: the host's free RAM does not count, the limit does (the kernel's OOM
+    killer ends the run there)."""
+    from cli_helpers import fake
+    from typer.testing import CliRunner
+
+    from segbench.cli import app
+
+    root = _v2(tmp_path / "cg", "100000 100000", ALL, str(1536 * 2**20), str(100 * 2**20))
+    monkeypatch.setattr(cgroup, "ROOT", root)
+    monkeypatch.setattr(cgroup.read_limits, "__defaults__", (root,))
+    done = CliRunner().invoke(app, ["doctor", "--preset", "quick", "--json"], env=fake())
+    checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
+    memory = checks["memory"]
+    assert memory["status"] == "FAIL"
+    assert memory["found"].startswith("1.5 GB RAM available (container limits: ")
+    assert "1.5 GiB memory" in memory["found"]
+    assert memory["fix"].startswith("raise the container's memory limit (docker run --memory)")
+    if HOST > 1:  # the load is judged on the container's one CPU
+        assert checks["load"]["found"].endswith("on 1 CPUs")
