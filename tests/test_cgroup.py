@@ -81,3 +81,60 @@ def test_a_memory_limited_container_fails_the_memory_check_naming_the_limit(tmp_
     assert memory["fix"].startswith("raise the container's memory limit (docker run --memory)")
     if HOST > 1:  # the load is judged on the container's one CPU
         assert checks["load"]["found"].endswith("on 1 CPUs")
+
+
+def _cpufreq(folder: Path, governor: str, driver: str, cur: int, cap: int, top: int) -> Path:
+    folder.mkdir(parents=True)
+    for name, value in [
+        ("scaling_governor", governor),
+        ("scaling_driver", driver),
+        ("scaling_cur_freq", cur),
+        ("scaling_max_freq", cap),
+        ("cpuinfo_max_freq", top),
+    ]:
+        (folder / name).write_text(f"{value}\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "said"),
+    [
+        # acpi-cpufreq's powersave pins the lowest clock: 800 MHz of 3.5 GHz
+        (("powersave", "acpi-cpufreq", 800000, 3500000, 3500000), "WARN", "held low"),
+        # intel_pstate's powersave is its default dynamic policy: idle at 800 MHz is fine
+        (("powersave", "intel_pstate", 800000, 3500000, 3500000), "PASS", "0.80 of 3.50 GHz"),
+        # a lowered maximum (cpupower frequency-set -u 1.2GHz), whatever the governor
+        (("performance", "acpi-cpufreq", 1200000, 1200000, 3500000), "WARN", "capped at 1.20"),
+        (("userspace", "acpi-cpufreq", 1000000, 3500000, 3500000), "WARN", "held low"),
+        (("schedutil", "amd-pstate", 2900000, 2900000, 3000000), "PASS", "2.90 of 3.00 GHz"),
+    ],
+)
+def test_a_cpu_held_at_a_low_clock_warns_before_timing(tmp_path, policy, status, said):
+    from segbench.doctor.hardware import check_cpu_clock
+
+    found = cgroup.read_cpufreq(_cpufreq(tmp_path / "cpufreq", *policy))
+    check = check_cpu_clock(found)
+    assert check.status == status and said in check.found
+    if status == "WARN":
+        assert check.fix.startswith("set the performance (or schedutil) governor")
+    assert check_cpu_clock(cgroup.read_cpufreq(tmp_path / "none")).status == "SKIP"
+
+
+def test_the_clock_warning_reaches_the_run_and_its_file(tmp_path, triangles_dir, monkeypatch):
+    from cli_helpers import cached_data, fake
+    from typer.testing import CliRunner
+
+    from segbench.cli import app
+    from segbench.results.result import load_result
+
+    folder = _cpufreq(tmp_path / "cpufreq", "powersave", "acpi-cpufreq", 800000, 3500000, 3500000)
+    monkeypatch.setattr(cgroup.read_cpufreq, "__defaults__", (folder,))
+    monkeypatch.setenv("SEGBENCH_CACHE", str(cached_data(tmp_path, triangles_dir)))
+    done = CliRunner().invoke(
+        app, ["run", "--preset", "smoke", "--out", str(tmp_path / "res")], env=fake()
+    )
+    assert done.exit_code == 0, done.output
+    assert "warning: cpu-clock: governor powersave (acpi-cpufreq), 0.80 of 3.50 GHz" in done.output
+    (path,) = (tmp_path / "res").glob("*.json")
+    clock = next(c for c in load_result(path).doctor if c.id == "cpu-clock")
+    assert clock.status == "WARN"

@@ -269,6 +269,7 @@ EVERY_CHECK = [
     "power",
     "load",
     "thermal",
+    "cpu-clock",
     "threads-xla",
     "disk",
 ]

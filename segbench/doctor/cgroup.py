@@ -100,3 +100,30 @@ def read_limits(root: Path = ROOT) -> Limits:
         memory_limit=limit,
         memory_used=used if limit is not None else None,
     )
+
+
+CPUFREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq")
+# cpufreq drivers whose "powersave" governor still scales the clock up under load (the
+# default of intel_pstate and amd-pstate); under acpi-cpufreq "powersave" pins the lowest.
+DYNAMIC_POWERSAVE = ("intel_pstate", "amd-pstate", "amd-pstate-epp", "intel_cpufreq")
+
+
+def read_cpufreq(folder: Path = CPUFREQ) -> dict[str, str | int] | None:
+    """The first CPU's clock policy: governor, driver, and current, allowed and hardware
+    maximum clocks in kHz; None where the kernel exposes no cpufreq (most VMs, macOS)."""
+    governor = _read(folder / "scaling_governor")
+    if governor is None:
+        return None
+    found: dict[str, str | int] = {"governor": governor}
+    driver = _read(folder / "scaling_driver")
+    if driver:
+        found["driver"] = driver
+    for key, name in (
+        ("cur_khz", "scaling_cur_freq"),
+        ("policy_max_khz", "scaling_max_freq"),
+        ("max_khz", "cpuinfo_max_freq"),
+    ):
+        value = _number(_read(folder / name))
+        if value:
+            found[key] = value
+    return found

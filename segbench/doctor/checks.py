@@ -6,6 +6,7 @@ from segbench.doctor.cluster import check_distribution
 from segbench.doctor.hardware import (
     batch_that_fits,
     check_computation,
+    check_cpu_clock,
     check_devices,
     check_disk,
     check_load,
@@ -140,6 +141,7 @@ def _machine_checks(facts: Facts, context: Context, is_metal: bool) -> list[Chec
         check_power(facts.battery, facts.low_power_mode, facts.energy_mode),
         check_load(facts.load_1min, facts.cpus),
         check_thermal(facts.thermal),
+        check_cpu_clock(facts.cpufreq),
         check_threads(
             facts.threads,
             facts.onednn,

@@ -281,6 +281,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         built_with=diagnose.built_with("tensorflow"),
         energy_mode=energy_mode,
         container=limits.describe() or None,
+        cpufreq=cgroup.read_cpufreq(),
     )
     if framework.fake:
         facts = dataclasses.replace(facts, **framework.doctor_facts(context.device))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from segbench.doctor.cgroup import DYNAMIC_POWERSAVE
 from segbench.doctor.types import FAIL, PASS, SKIP, WARN, Check
 from segbench.measure import gpu_caps
 from segbench.results.privacy import public_path
@@ -301,6 +302,30 @@ def check_load(load_1min: float | None, cpus: int) -> Check:
             "other processes compete for the machine: stop them or wait (see top)",
         )
     return Check("load", PASS, found, f"below {0.5 * cpus:.1f}")
+
+
+def check_cpu_clock(cpufreq: dict[str, Any] | None) -> Check:
+    """The CPU's clock policy: a governor that pins the lowest clock (powersave under
+    acpi-cpufreq, a low userspace speed) or an allowed maximum below the hardware's WARNs:
+    a CPU held at 800 MHz of 3.5 GHz times a quarter of its speed."""
+    if not cpufreq:
+        return Check("cpu-clock", SKIP, "no cpufreq policy exposed here (a VM, or macOS)")
+    governor, driver = cpufreq.get("governor", "?"), cpufreq.get("driver", "")
+    found = f"governor {governor}" + (f" ({driver})" if driver else "")
+    cur, cap, top = (cpufreq.get(k) for k in ("cur_khz", "policy_max_khz", "max_khz"))
+    if cur and top:
+        found += f", {cur / 1e6:.2f} of {top / 1e6:.2f} GHz"
+    fix = (
+        "set the performance (or schedutil) governor: sudo cpupower frequency-set -g "
+        "performance; and lift a lowered maximum (cpupower frequency-set -u)"
+    )
+    expected = "the full clock available under load"
+    if cap and top and cap < 0.9 * top:
+        return Check("cpu-clock", WARN, f"{found}; capped at {cap / 1e6:.2f} GHz", expected, fix)
+    pinned = governor == "powersave" and driver not in DYNAMIC_POWERSAVE
+    if pinned or (governor == "userspace" and cur and top and cur < 0.9 * top):
+        return Check("cpu-clock", WARN, f"{found}: the clock is held low", expected, fix)
+    return Check("cpu-clock", PASS, found, expected)
 
 
 def check_thermal(thermal: str | None) -> Check:

@@ -77,3 +77,4 @@ class Facts:
     # A container's (cgroup's) limits, e.g. "container limits: 1 CPU (quota 1), 1.5 GiB
     # memory": ram_available and cpus are already within them.
     container: str | None = None
+    cpufreq: dict[str, Any] | None = None  # cgroup.read_cpufreq: the CPU's clock policy
