@@ -453,3 +453,66 @@ def test_a_broken_nvidia_driver_is_named_with_its_cause_not_called_absent(
         backend.choose_device("gpu")
     assert f"nvidia-smi says {error!r}" in str(refused.value) and fix in str(refused.value)
     assert "uv sync --extra cuda" not in str(refused.value)
+
+
+TWO_CARDS = """#!/bin/sh
+# nvidia-smi of a machine with two different cards: --id picks one, else both are listed
+case "$*" in
+  *"--id 1"*|*"--id GPU-bbbb"*) echo "NVIDIA GeForce GTX 1660, 575.64.03, 7.5, 6144, 6000" ;;
+  *"--id 0"*) echo "NVIDIA A100-SXM4-80GB, 575.64.03, 8.0, 81920, 81000" ;;
+  *) echo "NVIDIA A100-SXM4-80GB, 575.64.03, 8.0, 81920, 81000"
+     echo "NVIDIA GeForce GTX 1660, 575.64.03, 7.5, 6144, 6000" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("visible", "name"),
+    [
+        (None, "NVIDIA A100-SXM4-80GB"),
+        ("1", "NVIDIA GeForce GTX 1660"),
+        ("GPU-bbbb,0", "NVIDIA GeForce GTX 1660"),
+        ("-1", None),  # every GPU hidden: the run uses none
+    ],
+)
+def test_the_gpu_described_is_the_one_cuda_visible_devices_gives_the_run(
+    tmp_path, monkeypatch, visible, name
+):
+    from segbench.results.environment import nvidia_smi
+
+    stand_in = tmp_path / "nvidia-smi"
+    stand_in.write_text(TWO_CARDS)
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    found = nvidia_smi()
+    assert (found or {}).get("name") == name
+
+
+def test_wsl2_finds_nvidia_smi_beside_the_windows_driver_and_names_its_library_path(
+    tmp_path, monkeypatch
+):
+    from segbench.doctor.hardware import check_nvidia
+    from segbench.results import environment
+
+    wsl_lib = tmp_path / "wsl" / "lib"
+    wsl_lib.mkdir(parents=True)
+    (wsl_lib / "nvidia-smi").write_text(
+        "#!/bin/sh\necho 'NVIDIA GeForce RTX 4070, 566.36, 8.9, 12282, 11000'\n"
+    )
+    (wsl_lib / "nvidia-smi").chmod(0o755)
+    monkeypatch.setattr(environment, "WSL_LIB", wsl_lib)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no nvidia-smi on PATH, as in WSL2
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    found = environment.nvidia_smi()
+    assert found["name"] == "NVIDIA GeForce RTX 4070"
+    installed = {"nvidia-cudnn-cu12": "9.3.0.75", "tensorflow": "2.19.1"}
+    check = check_nvidia(found, [], installed, "tensorflow", "float32", wsl=True)
+    assert check.status == FAIL and "uv sync --extra cuda" not in check.fix
+    assert check.fix.startswith("WSL2: TensorFlow finds the Windows driver's libcuda")
+    assert "LD_LIBRARY_PATH=/usr/lib/wsl/lib" in check.fix
+    # Off WSL the same facts keep the usual advice.
+    assert "WSL2" not in check_nvidia(found, [], installed, "tensorflow", "float32").fix

@@ -95,7 +95,14 @@ def _device_checks(facts: Facts, context: Context, on_gpu: bool, is_metal: bool)
             facts.backend,
             context.device,
         ),
-        check_nvidia(facts.nvidia, facts.gpus, facts.installed, facts.backend, context.precision)
+        check_nvidia(
+            facts.nvidia,
+            facts.gpus,
+            facts.installed,
+            facts.backend,
+            context.precision,
+            facts.wsl,
+        )
         if context.device != "cpu"
         else Check("nvidia", SKIP, "not judged: the run uses the CPU (--device cpu)"),
         check_computation(facts.computation, "gpu" if on_gpu else "cpu"),

@@ -26,6 +26,7 @@ from segbench.results.environment import (
     LOCK_FILE,
     PROJECT_ROOT,
     command_output,
+    is_wsl,
     nvidia_smi,
     package_version,
 )
@@ -282,6 +283,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         energy_mode=energy_mode,
         container=limits.describe() or None,
         cpufreq=cgroup.read_cpufreq(),
+        wsl=is_wsl(),
     )
     if framework.fake:
         facts = dataclasses.replace(facts, **framework.doctor_facts(context.device))

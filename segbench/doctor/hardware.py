@@ -64,6 +64,7 @@ def check_nvidia(
     installed: dict[str, str],
     backend: str,
     precision: str,
+    wsl: bool = False,
 ) -> Check:
     """A driver the backend should use; tensor cores (segbench.measure.gpu_caps) for --precision."""
     if not nvidia:
@@ -81,7 +82,13 @@ def check_nvidia(
     found = f"{name}, driver {driver}, compute capability {cc or '?'} ({gpu_caps.describe(caps)})"
     version = _version_tuple(driver) or (999,)  # an unreported driver is not judged too old
     if not gpus and backend == "tensorflow":
-        if "nvidia-cudnn-cu12" not in installed:
+        if wsl and "nvidia-cudnn-cu12" in installed:
+            fix = (
+                "WSL2: TensorFlow finds the Windows driver's libcuda in /usr/lib/wsl/lib only "
+                "when it is on the library path: export LD_LIBRARY_PATH=/usr/lib/wsl/lib:"
+                "$LD_LIBRARY_PATH (tensorflow/tensorflow#63341)"
+            )
+        elif "nvidia-cudnn-cu12" not in installed:
             fix = "install the CUDA wheels: uv sync --extra cuda"
         elif version < CUDA12_MIN_DRIVER:
             fix = f"driver {driver} is too old for CUDA 12: install 555.42 or newer"

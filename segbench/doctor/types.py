@@ -78,3 +78,4 @@ class Facts:
     # memory": ram_available and cpus are already within them.
     container: str | None = None
     cpufreq: dict[str, Any] | None = None  # cgroup.read_cpufreq: the CPU's clock policy
+    wsl: bool = False  # Linux under Windows' WSL2 (its GPU through /usr/lib/wsl/lib)

@@ -10,7 +10,6 @@ import contextlib
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import sys
 import tempfile
@@ -218,7 +217,7 @@ def gpu_install_hint() -> str:
     there but broken, as nvidia-smi says, which no install fixes)."""
     from segbench.results.environment import nvidia_smi, nvidia_smi_problem
 
-    found = nvidia_smi() if shutil.which("nvidia-smi") else None
+    found = nvidia_smi()
     if found and "error" in found:
         cause, fix = nvidia_smi_problem(found["error"])
         return f"nvidia-smi says {found['error']!r} — likely cause: {cause}; fix: {fix}"

@@ -156,12 +156,17 @@ def nvidia_smi() -> dict[str, str] | None:
     then, because nvidia-smi fails a whole query for one unknown field. The first call after
     boot can take many seconds while the driver initialises, hence the long timeout.
     """
-    if not shutil.which("nvidia-smi"):
+    smi = nvidia_smi_path()
+    if smi is None:
         return None
+    visible = visible_gpu()
+    if visible == "none":
+        return None  # CUDA_VISIBLE_DEVICES hides every GPU: the run uses none
+    chosen = ["--id", visible] if visible else []
 
     def query(fields: tuple[str, ...]) -> list[str] | None:
         out = command_output(
-            ["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
+            [smi, *chosen, f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
             timeout=60,
         )
         return [f.strip() for f in out.splitlines()[0].split(",")] if out else None
@@ -264,11 +269,48 @@ def fingerprint(device_names: list[str], keras_backend: str, stack: dict[str, st
     )
 
 
+# WSL2 reaches the Windows driver through this folder (libcuda.so and nvidia-smi live there).
+WSL_LIB = Path("/usr/lib/wsl/lib")
+
+
+def is_wsl() -> bool:
+    """Whether this is Linux under Windows' WSL (its kernel names Microsoft)."""
+    try:
+        return "microsoft" in Path("/proc/sys/kernel/osrelease").read_text().lower()
+    except OSError:
+        return False
+
+
+def nvidia_smi_path() -> str | None:
+    """nvidia-smi on PATH, else WSL2's copy beside the Windows driver's libraries."""
+    found = shutil.which("nvidia-smi")
+    if found is None and (WSL_LIB / "nvidia-smi").exists():
+        return str(WSL_LIB / "nvidia-smi")
+    return found
+
+
+def visible_gpu() -> str | None:
+    """The GPU the run will use as first, for nvidia-smi --id: the first entry of
+    CUDA_VISIBLE_DEVICES (an index or a GPU-/MIG- UUID); "none" when it hides every GPU;
+    None when it is not set (the first GPU)."""
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    first = value.split(",")[0].strip()
+    if not first or first.startswith("-"):
+        return "none"
+    return first
+
+
 def _nvidia_smi_error() -> str | None:
     """The first line nvidia-smi prints when it fails, or None when it runs."""
     try:
         done = subprocess.run(
-            ["nvidia-smi", "-L"], capture_output=True, text=True, errors="replace", timeout=60
+            [nvidia_smi_path() or "nvidia-smi", "-L"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
         )
     except (OSError, subprocess.SubprocessError) as e:
         return f"nvidia-smi could not run ({e})"
