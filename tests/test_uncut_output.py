@@ -143,7 +143,7 @@ def test_csv_is_one_number_per_cell_with_units_in_the_header(tmp_path):
     comparison = compare([load_result(f) for f in QUICK], sources=[str(f) for f in QUICK])
     assert len(rows) == len(comparison.rows)
     text = {"device", "kind", "backend", "precision", "verdict", "no_verdict", "undermined_by"}
-    text |= {"source", "conditions", "caveats"}
+    text |= {"source", "conditions", "caveats", "p_method"}
     numbers = [name for name in rows[0] if name not in text]
     assert "ms_per_image_ci95_low" in numbers and "speedup_ci95_high" in numbers
     for row, line in zip(comparison.rows, rows, strict=True):
@@ -155,6 +155,7 @@ def test_csv_is_one_number_per_cell_with_units_in_the_header(tmp_path):
             ci = (values["speedup_ci95_low"], values["speedup_ci95_high"])
             assert ci == row.speedup_ci95
     assert rows[0]["verdict"] == "baseline" and rows[1]["verdict"] == "faster"
+    assert rows[1]["p_method"] == "asymptotic"  # 20 steps a side: scipy's own choice too
     assert rows[3]["kind"] == "published" and rows[3]["ms_per_step"] == ""  # missing: empty
 
 
