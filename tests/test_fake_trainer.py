@@ -13,8 +13,6 @@ from typer.testing import CliRunner
 from segbench.cli import app
 from segbench.results.result import load_result
 
-SMOKE = ["run", "--preset", "smoke", "--out", "res"]
-
 
 @pytest.fixture
 def cwd(tmp_path, triangles_dir):
@@ -23,10 +21,16 @@ def cwd(tmp_path, triangles_dir):
     return tmp_path
 
 
-def test_a_run_records_exactly_the_step_times_and_losses_it_was_told(cwd):
+@pytest.fixture
+def smoke(small_dataset):
+    """The smoke preset on 8 + 4 images: loaded in milliseconds (the fake trains nothing)."""
+    return ["run", "--preset", "smoke", "--out", "res", "--data", str(small_dataset)]
+
+
+def test_a_run_records_exactly_the_step_times_and_losses_it_was_told(cwd, smoke):
     told = [100.0, 104.0, 98.0, 102.0]
     done = segbench(
-        *SMOKE, "--json", cwd=cwd, env=fake(step_ms=told, compile_ms=750, losses=[2.0, 1.5])
+        *smoke, "--json", cwd=cwd, env=fake(step_ms=told, compile_ms=750, losses=[2.0, 1.5])
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -75,8 +79,8 @@ def test_a_fake_run_imports_no_framework(cwd):
         ("warmup", "SIGTERM", 143),  # steps ran, none timed: still nothing to keep
     ],
 )
-def test_a_signal_before_the_first_timed_step_writes_nothing(cwd, at, name, code):
-    done = segbench(*SMOKE, cwd=cwd, env=fake(signal={"at": at, "name": name}))
+def test_a_signal_before_the_first_timed_step_writes_nothing(cwd, smoke, at, name, code):
+    done = segbench(*smoke, cwd=cwd, env=fake(signal={"at": at, "name": name}))
     assert done.returncode == code, done.stderr
     assert error_lines(done.stderr)[-1] == (
         "error: interrupted before timing started; no result written"
@@ -85,8 +89,8 @@ def test_a_signal_before_the_first_timed_step_writes_nothing(cwd, at, name, code
 
 
 @pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
-def test_a_signal_during_timing_keeps_the_steps_before_it(cwd, name, code):
-    done = segbench(*SMOKE, cwd=cwd, env=fake(signal={"at": "timed", "step": 3, "name": name}))
+def test_a_signal_during_timing_keeps_the_steps_before_it(cwd, smoke, name, code):
+    done = segbench(*smoke, cwd=cwd, env=fake(signal={"at": "timed", "step": 3, "name": name}))
     assert done.returncode == code, done.stderr
     (path,) = (cwd / "res").glob("*.json")
     assert error_lines(done.stderr)[-1] == (
@@ -98,8 +102,8 @@ def test_a_signal_during_timing_keeps_the_steps_before_it(cwd, name, code):
     assert result.peak is None or result.peak.measured_tflops is None
 
 
-def test_a_signal_during_the_ceiling_probe_keeps_the_whole_measurement(cwd):
-    done = segbench(*SMOKE, cwd=cwd, env=fake(signal={"at": "peak", "name": "SIGTERM"}))
+def test_a_signal_during_the_ceiling_probe_keeps_the_whole_measurement(cwd, smoke):
+    done = segbench(*smoke, cwd=cwd, env=fake(signal={"at": "peak", "name": "SIGTERM"}))
     assert done.returncode == 143, done.stderr
     (path,) = (cwd / "res").glob("*.json")
     result = load_result(path)
@@ -112,9 +116,9 @@ def test_a_signal_during_the_ceiling_probe_keeps_the_whole_measurement(cwd):
     assert "measured ceiling: interrupted" in result.peak.reason
 
 
-def test_out_of_memory_at_the_first_step_names_the_cause_and_writes_nothing(cwd):
+def test_out_of_memory_at_the_first_step_names_the_cause_and_writes_nothing(cwd, smoke):
     failure = {"at": "compile", "error": "ResourceExhaustedError", "message": "OOM when allocating"}
-    done = segbench(*SMOKE, cwd=cwd, env=fake(fail=failure))
+    done = segbench(*smoke, cwd=cwd, env=fake(fail=failure))
     assert done.returncode == 1
     last = error_lines(done.stderr)[-1]
     assert last.startswith(
@@ -125,9 +129,9 @@ def test_out_of_memory_at_the_first_step_names_the_cause_and_writes_nothing(cwd)
     assert not (cwd / "res").exists()
 
 
-def test_a_framework_error_mid_run_keeps_the_steps_before_it(cwd):
+def test_a_framework_error_mid_run_keeps_the_steps_before_it(cwd, smoke):
     failure = {"at": "timed", "step": 3, "error": "InternalError", "message": "device lost"}
-    done = segbench(*SMOKE, "--no-peak", cwd=cwd, env=fake(fail=failure))
+    done = segbench(*smoke, "--no-peak", cwd=cwd, env=fake(fail=failure))
     assert done.returncode == 1
     last = error_lines(done.stderr)[-1]
     assert last.startswith("error: the framework failed after 2 timed step(s) (InternalError: ")
@@ -136,25 +140,25 @@ def test_a_framework_error_mid_run_keeps_the_steps_before_it(cwd):
     assert load_result(path).interrupted_by == "error"
 
 
-def test_a_deviating_device_is_recorded_and_shown(cwd):
-    done = segbench(*SMOKE, "--json", cwd=cwd, env=fake(numerics_losses=[9.0, 9.0, 9.0, 9.0]))
+def test_a_deviating_device_is_recorded_and_shown(cwd, smoke):
+    done = segbench(*smoke, "--json", cwd=cwd, env=fake(numerics_losses=[9.0, 9.0, 9.0, 9.0]))
     assert done.returncode == 0, done.stderr
     numerics = json.loads(done.stdout)["numerics"]
     assert (numerics["status"], numerics["at_step"]) == ("deviates", 0)
 
 
-def test_a_gpu_the_fake_is_told_of_is_the_runs_device(cwd):
-    done = segbench(*SMOKE, "--json", cwd=cwd, env=fake(device="gpu", device_name="FakeGPU 9"))
+def test_a_gpu_the_fake_is_told_of_is_the_runs_device(cwd, smoke):
+    done = segbench(*smoke, "--json", cwd=cwd, env=fake(device="gpu", device_name="FakeGPU 9"))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["environment"]["devices"] == ["FakeGPU 9"]
-    gpu = segbench(*SMOKE, "--device", "gpu", cwd=cwd, env=fake())
+    gpu = segbench(*smoke, "--device", "gpu", cwd=cwd, env=fake())
     assert gpu.returncode == 1 and "has no GPU" in error_lines(gpu.stderr)[-1]
 
 
-def test_show_and_compare_read_two_fake_runs(cwd):
+def test_show_and_compare_read_two_fake_runs(cwd, smoke):
     for ms in (100.0, 80.0):
-        done = segbench(*SMOKE, "--steps", "12", cwd=cwd, env=fake(step_ms=[ms, ms + 1, ms - 1]))
+        done = segbench(*smoke, "--steps", "12", cwd=cwd, env=fake(step_ms=[ms, ms + 1, ms - 1]))
         assert done.returncode == 0, done.stderr
     slow, quick = sorted(
         (cwd / "res").glob("*.json"), key=lambda p: -load_result(p).summary.median_ms
@@ -171,8 +175,8 @@ def test_show_and_compare_read_two_fake_runs(cwd):
     assert [r["steps"] for r in rows[:2]] == [12, 12]
 
 
-def test_a_bad_script_is_one_line_naming_the_variable(cwd):
-    done = segbench(*SMOKE, cwd=cwd, env={"SEGBENCH_FAKE_TRAINER": '{"step_mss": [1]}'})
+def test_a_bad_script_is_one_line_naming_the_variable(cwd, smoke):
+    done = segbench(*smoke, cwd=cwd, env={"SEGBENCH_FAKE_TRAINER": '{"step_mss": [1]}'})
     assert done.returncode == 2
     assert error_lines(done.stderr) == [
         "error: SEGBENCH_FAKE_TRAINER: unknown key(s) step_mss; see "
@@ -221,9 +225,9 @@ def test_doctor_judges_the_facts_the_fake_is_told(cwd):
     assert done.returncode == 1
 
 
-def test_channels_first_where_the_cpu_kernels_take_only_nhwc_is_one_line(cwd):
+def test_channels_first_where_the_cpu_kernels_take_only_nhwc_is_one_line(cwd, smoke):
     done = segbench(
-        *SMOKE, "--data-format", "channels_first", cwd=cwd, env=fake(facts={"onednn": False})
+        *smoke, "--data-format", "channels_first", cwd=cwd, env=fake(facts={"onednn": False})
     )
     assert done.returncode == 1
     assert error_lines(done.stderr)[-1] == (
@@ -232,6 +236,6 @@ def test_channels_first_where_the_cpu_kernels_take_only_nhwc_is_one_line(cwd):
     )
     assert not (cwd / "res").exists()
     on = segbench(
-        *SMOKE, "--data-format", "channels_first", cwd=cwd, env=fake(facts={"onednn": True})
+        *smoke, "--data-format", "channels_first", cwd=cwd, env=fake(facts={"onednn": True})
     )
     assert on.returncode == 0, on.stderr

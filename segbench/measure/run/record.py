@@ -13,7 +13,6 @@ from segbench.measure.parallel.distribution import Distribution
 from segbench.measure.parallel.strategies import Replication
 from segbench.measure.run.display import Display
 from segbench.measure.run.runner import Measurement
-from segbench.results import environment
 from segbench.results.result import Memory, Result
 from segbench.results.stats import timed_steps
 
@@ -23,9 +22,8 @@ def failure_line(measurement: Measurement, facts: Facts) -> str | None:
     the measurement is kept as for Ctrl-C, with this line)."""
     if measurement.error is None:
         return None
-    cause, fix = diagnose.explain(
-        measurement.error, facts.installed, environment.gpu_stack(facts.nvidia)
-    )
+    _, stack = trainer.active().backend_facts(facts.nvidia)  # the trainer's: no import here
+    cause, fix = diagnose.explain(measurement.error, facts.installed, stack)
     phase = _phase_of(measurement)
     return (
         f"the framework failed {phase} ({diagnose.first_line(measurement.error)}) — "
