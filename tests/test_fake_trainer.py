@@ -151,7 +151,7 @@ def test_a_gpu_the_fake_is_told_of_is_the_runs_device(cwd, smoke):
     done = segbench(*smoke, "--json", cwd=cwd, env=fake(device="gpu", device_name="FakeGPU 9"))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["environment"]["devices"] == ["FakeGPU 9"]
+    assert result["environment"]["devices"] == ["FakeGPU 9 (fake trainer)"]
     gpu = segbench(*smoke, "--device", "gpu", cwd=cwd, env=fake())
     assert gpu.returncode == 1 and "has no GPU" in error_lines(gpu.stderr)[-1]
 
@@ -239,3 +239,49 @@ def test_channels_first_where_the_cpu_kernels_take_only_nhwc_is_one_line(cwd, sm
         *smoke, "--data-format", "channels_first", cwd=cwd, env=fake(facts={"onednn": True})
     )
     assert on.returncode == 0, on.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        ('{"step_ms": [-5]}', "step_ms must be step times in ms"),
+        ('{"step_ms": "100"}', "step_ms must be step times in ms"),
+        ('{"step_ms": [1e300]}', "step_ms must be step times in ms"),
+        ('{"losses": ["a"]}', "must be numbers"),
+        ('{"numerics_losses": [1, 2]}', "numerics_losses must hold 4 losses"),
+        ('{"signal": {"at": "timed", "name": "SIGFOO"}}', "SIGINT, SIGTERM or SIGHUP"),
+        ('{"signal": {"at": "later"}}', "'at', one of import"),
+        ('{"settings": [{"match": {}, "bogus": 1}]}', "unknown key(s) in settings: bogus"),
+        ('{"matmul_tflops": 0}', "matmul_tflops must be above 0"),
+        ('{"parameters": -5}', "parameters must be a whole number"),
+    ],
+)
+def test_a_script_no_real_run_could_produce_is_refused_before_anything_runs(
+    cwd, smoke, script, said
+):
+    done = segbench(*smoke, cwd=cwd, env={"SEGBENCH_FAKE_TRAINER": script})
+    assert done.returncode == 2
+    (line,) = error_lines(done.stderr)
+    assert line.startswith("error: SEGBENCH_FAKE_TRAINER: ") and said in line
+    assert not (cwd / "res").exists()
+
+
+def test_a_ceiling_probe_that_fails_keeps_the_whole_measurement(cwd, smoke):
+    failure = {"at": "peak", "error": "ResourceExhaustedError", "message": "OOM in the matmul"}
+    done = segbench(*smoke, "--json", cwd=cwd, env=fake(fail=failure))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["status"], result["summary"]["steps"]) == ("complete", 4)
+    assert result["peak"].get("measured_tflops") is None
+    assert (
+        "measured ceiling: failed (ResourceExhaustedError: OOM in the matmul)"
+        in (result["peak"]["reason"])
+    )
+
+
+def test_a_fake_result_says_so_wherever_it_is_compared(cwd, smoke):
+    done = segbench(*smoke, "--json", cwd=cwd, env=fake())
+    assert done.returncode == 0, done.stderr
+    (path,) = (cwd / "res").glob("*.json")
+    compared = CliRunner().invoke(app, ["compare", str(path), "--format", "json"])
+    assert "fake trainer" in json.loads(compared.output)["rows"][0]["caveats"]

@@ -220,3 +220,12 @@ def test_mann_whitney_is_bounded_for_any_pair_of_sizes_and_names_its_method(n, m
 def test_tied_steps_take_the_normal_approximation():
     found = difference([10.0, 10.0, 11.0], [12.0, 12.0, 13.0, 14.0])
     assert found.p_method == "asymptotic"
+
+
+def test_two_steps_against_many_cannot_decide_and_say_so():
+    """The normal approximation with 2 steps on one side never reaches p < 0.01 (U = 0 gives
+    p = 0.014): 'too few steps to tell', never 'no significant difference'."""
+    rng = np.random.default_rng(3)
+    found = difference(100 + rng.random(300_000), [300.0, 301.0])
+    assert found.p_method == "asymptotic" and found.p_value >= 0.01
+    assert found.verdict == TOO_FEW_STEPS

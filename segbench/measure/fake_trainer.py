@@ -9,7 +9,7 @@ or the path of a file holding one. Every key is optional:
      "losses": [1.0, 0.9],      # training losses, cycled (default: 1.0 × 0.97^step)
      "iou": 0.5, "dice": 0.6,
      "device": "cpu",           # or "gpu": the device the run is told it has
-     "device_name": "CPU",      # the GPU's name when "device" is "gpu"
+     "device_name": "FakeGPU 1",  # the GPU's name when "device" is "gpu"
      "parameters": 20886706,
      "sleep_s": 0,              # real seconds each step waits: time for a test's signal
      "signal": {"at": "timed", "step": 2, "name": "SIGTERM"},
@@ -93,10 +93,51 @@ class Script:
             raise BadInput(
                 f"SEGBENCH_FAKE_TRAINER: {e}; see segbench/measure/fake_trainer.py"
             ) from None
-        for event in (script.signal, script.fail):
-            if event is not None and event.get("at") not in PHASES:
-                raise BadInput(f"SEGBENCH_FAKE_TRAINER: 'at' must be one of {', '.join(PHASES)}")
+        problem = script.problem()
+        if problem:
+            raise BadInput(
+                f"SEGBENCH_FAKE_TRAINER: {problem}; see segbench/measure/fake_trainer.py"
+            )
         return script
+
+    def problem(self) -> str | None:
+        """What makes this script one no real run could produce, or None."""
+        for name, values in (("step_ms", self.step_ms), ("compile_ms", [self.compile_ms])):
+            if not isinstance(values, list) or not values or not all(map(_step_time, values)):
+                return f"{name} must be step times in ms, each 0.001 to 86400000"
+        numbers = [self.iou, self.dice, *(self.losses or []), *(self.numerics_losses or [])]
+        if not isinstance(self.losses or [], list) or not all(map(_number, numbers)):
+            return "losses, iou, dice and numerics_losses must be numbers"
+        if self.numerics_losses is not None and len(self.numerics_losses) != 4:
+            return "numerics_losses must hold 4 losses (the probe's initial loss and 3 steps)"
+        if self.device not in ("cpu", "gpu") or not isinstance(self.device_name, str):
+            return "device must be cpu or gpu, device_name a text"
+        if not (_number(self.sleep_s) and self.sleep_s >= 0):
+            return "sleep_s must be 0 or more seconds"
+        if not (_number(self.matmul_tflops) and self.matmul_tflops > 0):
+            return "matmul_tflops must be above 0"
+        if not (isinstance(self.parameters, int) and self.parameters >= 1):
+            return "parameters must be a whole number of at least 1"
+        if not isinstance(self.facts, dict) or not isinstance(self.settings, list):
+            return "facts must be an object and settings a list"
+        for entry in self.settings:
+            if not isinstance(entry, dict) or not isinstance(entry.get("match", {}), dict):
+                return 'each settings entry must be an object with a "match" object'
+            extra = set(entry) - {f.name for f in fields(Script)} - {"match"}
+            if extra:
+                return f"unknown key(s) in settings: {', '.join(sorted(extra))}"
+        for event in (self.signal, self.fail):
+            if event is None:
+                continue
+            if not isinstance(event, dict) or event.get("at") not in PHASES:
+                return f"signal and fail need 'at', one of {', '.join(PHASES)}"
+            if not (isinstance(event.get("step", 1), int) and event.get("step", 1) >= 1):
+                return "'step' counts from 1"
+        if self.signal and self.signal.get("name", "SIGINT") not in ("SIGINT", "SIGTERM", "SIGHUP"):
+            return "a signal's name is SIGINT, SIGTERM or SIGHUP"
+        if self.fail and not isinstance(self.fail.get("error", "RuntimeError"), str):
+            return "a failure's error is the name of an exception class"
+        return None
 
 
 class _FakeModel:
@@ -165,8 +206,8 @@ class FakeTrainer:
         if requested == "gpu" and not has_gpu:
             raise backend.DeviceError(f"--device gpu: the {NAME} has no GPU (found only the CPU)")
         if requested == "cpu" or not has_gpu:
-            return backend.Device("cpu", "cpu", "CPU")
-        return backend.Device("gpu", "gpu", self.script.device_name)
+            return backend.Device("cpu", "cpu", f"CPU ({NAME})")
+        return backend.Device("gpu", "gpu", f"{self.script.device_name} ({NAME})")
 
     def numerics_losses(self, config: Any, device: backend.Device) -> tuple[list[float], list]:
         from segbench.measure import numerics
@@ -278,6 +319,14 @@ class FakeTrainer:
     def _test_step(self, x: Any, y: Any) -> dict[str, float]:
         self.now_ns += round(_cycled(self.script.step_ms, 0) * 1e6 / 3)
         return {"loss": 0.5, "iou": self.script.iou, "dice": self.script.dice}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _step_time(value: Any) -> bool:
+    return _number(value) and 0.001 <= value <= 86_400_000
 
 
 def _cycled(values: list[float], index: int) -> float:

@@ -76,6 +76,8 @@ def result_caveats(result: Result) -> list[str]:
     t = result.telemetry
     if t and t.throttle and t.throttle.events:
         labels.append(f"throttled {100 * t.throttle.fraction_of_timed_steps:.0f} %")
+    if any(d.endswith("(fake trainer)") for d in result.environment.devices):
+        labels.append("fake trainer")  # made by the test seam: no measurement of anything
     power = power_state(result)
     if power and power.startswith("battery"):
         labels.append("battery")

@@ -424,6 +424,10 @@ def min_p_value(n: int, m: int) -> float:
     the other. 1 below two steps a side, where no test is made."""
     if min(n, m) < 2:
         return 1.0
+    if not (min(n, m) <= 8 and n * m <= EXACT_MAX_PAIRS):  # mann_whitney's normal approximation
+        # U = 0, with the continuity correction: z = (nm/2 − 1/2) / √(nm(n + m + 1) / 12)
+        z = (n * m / 2 - 0.5) / math.sqrt(n * m * (n + m + 1) / 12)
+        return min(1.0, math.erfc(z / math.sqrt(2)))
     k = min(n, m, 40)  # C(max + 40, 40) ≥ C(80, 40) ≈ 1e23: no need to count further
     return min(1.0, 2 / math.comb(max(n, m) + k, k))
 

@@ -37,7 +37,8 @@ def _phase_of(measurement: Measurement) -> str:
     if timed:
         return f"after {len(timed)} timed step(s)"
     if measurement.steps:
-        return f"in the {measurement.steps[-1].phase} steps, before timing"
+        done = len(measurement.steps)
+        return f"after {done} untimed step(s) (compile and warm-up), before timing"
     return "at the first step (building and compiling the model)"
 
 
@@ -106,6 +107,12 @@ def matmul_peak(
         except KeyboardInterrupt as stop:
             reasons.append("measured ceiling: interrupted")
             stopped_by = signal_name(stop)
+        except Exception as e:  # noqa: BLE001 - the timed steps are whole: never lost for it
+            reasons.append(f"measured ceiling: failed ({type(e).__name__}: {str(e)[:120]})")
+            measured = None
+        if measured is not None and not measured[0] > 0:
+            reasons.append(f"measured ceiling: not a positive figure ({measured[0]!r})")
+            measured = None
     row, why_not = peak.vendor_peak(
         measurement.device.kind, measurement.device.description, result.environment.cpu.model
     )
