@@ -306,7 +306,8 @@ def _nvidia_smi_error() -> str | None:
     """The first line nvidia-smi prints when it fails, or None when it runs."""
     try:
         done = subprocess.run(
-            [nvidia_smi_path() or "nvidia-smi", "-L"],
+            # "name" is a field every driver knows: a failure is the driver's, not the query's
+            [nvidia_smi_path() or "nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             errors="replace",
