@@ -169,7 +169,13 @@ def test_a_signal_during_timing_keeps_the_partial_result(small_dataset, tmp_path
 
 def test_sigterm_during_data_generation_leaves_no_staging_folder(tmp_path):
     proc = start("data", "--out", str(tmp_path / "d"), cwd=tmp_path)
-    time.sleep(3.0)  # generation takes several seconds
+    # Signalled once the staging folder exists: generation takes about 3 s, so a fixed delay
+    # could land after it on a fast machine.
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".") for p in tmp_path.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None, "no staging folder seen"
+        time.sleep(0.02)
+    time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == 143
