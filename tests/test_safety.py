@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from segbench.benchmark import triangles
 from segbench.cli import app
-from segbench.measure.run import pipeline
+from segbench.measure.run import out_folder, pipeline
 from segbench.results.result import load_result
 
 # The numerics check is tested in test_cli and test_numerics; these runs skip its seconds.
@@ -51,11 +51,8 @@ def test_a_taken_name_is_never_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, second.name])
 
 
-def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
-    small_dataset, tmp_path, monkeypatch
-):
-    """Fault injection: the disk under --out is full when the result is written."""
-    out = tmp_path / "res"
+def _disk_full_in(out: Path, monkeypatch) -> None:
+    """Fault injection: writing a result into `out` fails with ENOSPC; other folders work."""
     real_write = pipeline.write_text_new
 
     def disk_full_in_out(folder, *args):
@@ -64,6 +61,14 @@ def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
         return real_write(folder, *args)
 
     monkeypatch.setattr(pipeline, "write_text_new", disk_full_in_out)
+
+
+def test_a_failed_final_write_prints_the_tables_and_saves_the_result_elsewhere(
+    small_dataset, tmp_path, monkeypatch
+):
+    """Fault injection: the disk under --out is full when the result is written."""
+    out = tmp_path / "res"
+    _disk_full_in(out, monkeypatch)
     monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(*fake().popitem())
     done = CliRunner().invoke(
@@ -87,14 +92,7 @@ def test_a_tune_whose_disk_fills_keeps_every_trial_in_the_unsaved_folder(
 ):
     """Fault injection: --out fills up while the trials run; the result lands elsewhere."""
     out = tmp_path / "res"
-    real_write = pipeline.write_text_new
-
-    def disk_full_in_out(folder, *args):
-        if Path(folder) == out:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(folder, *args)
-
-    monkeypatch.setattr(pipeline, "write_text_new", disk_full_in_out)
+    _disk_full_in(out, monkeypatch)
     cache = cached_data(tmp_path, triangles_dir)
     monkeypatch.setenv("SEGBENCH_CACHE", str(cache))
     monkeypatch.setenv(*fake().popitem())
@@ -122,7 +120,7 @@ def test_an_out_without_room_for_the_result_is_refused_before_anything_runs(tmp_
     import shutil as real_shutil
 
     usage = real_shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda p: usage._replace(free=512 * 1024))
+    monkeypatch.setattr(out_folder.shutil, "disk_usage", lambda p: usage._replace(free=512 * 1024))
     monkeypatch.setenv(*fake().popitem())
     for command in (["run", "--preset", "quick"], ["tune", "--preset", "smoke"]):
         done = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "res")])

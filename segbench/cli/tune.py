@@ -66,25 +66,25 @@ def tune_command(
     kernel, channels layout, batch size) with short runs, rank them, and print the fastest's
     command line.
     The fastest trial's result, with every trial in its `tune` block, is written to --out."""
-    from segbench.measure.run import pipeline
+    from segbench.measure.run import out_folder
     from segbench.report.plot import writable_target
 
-    pipeline.check_out_name(out)
+    out_folder.check_out_name(out)
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise BadInput(f"--plot {plot}: a chart is a PNG; choose a .png name")
         writable_target(plot, "--plot")
         if not plot.parent.is_dir():
             raise BadInput(f"--plot {plot}: no folder {plot.parent}; create it or choose another")
-    created = pipeline._missing(out)
+    created = out_folder._missing(out)
     try:
-        pipeline.check_writable(out)
+        out_folder.check_writable(out)
         # Every trial's result stays in memory; the file is the winner's with every trial's
         # summary, and its chart: a few MiB at most.
-        pipeline.check_free_space(out, 4 * 2**20)
+        out_folder.check_free_space(out, 4 * 2**20)
         _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot)
     except BaseException:
-        pipeline._remove_if_empty(out, created)  # nothing written: no folder left behind
+        out_folder._remove_if_empty(out, created)  # nothing written: no folder left behind
         raise
 
 
