@@ -10,7 +10,7 @@ from cli_helpers import segbench
 from segbench.benchmark.config import PRESETS
 from segbench.measure.tune import Setting, conclude, device_skip, plan, rank, trial_of
 from segbench.results.result import Result, load_result
-from segbench.results.tune_record import DEVIATES, RAN, SKIPPED
+from segbench.results.tune_record import DEVIATES, NOT_RUN, RAN, SKIPPED
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_RESULT = ROOT / "docs/results/segbench-quick-cpu-20261126T112703Z.json"
@@ -128,8 +128,8 @@ def test_tune_ranks_writes_a_chart_and_a_result_and_never_chooses_a_broken_kerne
         "tune",
         "--preset",
         "smoke",
-        "--budget",
-        "2.5",
+        "--trials",
+        "2",  # the default and the broken kernel; the fake trainer covers the rest of tune
         "--steps",
         "3",
         "--warmup",
@@ -157,6 +157,7 @@ def test_tune_ranks_writes_a_chart_and_a_result_and_never_chooses_a_broken_kerne
     # The broken kernel ran, and was caught.
     assert statuses[("fused", False, 2, "channels_last")] == DEVIATES
     assert statuses[("fused", False, 2, "channels_first")] == SKIPPED  # NHWC on TF's CPU
+    assert statuses[("keras", True, 2, "channels_last")] == NOT_RUN  # --trials 2
     fused = next(
         t for t in info.trials if t.batchnorm == "fused" and not t.compile and t.status != SKIPPED
     )

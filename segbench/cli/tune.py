@@ -36,6 +36,14 @@ def tune_command(
     warmup: Annotated[
         int | None, typer.Option(min=0, help="Warm-up steps of each trial (default: 1).")
     ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Run at most this many trials, the default setting included (default: as many "
+            "as the budget allows).",
+        ),
+    ] = None,
     device: DeviceOption = None,
     backends: Annotated[
         list[Backend] | None,
@@ -82,13 +90,13 @@ def tune_command(
         # Every trial's result stays in memory; the file is the winner's with every trial's
         # summary, and its chart: a few MiB at most.
         out_folder.check_free_space(out, 4 * 2**20)
-        _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot)
+        _tune(preset, budget, steps, warmup, trials, device, backends, precisions, out, plot)
     except BaseException:
         out_folder._remove_if_empty(out, created)  # nothing written: no folder left behind
         raise
 
 
-def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot) -> None:
+def _tune(preset, budget, steps, warmup, trials, device, backends, precisions, out, plot) -> None:
     """segbench tune, once its options are checked."""
     import tempfile
     from dataclasses import replace
@@ -115,7 +123,7 @@ def _tune(preset, budget, steps, warmup, device, backends, precisions, out, plot
             note(f"  {trial.status}: {trial.reason}")
 
     with tempfile.TemporaryDirectory(prefix="segbench-tune-") as work:
-        session = tune.Session(name, budget * 60, extra, Path(work), notify)
+        session = tune.Session(name, budget * 60, extra, Path(work), notify, max_trials=trials)
         planned = tune.plan(
             PRESETS[name],
             tune.installed_backends(),

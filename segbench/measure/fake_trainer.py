@@ -250,9 +250,17 @@ class FakeTrainer:
         }
 
     # The timed loop.
+    def start_replicas(self, config: Any, timeout: float) -> Any:
+        """A worker of a multi-worker job (fake_workers.py); other strategies are refused."""
+        from segbench.measure.fake_workers import FakeWorkers
+
+        self.config = config
+        self.script = self.script.for_config(config)
+        return FakeWorkers(config, self, timeout)
+
     def begin(self, config: Any) -> None:
-        if config.distributed:
-            raise BadInput(f"--strategy: the {NAME} runs on one device")
+        if config.distributed and config.strategy != "multiworker":
+            raise BadInput(f"--strategy {config.strategy}: the {NAME} runs multiworker only")
         self.config = config
         self.script = self.script.for_config(config)
 

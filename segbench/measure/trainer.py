@@ -72,6 +72,12 @@ class KerasTrainer:
 
         return keras.backend.backend(), environment.gpu_stack(nvidia)
 
+    def start_replicas(self, config: Any, timeout: float) -> Any:
+        """The replicas of a data-parallel run, started (strategies.start_after_rendezvous)."""
+        from segbench.measure.parallel import strategies
+
+        return strategies.start_after_rendezvous(config, timeout)
+
     # The timed loop (runner.py).
     def begin(self, config: Any) -> None:
         """The run's precision policy and seeds, before its first model."""

@@ -316,6 +316,7 @@ class Session:
     started: float = field(default_factory=time.monotonic)
     stopped_by: str | None = None
     results: dict[int, tuple[Result, Path]] = field(default_factory=dict)
+    max_trials: int | None = None  # --trials: at most this many run, the default included
 
     def left_s(self) -> float:
         return self.budget_s - (time.monotonic() - self.started)
@@ -358,6 +359,11 @@ class Session:
                 reason = memory_skip(setting, preset, available, on_gpu)
             if reason is not None:
                 self.trials.append(trial_of(setting, SKIPPED, command, reason))
+                continue
+            tried = sum(t.status not in (SKIPPED, NOT_RUN) for t in self.trials)
+            if self.max_trials is not None and tried >= self.max_trials:
+                why = f"--trials {self.max_trials}: that many trials ran"
+                self.trials.append(trial_of(setting, NOT_RUN, command, why))
                 continue
             if self.stopped_by is not None or (
                 self.trials and typical is not None and typical > self.left_s()

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -52,6 +54,18 @@ class Replication:
     def step_functions(self, model: Any, example: tuple[Any, Any]) -> tuple[Any, Any]:
         """(train, test) step functions on a staged batch, as generation.step_functions."""
         raise NotImplementedError
+
+    def compile(self, build: Callable[[], Any], example: tuple[Any, Any]) -> tuple[Any, Any, Any]:
+        """(model, train step, test step): the model `build` makes, its variables mirrored on
+        every replica (`example`: one replica's batch, which builds the metrics and optimizer
+        state before the first step)."""
+        with self.scope():
+            model = build()
+        return (model, *self.step_functions(model, example))
+
+    def clock_ns(self) -> int:
+        """The clock a step is timed on, in ns."""
+        return time.perf_counter_ns()
 
     def stopping(self) -> AbstractContextManager[object]:
         """Around the steps: how Ctrl-C, SIGTERM and SIGHUP stop them. In one process they

@@ -29,7 +29,7 @@ from segbench.errors import (
     stopped,
 )
 from segbench.measure import backend, numerics, telemetry, trainer
-from segbench.measure.parallel import distribution, peers, strategies
+from segbench.measure.parallel import distribution, peers
 from segbench.measure.parallel.peers import Survey
 from segbench.measure.parallel.strategies import Replication
 from segbench.measure.parallel.tf_config import parse_tf_config
@@ -378,7 +378,7 @@ def _start_replicas(
     if config.strategy == distribution.MULTIWORKER:
         others = ", ".join(parse_tf_config(os.environ.get("TF_CONFIG")).peers)
         display.note(f"waiting for the other workers ({others}), at most {timeout:.0f} s")
-    replication = strategies.start_after_rendezvous(config, timeout)
+    replication = trainer.active().start_replicas(config, timeout)
     _, global_batch = distribution.batches(
         config.batch_size, config.global_batch, replication.replicas
     )

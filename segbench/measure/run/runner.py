@@ -163,9 +163,9 @@ class _Run:
         if self.replication is None:
             model, self.train_step, self.test_step = self.framework.compile(self.config, lr)
         else:
-            with self.replication.scope():
-                model = compile_model(self.config, lr)
-            self.train_step, self.test_step = self.replication.step_functions(model, example)
+            model, self.train_step, self.test_step = self.replication.compile(
+                lambda: compile_model(self.config, lr), example
+            )
         if not self.measurement.parameters:
             described = self.framework.describe(self.config, model)
             self.measurement.parameters = described["parameters"]
@@ -190,7 +190,9 @@ class _Run:
             # A step of all replicas: it ends when the last has finished and the gradients
             # are all-reduced (the reduced logs are read back after the synchronisation).
             images = self.config.batch_size  # the global batch
-            start, ms, logs = _timed(lambda: run(batch), self.replication.synchronize)
+            start, ms, logs = _timed(
+                lambda: run(batch), self.replication.synchronize, self.replication.clock_ns
+            )
         record = StepRecord(
             repeat=repeat,
             phase=phase,
