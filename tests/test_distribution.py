@@ -603,13 +603,13 @@ def test_a_worker_that_never_joins_stops_the_job_in_time_and_a_signal_stops_the_
     run = (*run, "--data", str(small_dataset))
     begun = time.monotonic()
     told = {"TF_CONFIG": config, **fake()}  # the rendezvous is the real one (fake_workers.py)
-    done = segbench(*run, cwd=tmp_path, env={**told, "SEGBENCH_PEER_TIMEOUT": "4"})
+    done = segbench(*run, cwd=tmp_path, env={**told, "SEGBENCH_PEER_TIMEOUT": "2"})
     assert done.returncode == 1, done.stderr
     assert (
         done.stderr.strip()
         .splitlines()[-1]
         .startswith(
-            f"error: worker(s) 127.0.0.1:{missing} not reachable after 4 s: start segbench run"
+            f"error: worker(s) 127.0.0.1:{missing} not reachable after 2 s: start segbench run"
         )
     )
     assert time.monotonic() - begun < 150
@@ -628,7 +628,7 @@ def test_a_worker_that_never_joins_stops_the_job_in_time_and_a_signal_stops_the_
         for line in waiting.stderr:
             if line.startswith("waiting for the other workers"):
                 break
-        time.sleep(3)  # waiting for the missing worker by now
+        time.sleep(1.5)  # waiting for the missing worker by now
         waiting.send_signal(signal.SIGTERM)
         _, rest = waiting.communicate(timeout=60)
         assert waiting.returncode == 143

@@ -96,6 +96,7 @@ def test_compare_refuses_two_different_models_unless_forced(example_run):
     assert [r.kind for r in same.rows] == ["measured", "measured"]
 
 
+@pytest.mark.slow  # it reads the example model's real run
 def test_resnet50_rows_stand_beside_other_tools_figures_labelled_as_such(example_run):
     _, data = example_run
     data["config"]["model"] = "resnet50"

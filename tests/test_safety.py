@@ -100,7 +100,7 @@ def test_a_tune_whose_disk_fills_keeps_every_trial_in_the_unsaved_folder(
         app,
         [
             *("tune", "--preset", "smoke", "--backend", "tensorflow"),
-            *("--precision", "float32", "--out", str(out)),
+            *("--precision", "float32", "--trials", "3", "--out", str(out)),
         ],
         env={"COLUMNS": "200"},
     )

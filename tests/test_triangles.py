@@ -140,6 +140,18 @@ def test_loader_reads_a_users_own_csv_into_memory(small_dataset):
     np.testing.assert_array_equal(x, expected)
 
 
+def test_a_run_of_steps_decodes_only_the_images_it_reads_and_keeps_the_whole_digest(
+    small_dataset,
+):
+    train, validation = triangles.load_dataset(small_dataset)
+    part_train, part_validation = triangles.load_dataset(small_dataset, train_images=3)
+    assert part_train.images.shape == (3, 512, 512, 1) and len(part_validation) == 0
+    np.testing.assert_array_equal(part_train.images, train.images[:3])
+    np.testing.assert_array_equal(part_train.masks, train.masks[:3])
+    assert (part_train.sha256, part_validation.sha256) == (train.sha256, validation.sha256)
+    assert len(triangles.load_dataset(small_dataset, train_images=100)[0]) == 8  # all there are
+
+
 def _dataset_with(tmp_path, triangles_dir, image: Path) -> Path:
     (tmp_path / "train.csv").write_text(f"x,y\n{image},{triangles_dir}/masks/0001.png\n")
     (tmp_path / "validation.csv").write_text(
@@ -165,11 +177,12 @@ def test_loader_rejects_bad_image_with_one_line_naming_it(tmp_path, triangles_di
     bad = tmp_path / "bad.png"
     make(bad)
     folder = _dataset_with(tmp_path, triangles_dir, bad)
-    with pytest.raises(triangles.DataError) as err:
-        triangles.load_dataset(folder)
-    text = str(err.value)
-    assert "\n" not in text
-    assert text.startswith(str(bad)) and message in text
+    for train_images in (None, 0):  # also where the image is not decoded: its header is read
+        with pytest.raises(triangles.DataError) as err:
+            triangles.load_dataset(folder, train_images=train_images)
+        text = str(err.value)
+        assert "\n" not in text
+        assert text.startswith(str(bad)) and message in text
 
 
 def test_loader_rejects_csv_without_header(tmp_path):

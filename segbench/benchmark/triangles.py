@@ -191,10 +191,11 @@ def read_csv(csv_path: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_gray(path: Path, size: int) -> tuple[np.ndarray, bytes]:
+def read_gray(path: Path, size: int, decode: bool = True) -> tuple[np.ndarray | None, bytes]:
     """One 8-bit grayscale image as uint8 (size, size), and the file's bytes; DataError naming
     the file otherwise. The size is checked before the pixels are decoded, so a huge image (a
-    decompression bomb) is refused without decoding it."""
+    decompression bomb) is refused without decoding it. `decode` False: the header checked,
+    the pixels not decoded (None)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -212,6 +213,8 @@ def read_gray(path: Path, size: int) -> tuple[np.ndarray, bytes]:
                 raise DataError(
                     f"{path}: image mode {mode}, expected 8-bit grayscale (L); convert it first"
                 )
+            if not decode:
+                return None, data
             img.load()
             pixels = np.asarray(img)
     except Image.DecompressionBombError:
@@ -221,15 +224,20 @@ def read_gray(path: Path, size: int) -> tuple[np.ndarray, bytes]:
     return pixels, data
 
 
-def load_split(csv_path: Path, size: int = SIZE) -> Split:
-    """Load every image/mask pair a CSV lists into memory, as uint8."""
+def load_split(csv_path: Path, size: int = SIZE, decode: int | None = None) -> Split:
+    """Load the image/mask pairs a CSV lists into memory, as uint8: every pair, or the first
+    `decode` (the ones a run of that many images reads). Every file is read, its header
+    checked and its bytes hashed either way: the digest is the whole split's."""
     pairs = read_csv(Path(csv_path))
-    images = np.empty((len(pairs), size, size, 1), dtype=np.uint8)
+    kept = len(pairs) if decode is None else min(decode, len(pairs))
+    images = np.empty((kept, size, size, 1), dtype=np.uint8)
     masks = np.empty_like(images)
     digest = hashlib.sha256()
     for i, (image_path, mask_path) in enumerate(pairs):
-        images[i, ..., 0], image_bytes = read_gray(image_path, size)
-        masks[i, ..., 0], mask_bytes = read_gray(mask_path, size)
+        image, image_bytes = read_gray(image_path, size, decode=i < kept)
+        mask, mask_bytes = read_gray(mask_path, size, decode=i < kept)
+        if i < kept:
+            images[i, ..., 0], masks[i, ..., 0] = image, mask
         for data in (image_bytes, mask_bytes):
             digest.update(hashlib.sha256(data).digest())
     return Split(images, masks, digest.hexdigest())
@@ -243,7 +251,14 @@ def dataset_sha256(train: Split, validation: Split) -> str:
     return hashlib.sha256(f"{train.sha256}\n{validation.sha256}\n".encode()).hexdigest()
 
 
-def load_dataset(data_dir: Path, size: int = SIZE) -> tuple[Split, Split]:
-    """(train, validation) splits of a data folder in the triangles CSV layout."""
+def load_dataset(
+    data_dir: Path, size: int = SIZE, train_images: int | None = None
+) -> tuple[Split, Split]:
+    """(train, validation) splits of a data folder in the triangles CSV layout; with
+    `train_images`, only that many training pairs decoded and no validation pair (a run of
+    steps reads no more; the digests are the whole splits')."""
     data_dir = Path(data_dir)
-    return load_split(data_dir / TRAIN_CSV, size), load_split(data_dir / VALIDATION_CSV, size)
+    return (
+        load_split(data_dir / TRAIN_CSV, size, train_images),
+        load_split(data_dir / VALIDATION_CSV, size, None if train_images is None else 0),
+    )

@@ -17,14 +17,15 @@ OWN_STEPS_PER_EPOCH = 8
 
 
 def load_data(
-    data_dir: Path | None, size: int, display: Display
+    data_dir: Path | None, size: int, display: Display, train_images: int | None = None
 ) -> tuple[Path, triangles.Split, triangles.Split]:
     """The data folder and its splits: `--data` as given, or the cached triangles, generated
-    once and regenerated when they no longer match the recipe's digest."""
+    once and regenerated when they no longer match the recipe's digest. `train_images`: the
+    training images a run of steps reads (only those decoded; triangles.load_dataset)."""
     if data_dir is not None:
         try:
             with display.status(f"loading {data_dir} into memory"):
-                return Path(data_dir), *triangles.load_dataset(data_dir, size)
+                return Path(data_dir), *triangles.load_dataset(data_dir, size, train_images)
         except triangles.DataError as e:
             raise BadInput(f"--data: {e}") from None
         except OSError as e:
@@ -43,7 +44,7 @@ def load_data(
                         raise
             try:
                 with display.status(f"loading {folder} into memory"):
-                    train, validation = triangles.load_dataset(folder, size)
+                    train, validation = triangles.load_dataset(folder, size, train_images)
                 if triangles.dataset_sha256(train, validation) == triangles.TRIANGLES_SHA256:
                     return folder, train, validation
                 problem = "its files differ from the recipe's"
@@ -57,6 +58,14 @@ def load_data(
             "set SEGBENCH_CACHE to a writable folder"
         ) from None
     raise Unavailable(f"{folder}: the regenerated triangles differ from the recipe; please report")
+
+
+def images_read(config: RunConfig) -> int | None:
+    """The training images a run reads: the first (1 + warm-up + steps) batches' worth for a
+    run of steps (each repeat starts again from the first); None (all) for epochs."""
+    if config.epochs > 0:
+        return None
+    return (1 + config.warmup + config.steps) * config.batch_size
 
 
 def own_model_data(
@@ -85,7 +94,7 @@ def own_model_data(
                 f"images with masks of the same size; the model takes {own.input_shape} and "
                 f"makes {own.output_shape}: drop --data (synthetic samples of its shapes)"
             )
-        folder, train, validation = load_data(data_dir, size, display)
+        folder, train, validation = load_data(data_dir, size, display, images_read(config))
     else:
         folder = Path("synthetic")
         count = OWN_STEPS_PER_EPOCH * config.batch_size

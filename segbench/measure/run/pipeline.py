@@ -256,7 +256,9 @@ def _prepare(
     own = None
     with _stopped_before_timing():
         if built is None:
-            folder, train, validation = run_data.load_data(data_dir, config.image_size, display)
+            folder, train, validation = run_data.load_data(
+                data_dir, config.image_size, display, run_data.images_read(config)
+            )
         else:
             own, folder, train, validation = built
     _refuse_what_the_kernels_cannot_run(config, chosen, facts)
