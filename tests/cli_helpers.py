@@ -27,6 +27,7 @@ def segbench(*args, cwd, env=None, timeout=300):
         env=_env(cwd, env),
         cwd=cwd,
         check=False,
+        preexec_fn=ctrl_c_default,  # a fake run's own Ctrl-C, however pytest was started
     )
 
 

@@ -188,7 +188,10 @@ def test_a_changed_cached_image_is_found_and_the_set_regenerated(triangles_dir, 
     done = segbench(*SMOKE, "--out", "res", "--json", cwd=tmp_path, env=fake())
     assert done.returncode == 0, done.stderr
     assert f"the cached data set in {cached} is damaged" in done.stderr
-    assert json.loads(done.stdout)["data"]["sha256"] == triangles.TRIANGLES_SHA256
+    data = json.loads(done.stdout)["data"]
+    assert data["sha256"] == triangles.TRIANGLES_SHA256
+    # The data set's size, though a smoke run decodes only the 12 images it reads.
+    assert (data["train_images"], data["validation_images"]) == (500, 100)
     original = (triangles_dir / "images" / "0001.png").read_bytes()
     assert (cached / "images" / "0001.png").read_bytes() == original
 

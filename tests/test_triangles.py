@@ -149,6 +149,7 @@ def test_a_run_of_steps_decodes_only_the_images_it_reads_and_keeps_the_whole_dig
     np.testing.assert_array_equal(part_train.images, train.images[:3])
     np.testing.assert_array_equal(part_train.masks, train.masks[:3])
     assert (part_train.sha256, part_validation.sha256) == (train.sha256, validation.sha256)
+    assert (part_train.pairs, part_validation.pairs) == (8, 4)  # the data set's size, recorded
     assert len(triangles.load_dataset(small_dataset, train_images=100)[0]) == 8  # all there are
 
 

@@ -141,9 +141,15 @@ class Split:
     images: np.ndarray
     masks: np.ndarray
     sha256: str = ""
+    listed: int | None = None  # the pairs its CSV lists, where only the first were decoded
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def pairs(self) -> int:
+        """The image/mask pairs of the split, decoded or not (a data set's size)."""
+        return len(self.images) if self.listed is None else self.listed
 
     def batch(
         self, rows: np.ndarray | slice, data_format: str = "channels_last"
@@ -240,7 +246,7 @@ def load_split(csv_path: Path, size: int = SIZE, decode: int | None = None) -> S
             images[i, ..., 0], masks[i, ..., 0] = image, mask
         for data in (image_bytes, mask_bytes):
             digest.update(hashlib.sha256(data).digest())
-    return Split(images, masks, digest.hexdigest())
+    return Split(images, masks, digest.hexdigest(), None if kept == len(pairs) else len(pairs))
 
 
 def dataset_sha256(train: Split, validation: Split) -> str:

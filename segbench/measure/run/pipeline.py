@@ -347,8 +347,8 @@ def _result(
         started_at,
         data=DataInfo(
             folder=str(ready.folder),
-            train_images=len(ready.train),
-            validation_images=len(ready.validation),
+            train_images=ready.train.pairs,
+            validation_images=ready.validation.pairs,
             generated=data_dir is None,
             sha256=triangles.dataset_sha256(ready.train, ready.validation),
         ),
