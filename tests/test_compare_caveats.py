@@ -29,8 +29,13 @@ REAL = Path(__file__).parents[1] / "docs" / "results" / "segbench-quick-cpu-2026
 
 
 def real() -> dict:
-    """A committed result with no caveat of its own (steady, no outliers, mains power)."""
-    return json.loads(REAL.read_text())
+    """A committed result with no caveat of its own (steady, no outliers, mains power; its
+    machine's load, which doctor warned of, taken as passed: test_recorded_warnings… has it)."""
+    data = json.loads(REAL.read_text())
+    for check in data["doctor"]:
+        if check["id"] == "load":
+            check.update(status="PASS", fix="")
+    return data
 
 
 def timed(data: dict) -> list[dict]:
@@ -384,3 +389,45 @@ def test_a_result_names_no_user_host_or_home_folder(tmp_path, monkeypatch):
     done = segbench("compare", str(written), "--no-references", "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"][0]["source"] == str(written)
+
+
+def test_recorded_warnings_are_caveats_of_their_row_where_they_concern_its_device():
+    """A busy machine and a CPU clock held low undermine a row as battery power does; a CPU
+    run is not undermined by an NVIDIA driver it never used, a GPU run is."""
+    from segbench.results.compare import compare
+
+    def warned(data: dict, **found: str) -> dict:
+        data["doctor"] = [c for c in data["doctor"] if c["id"] not in found]
+        data["doctor"] += [
+            {"id": i, "status": "WARN", "found": f, "expected": "", "fix": f"fix {i}"}
+            for i, f in found.items()
+        ]
+        return data
+
+    busy = warned(
+        real(),
+        load="1-minute load 4.20 on 2 CPUs",
+        **{"cpu-clock": "800 MHz of 3.50 GHz (powersave): the clock is held low"},
+        nvidia="nvidia-smi: Failed to initialize NVML: Unknown Error",
+    )
+    on_gpu = warned(real(), nvidia="Driver/library version mismatch")
+    on_gpu["device"] = {"kind": "gpu", "keras_name": "gpu", "description": "Test GPU"}
+    rows = compare(
+        [Result.from_dict(real()), Result.from_dict(busy), Result.from_dict(on_gpu)],
+        force=True,
+        references=False,
+    )
+    main, cpu, gpu = rows.rows
+    assert main.caveats == []
+    assert cpu.caveats == ["load WARN", "cpu-clock WARN"]  # not the driver the CPU run never used
+    assert "nvidia WARN" in gpu.caveats
+    assert cpu.undermined_by == ["#2 load WARN, cpu-clock WARN"]
+    said = [w for w in rows.warnings if "Doctor warned" in w]
+    assert any(
+        w.endswith(
+            "Doctor warned before the run (load: 1-minute load 4.20 on 2 CPUs): the figures may "
+            "not show what the machine can do; fix load, and run again."
+        )
+        for w in said
+    )
+    assert not any("NVML" in w for w in said) and any("version mismatch" in w for w in said)

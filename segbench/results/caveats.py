@@ -1,6 +1,7 @@
 """Caveats of a result: what its file says makes its figures less trustworthy (a diverged loss,
-deviating numerics, drift, outliers, throttling, battery power), as short labels for a
-comparison's rows and as warnings that each say what to do. Judges; never prints."""
+deviating numerics, drift, outliers, throttling, battery power, the warnings doctor recorded
+before the run), as short labels for a comparison's rows and as warnings that each say what to
+do. Judges; never prints."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 
 from segbench.benchmark.config import PUBLISHED_SETUP, is_published_setup
 from segbench.benchmark.references import PUBLISHED_KERAS
-from segbench.doctor.types import PASS
+from segbench.doctor.types import PASS, WARN, Check
 from segbench.results.result import Result
 from segbench.results.stats import SLOWING, SPEEDING_UP, STEADY, timed_steps
 
@@ -17,6 +18,31 @@ NOISY_SPREAD = 0.10
 FEW_STEPS = 10
 MANY_OUTLIERS = 0.05  # share of the timed steps
 NOISY_REPEATS_PCT = 5.0
+# Doctor's checks of one kind of GPU stack: their warnings concern a run only on a GPU. The
+# power check's are told apart as "battery" and "low power" (power_state).
+GPU_CHECKS = ("nvidia", "cuda-libs", "metal")
+TOLD_APART = ("power",)
+
+
+def recorded_warnings(result: Result) -> list[Check]:
+    """The checks that WARNed before the run and concern its device (a CPU run is not
+    undermined by an NVIDIA driver it never used)."""
+    on_gpu = result.device.kind == "gpu"
+    return [
+        c
+        for c in result.doctor or []
+        if c.status == WARN and c.id not in TOLD_APART and (on_gpu or c.id not in GPU_CHECKS)
+    ]
+
+
+def warning_caveats(result: Result) -> list[str]:
+    """Each warning doctor recorded before the run (a busy machine, a CPU clock held low…),
+    with its fix."""
+    return [
+        f"Doctor warned before the run ({c.id}: {c.found}): the figures may not show what the "
+        "machine can do" + (f"; {c.fix}, and run again." if c.fix else ".")
+        for c in recorded_warnings(result)
+    ]
 
 
 def diverged_loss(result: Result) -> str | None:
@@ -83,6 +109,7 @@ def result_caveats(result: Result) -> list[str]:
         labels.append("battery")
     if power and power.endswith("Low Power Mode"):
         labels.append("low power")
+    labels += [f"{c.id} WARN" for c in recorded_warnings(result)]
     return labels
 
 
@@ -197,6 +224,7 @@ def recorded_caveats(result: Result) -> list[str]:
         + statistics_caveats(result)
         + throttle_caveats(result)
         + power_caveats(result)
+        + warning_caveats(result)
     )
 
 
