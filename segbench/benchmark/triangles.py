@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from segbench.atomic import atomic_path
+from segbench.cache import cache_root
 from segbench.errors import BadInput
 from segbench.report.png import write_gray_png
 
@@ -105,15 +105,6 @@ def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(("x", "y"))
         writer.writerows(rows)
-
-
-def cache_root() -> Path:
-    """segbench's cache: $SEGBENCH_CACHE, else $XDG_CACHE_HOME/segbench (~/.cache/segbench)."""
-    root = (
-        os.environ.get("SEGBENCH_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "segbench"
-    )
-    return Path(root)
 
 
 def default_data_dir() -> Path:

@@ -73,6 +73,7 @@ class _Commands(TyperGroup):
             else None
         )
         try:
+            _recover_killed_runs()
             return super().invoke(ctx)
         except UsageError as e:
             raise _usage_error(e) from None
@@ -86,6 +87,20 @@ class _Commands(TyperGroup):
                 signal.signal(signal.SIGTERM, previous)
             if hangup is not None:
                 signal.signal(signal.SIGHUP, hangup)
+
+
+def _recover_killed_runs() -> None:
+    """Every command first turns the journal of a run the OS killed (kill -9, the OOM killer)
+    into its interrupted result, with one line saying where (measure/run/journal.py)."""
+    from segbench.measure.run.journal import journal_folder, recover
+
+    if not journal_folder().is_dir():  # nothing was ever journalled here: no import
+        return
+
+    def say(line: str) -> None:
+        messages().print(printable(line), highlight=False, soft_wrap=True, markup=False)
+
+    recover(say)
 
 
 def _usage_error(error: UsageError) -> BaseException:

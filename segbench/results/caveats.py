@@ -195,7 +195,12 @@ def status_caveats(result: Result) -> list[str]:
             f"Run with --force despite failed checks{f' ({failed})' if failed else ''}: "
             "the figures may not be comparable."
         )
-    if result.status == "interrupted":
+    if result.status == "interrupted" and result.interrupted_by == "killed":
+        notes.append(
+            "The run was killed (SIGKILL: the OOM killer, kill -9 or a lost machine) and "
+            "recovered from its journal: the figures cover only the steps journalled before."
+        )
+    elif result.status == "interrupted":
         notes.append("The run was interrupted: the figures cover only the steps that finished.")
     return notes
 

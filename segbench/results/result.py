@@ -125,8 +125,9 @@ class Result:
     git_commit: str | None  # ends in -dirty for uncommitted changes
     status: str = field(metadata={"enum": ("complete", "interrupted")})
     forced: bool | None = field(default=None, metadata=OPTIONAL)  # ran despite failed checks
-    interrupted_by: str | None = field(  # Ctrl-C, SIGTERM, SIGHUP or a framework error
-        default=None, metadata={**OPTIONAL, "enum": ("SIGINT", "SIGTERM", "SIGHUP", "error")}
+    interrupted_by: str | None = field(  # a signal, a framework error, or SIGKILL ("killed")
+        default=None,
+        metadata={**OPTIONAL, "enum": ("SIGINT", "SIGTERM", "SIGHUP", "error", "killed")},
     )
     # Version 5: why the framework failed (the one line shown: cause and fix), and where the
     # loss became NaN or infinite in the timed steps (a diverged run is no speed figure).

@@ -38,6 +38,7 @@ from segbench.measure.run import data as run_data
 from segbench.measure.run import record as run_result
 from segbench.measure.run.deferred_signals import DeferredSignals
 from segbench.measure.run.display import Display
+from segbench.measure.run.journal import Before, Journal
 from segbench.measure.run.out_folder import (
     _missing,
     _remove_if_empty,
@@ -170,7 +171,7 @@ def _run(
     """The stages of `run` once `out` is writable: checks and data, the timed run, the result
     and its file (a multi-worker task other than the chief writes none)."""
     ready = _prepare(config, data_dir, out, force, display, instruments)
-    config, replication = ready.config, ready.replication
+    replication = ready.replication
     framework = trainer.active()
     if instruments.telemetry:
         source, missing = framework.telemetry_source(ready.device.kind)
@@ -180,7 +181,31 @@ def _run(
         display.note(line)
     sampler = telemetry.Sampler(source, instruments.interval_s)
     framework.reset_peak_memory()
-    started_at = datetime.now(timezone.utc)
+    before = _before(ready, datetime.now(timezone.utc), data_dir, out)
+    # The steps on disk as they are measured, for a run the OS kills (the chief's only).
+    journal = Journal(before) if replication is None or replication.is_chief else None
+    try:
+        return _timed_and_saved(
+            ready, before, journal, out, display, sampler, source, missing, instruments
+        )
+    finally:
+        if journal is not None:
+            journal.discard()  # the run ended in a way segbench saw
+
+
+def _timed_and_saved(
+    ready: _Prepared,
+    before: Before,
+    journal: Journal | None,
+    out: Path,
+    display: Display,
+    sampler: telemetry.Sampler,
+    source: telemetry.Source | None,
+    missing: list[str],
+    instruments: Instruments,
+) -> RunOutcome:
+    """The timed run, its result (with the peak probe) and its file."""
+    config, replication = ready.config, ready.replication
     deferred = DeferredSignals()
     measurement, one_replica = timed_run(
         config,
@@ -192,19 +217,13 @@ def _run(
         display,
         sampler,
         deferred,
+        journal,
     )
     try:
         if measurement.status == "interrupted" and not timed_steps(config, measurement.steps):
             _nothing_timed(measurement, ready.facts)
         result = _result(
-            ready,
-            measurement,
-            started_at,
-            data_dir,
-            source,
-            missing,
-            sampler,
-            instruments.interval_s,
+            ready, measurement, before, source, missing, sampler, instruments.interval_s
         )
         if replication is not None:
             record = run_result.distribution_record(
@@ -321,30 +340,16 @@ def _stopped_before_timing() -> Iterator[None]:
         raise kind("interrupted before timing started; no result written") from None
 
 
-def _result(
-    ready: _Prepared,
-    measurement: Measurement,
-    started_at: datetime,
-    data_dir: Path | None,
-    source: telemetry.Source | None,
-    missing: list[str],
-    sampler: telemetry.Sampler,
-    interval_s: float,
-) -> Result:
-    """The Result of `measurement`: the timed steps with the environment, the data, the checks,
-    the telemetry (`missing`: what its `source` cannot measure), the memory peaks, the numerics
-    verdict and, when the framework failed, why."""
-    failure = run_result.failure_line(measurement, ready.facts)
-    memory = run_result.memory(ready.device.kind)
-    measured_telemetry = run_result.telemetry_summary(
-        measurement, source, missing, sampler, interval_s, ready.facts
-    )
-    return build_result(
-        measurement,
-        environment.fingerprint(
+def _before(ready: _Prepared, started_at: datetime, data_dir: Path | None, out: Path) -> Before:
+    """What the result holds besides the steps, known before timing (the journal's header)."""
+    return Before(
+        out=out,
+        started_at=started_at,
+        config=ready.config,
+        device=ready.device,
+        environment=environment.fingerprint(
             [ready.device.description], *trainer.active().backend_facts(ready.facts.nvidia)
         ),
-        started_at,
         data=DataInfo(
             folder=str(ready.folder),
             train_images=ready.train.pairs,
@@ -355,11 +360,41 @@ def _result(
         git_commit=environment.git_commit(),
         doctor=ready.checks,
         forced=ready.forced,
+        numerics=ready.numerics,
+        own=ready.own,
+    )
+
+
+def _result(
+    ready: _Prepared,
+    measurement: Measurement,
+    before: Before,
+    source: telemetry.Source | None,
+    missing: list[str],
+    sampler: telemetry.Sampler,
+    interval_s: float,
+) -> Result:
+    """The Result of `measurement`: the timed steps with what was known `before` them (the
+    environment, the data, the checks, the numerics verdict), the telemetry (`missing`: what
+    its `source` cannot measure), the memory peaks and, when the framework failed, why."""
+    failure = run_result.failure_line(measurement, ready.facts)
+    memory = run_result.memory(ready.device.kind)
+    measured_telemetry = run_result.telemetry_summary(
+        measurement, source, missing, sampler, interval_s, ready.facts
+    )
+    return build_result(
+        measurement,
+        before.environment,
+        before.started_at,
+        data=before.data,
+        git_commit=before.git_commit,
+        doctor=before.doctor,
+        forced=before.forced,
         telemetry=measured_telemetry,
         memory=memory,
-        numerics=ready.numerics,
+        numerics=before.numerics,
         failure=failure,
-        own=ready.own,
+        own=before.own,
         profile=measurement.profile,
     )
 

@@ -147,8 +147,10 @@ class _Run:
         notify: Callable[[Event], None],
         replication: Replication | None,
         profile_steps: int = 0,
+        journal: Any = None,
     ):
         self.profile_steps = profile_steps
+        self.journal = journal  # journal.Journal: the steps on disk, for a run the OS kills
         self.config = config
         self.measurement = measurement
         self.notify = notify
@@ -207,6 +209,8 @@ class _Run:
             at_s=round(start - self.measurement.origin, 6),
         )
         self.measurement.steps.append(record)
+        if self.journal is not None:  # after the step's timing, never inside it
+            self.journal.step(self.measurement, record)
         if self.arrived:  # a signal whose KeyboardInterrupt a library caught: raised again
             signum, handler = self.arrived.pop(0)
             handler(signum, None)
@@ -330,11 +334,12 @@ def run_benchmark(
     notify: Callable[[Event], None] = lambda event: None,
     replication: Replication | None = None,
     profile_steps: int = 0,
+    journal: Any = None,
 ) -> Measurement:
     """Run the benchmark `config.repeats` times on `device`, or data-parallel on the replicas
     of `replication`; Ctrl-C returns what was measured. `profile_steps` > 0: after the last
     repeat's timed steps, that many more under the framework's profiler
-    (segbench/measure/profile)."""
+    (segbench/measure/profile). `journal` (journal.Journal) notes every step on disk."""
     config.validate()
     if config.epochs > 0 and validation is None:
         raise ValueError("the epoch protocol needs a validation split")
@@ -344,7 +349,7 @@ def run_benchmark(
     placement = framework.placement(device) if replication is None else nullcontext()
     with placement:
         measurement = Measurement(config=config, device=device, origin=framework.clock_ns() / 1e9)
-        run = _Run(config, measurement, notify, replication, profile_steps)
+        run = _Run(config, measurement, notify, replication, profile_steps, journal)
         stopping = replication.stopping() if replication is not None else nullcontext()
         try:
             with _remembered_signals() as run.arrived, stopping:

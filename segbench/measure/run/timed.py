@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from segbench.benchmark import triangles
 from segbench.benchmark.config import RunConfig
@@ -27,6 +28,7 @@ def timed_run(
     display: Display,
     sampler: telemetry.Sampler,
     deferred: DeferredSignals,
+    journal: Any = None,
 ) -> tuple[Measurement, float | None]:
     """The timed steps under the progress display and the telemetry sampler (--scaling: one
     replica alone first); and that replica's images/s. `deferred` is entered as soon as the
@@ -48,6 +50,7 @@ def timed_run(
                 notify,
                 replication,
                 profile_steps,
+                journal,
             )
             deferred.__enter__()  # from here on a signal cannot undo the saving
         except Exception as e:
