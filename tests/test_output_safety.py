@@ -128,6 +128,32 @@ def test_a_run_with_stderr_closed_saves_and_says_where_on_stdout(small_dataset, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
 
 
+@pytest.mark.parametrize("pipe", ["both", "stdout"])
+def test_a_reader_that_goes_away_mid_run_loses_no_measurement(small_dataset, tmp_path, pipe):
+    """`segbench run 2>&1 | head -1`: the pipe closes while the steps run; the run goes on,
+    saves its result and exits 0 (its later output goes nowhere)."""
+    command = [sys.executable, "-m", "segbench", *SMOKE, "--steps", "60", "--no-peak"]
+    command += ["--data", str(small_dataset), "--out", "res"]
+    env = {**os.environ, **fake(sleep_s=0.03), "SEGBENCH_CACHE": str(tmp_path / "cache")}
+    run = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if pipe == "both" else subprocess.DEVNULL,
+    )
+    try:
+        if pipe == "both":
+            run.stdout.readline()  # the first phase line, then the reader leaves
+        run.stdout.close()
+        assert run.wait(timeout=120) == 0
+    finally:
+        run.kill()
+    (saved,) = (tmp_path / "res").glob("*.json")
+    result = load_result(saved)
+    assert result.status == "complete" and result.summary.steps == 60
+
+
 def test_an_error_with_stderr_closed_is_one_line_on_stdout_with_its_exit_code(tmp_path):
     done = run_bytes("compare", "missing.json", cwd=tmp_path, env={}, preexec_fn=close_stderr)
     assert done.returncode == 2

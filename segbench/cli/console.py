@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -69,6 +70,49 @@ def usable_streams() -> None:
     for name, fd in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name)
         if stream is None:  # Python's own for a descriptor closed at start
-            setattr(sys, name, open(fd, "w", errors=ASCII_FALLBACK, closefd=False))  # noqa: SIM115
+            stream = open(fd, "w", errors=ASCII_FALLBACK, closefd=False)  # noqa: SIM115
         elif hasattr(stream, "reconfigure"):
             stream.reconfigure(errors=ASCII_FALLBACK)
+        if not isinstance(stream, _PipeSafe) and _descriptor(stream) == fd:
+            stream = _PipeSafe(stream, fd)
+        setattr(sys, name, stream)
+
+
+def _descriptor(stream: object) -> int | None:
+    try:
+        return stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None  # not a file of the OS's (a test's StringIO)
+
+
+class _PipeSafe:
+    """A standard stream whose reader went away (`segbench run | head`, a closed SSH pipe)
+    takes further writes into /dev/null instead of raising BrokenPipeError: the run goes on
+    and saves what it measured, and its result says where."""
+
+    def __init__(self, stream: object, fd: int) -> None:
+        self._stream = stream
+        self._fd = fd
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)  # type: ignore[attr-defined]
+        except BrokenPipeError:
+            self._to_null()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[attr-defined]
+        except BrokenPipeError:
+            self._to_null()
+
+    def _to_null(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._fd)
+        os.close(null)
+        with contextlib.suppress(OSError):  # what is buffered goes to /dev/null
+            self._stream.flush()  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
