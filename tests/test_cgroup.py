@@ -61,6 +61,44 @@ def test_container_limits_are_read_from_either_cgroup_version(tmp_path, layout, 
     assert (None if available is None else available // 2**20) == memory
 
 
+def test_a_fractional_quota_is_a_limit_the_result_and_the_vendor_peak_count(
+    tmp_path, triangles_dir, monkeypatch
+):
+    """docker run --cpus 1.5 --memory 2g on a 2-CPU host: the result records 1.5 CPUs and
+    the limit, compare's row says so, and the CPU's vendor peak counts 1.5 cores' worth."""
+    from cli_helpers import cached_data, fake
+    from typer.testing import CliRunner
+
+    from segbench.cli import app
+    from segbench.measure import vendor_peaks
+    from segbench.results.compare import device_label
+    from segbench.results.result import load_result
+
+    root = _v2(tmp_path / "cg", "150000 100000", ALL, str(2 * 2**30), str(2**20))
+    limits = cgroup.read_limits(root)
+    if HOST < 2:
+        assert limits.usable_cpus is None  # 1.5 CPUs' time on a 1-CPU host: no limit
+        return
+    assert (limits.cpus, limits.usable_cpus) == (2, 1.5)
+    monkeypatch.setattr(cgroup.read_limits, "__defaults__", (root,))
+    monkeypatch.setenv("SEGBENCH_CACHE", str(cached_data(tmp_path, triangles_dir)))
+    done = CliRunner().invoke(
+        app, ["run", "--preset", "smoke", "--out", str(tmp_path / "res")], env=fake()
+    )
+    assert done.exit_code == 0, done.output
+    (path,) = (tmp_path / "res").glob("*.json")
+    result = load_result(path)
+    assert result.environment.cpu.container_cpus == 1.5
+    assert result.environment.memory_limit_bytes == 2 * 2**30
+    assert device_label(result).endswith(f"× {HOST} (container: 1.5)")
+    row = vendor_peaks.cpu_peak("Test CPU", 2, 3.0, {"avx2"}, allowed=1.5)
+    assert row.tflops("float32")[0] == pytest.approx(1.5 * 3.0 * 32 / 1000)
+    assert "1.5 of 2 cores (the container's limit)" in row.name
+    assert vendor_peaks.cpu_peak("Test CPU", 2, 3.0, {"avx2"}, allowed=4).name.startswith(
+        "Test CPU (2 cores"
+    )
+
+
 def test_a_memory_limited_container_fails_the_memory_check_naming_the_limit(tmp_path, monkeypatch):
     """--memory 1.5g: the host's free RAM does not count, the limit does (the kernel's OOM
     killer ends the run there)."""

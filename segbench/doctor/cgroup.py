@@ -26,6 +26,14 @@ class Limits:
     memory_used: int | None = None
 
     @property
+    def usable_cpus(self) -> float | None:
+        """CPUs' worth of time the cgroup allows (the quota, or the cpuset where smaller), or
+        None without a limit below the host's CPUs."""
+        if self.cpus is None:
+            return None
+        return min(x for x in (self.cpu_quota, self.cpuset) if x is not None)
+
+    @property
     def memory_available(self) -> int | None:
         """Bytes the cgroup can still allocate before the kernel's OOM killer ends the run."""
         if self.memory_limit is None:
@@ -91,8 +99,11 @@ def read_limits(root: Path = ROOT) -> Limits:
     host = os.cpu_count() or 1
     if cpuset is not None and cpuset >= host:
         cpuset = None  # every CPU: no limit
+    if quota is not None and quota >= host:
+        quota = None  # every CPU's time: no limit
+    # A quota of 1.5 CPUs on 2 is a limit, though the threads to use are still 2.
     counts = [c for c in (math.ceil(quota) if quota else None, cpuset) if c is not None]
-    cpus = min(counts) if counts and min(counts) < host else None
+    cpus = min(min(counts), host) if counts else None
     return Limits(
         cpus=cpus,
         cpu_quota=quota if cpus is not None else None,

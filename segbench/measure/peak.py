@@ -73,8 +73,11 @@ def measure_matmul(
     return 2 * n**3 / median / 1e12, method
 
 
-def vendor_peak(device_kind: str, device_description: str, cpu_model: str):
-    """The vendor table's row for this device, or (None, why not)."""
+def vendor_peak(
+    device_kind: str, device_description: str, cpu_model: str, container_cpus: float | None = None
+):
+    """The vendor table's row for this device, or (None, why not); a CPU's estimate counts the
+    `container_cpus` a container allows where fewer than its cores."""
     if device_kind == "gpu" and sys.platform == "darwin":
         cores = vendor_peaks.apple_gpu_cores()
         if cores is None:
@@ -91,7 +94,7 @@ def vendor_peak(device_kind: str, device_description: str, cpu_model: str):
             return None, "vendor peak: /proc/cpuinfo is not readable"
         max_khz = _read(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))
         cores, ghz, flags = vendor_peaks.linux_cpu_facts(cpuinfo, max_khz)
-        row = vendor_peaks.cpu_peak(cpu_model, cores, ghz, flags)
+        row = vendor_peaks.cpu_peak(cpu_model, cores, ghz, flags, container_cpus)
         return row, None if row else "vendor peak: the CPU's clock or vector ISA is unknown"
     return None, "vendor peak: no CPU estimate on this platform (its clock is not reported)"
 

@@ -104,16 +104,23 @@ def nvidia_peak(device_name: str) -> VendorPeak | None:
 FLOP_PER_CYCLE = (("avx512f", 64), ("avx2", 32), ("avx", 16), ("asimd", 32), ("neon", 32))
 
 
-def cpu_peak(model: str, cores: int, ghz: float, flags: set[str]) -> VendorPeak | None:
+def cpu_peak(
+    model: str, cores: int, ghz: float, flags: set[str], allowed: float | None = None
+) -> VendorPeak | None:
     """An estimate of the CPU's FP32 peak from cores × clock × FLOP per cycle, or None when
-    the ISA or the clock is unknown."""
+    the ISA or the clock is unknown. `allowed`: the CPUs' worth a container's cgroup allows
+    (quota or cpuset), counted instead of the cores where fewer."""
     per_cycle = next((n for flag, n in FLOP_PER_CYCLE if flag in flags), None)
     if per_cycle is None or ghz <= 0 or cores <= 0:
         return None
+    counted = f"{cores} cores"
+    if allowed is not None and allowed < cores:
+        counted = f"{allowed:g} of {cores} cores (the container's limit)"
+        cores = allowed
     tflops = cores * ghz * per_cycle / 1000
     widest = next(flag for flag, n in FLOP_PER_CYCLE if flag in flags)
     return VendorPeak(
-        f"{model} ({cores} cores × {ghz:g} GHz × {per_cycle} FLOP/cycle, {widest})",
+        f"{model} ({counted} × {ghz:g} GHz × {per_cycle} FLOP/cycle, {widest})",
         re.escape(model), tflops, None, None, None, 0,
         "estimate: cores × clock × FLOP per cycle",
     )  # fmt: skip

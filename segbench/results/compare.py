@@ -83,7 +83,8 @@ def device_label(result: Result) -> str:
     if result.device.kind == "gpu":
         return result.device.description
     cpu = result.environment.cpu
-    return f"CPU: {cpu.model} × {cpu.logical_cores}"
+    limit = f" (container: {cpu.container_cpus:g})" if cpu.container_cpus else ""
+    return f"CPU: {cpu.model} × {cpu.logical_cores}{limit}"
 
 
 # How a row names the setting it was forced past (compare --force), e.g. "width 0.5, batch 8".

@@ -36,6 +36,9 @@ class CpuInfo:
     model: str
     logical_cores: int = field(metadata=POSITIVE)
     physical_cores: int | None = field(metadata=POSITIVE)
+    # CPUs' worth the container's cgroup allows (its quota, e.g. 1.5, else its cpuset), where
+    # fewer than the host's; absent without a limit (version 5).
+    container_cpus: float | None = field(default=None, metadata={**POSITIVE, **OPTIONAL})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,8 @@ class Environment:
     # The global settings the run computed with: Keras's (pinned, with what keras.json asked)
     # and every environment variable that changes the computation (settings.py); version 5.
     settings: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
+    # The container's cgroup memory limit in bytes, where there is one (version 5).
+    memory_limit_bytes: int | None = field(default=None, metadata={**POSITIVE, **OPTIONAL})
 
 
 def package_version(name: str) -> str | None:
@@ -240,6 +245,9 @@ def fingerprint(device_names: list[str], keras_backend: str, stack: dict[str, st
     and the GPU `stack` as the run's trainer names them)."""
     import psutil
 
+    from segbench.doctor.cgroup import read_limits
+
+    limits = read_limits()
     return Environment(
         os=OsInfo(
             system=platform.system(),
@@ -251,8 +259,10 @@ def fingerprint(device_names: list[str], keras_backend: str, stack: dict[str, st
             model=cpu_model(),
             logical_cores=os.cpu_count() or 1,
             physical_cores=psutil.cpu_count(logical=False),
+            container_cpus=limits.usable_cpus,
         ),
         ram_bytes=psutil.virtual_memory().total,
+        memory_limit_bytes=limits.memory_limit,
         python=platform.python_version(),
         packages=imported_versions(
             {

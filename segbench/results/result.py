@@ -50,7 +50,8 @@ from segbench.results.tune_record import TuneInfo
 # 3: telemetry, peak, memory and numerics blocks; each step's start time (at_s).
 # 4: data-parallel runs: the distribution block and the config's strategy fields.
 # 5: the framework's failure and a diverged loss; the environment's settings; the numerics
-#    check's random path; the macOS energy mode in the telemetry.
+#    check's random path; the macOS energy mode in the telemetry; a container's CPU and memory
+#    limits (cpu.container_cpus, memory_limit_bytes); interrupted_by "killed" (a journal).
 SCHEMA_VERSION = 5
 READABLE_VERSIONS = (1, 2, 3, 4, 5)
 SCHEMA_FILE = "result.schema.json"  # inside the package

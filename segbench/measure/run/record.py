@@ -113,8 +113,9 @@ def matmul_peak(
         if measured is not None and not measured[0] > 0:
             reasons.append(f"measured ceiling: not a positive figure ({measured[0]!r})")
             measured = None
+    cpu = result.environment.cpu
     row, why_not = peak.vendor_peak(
-        measurement.device.kind, measurement.device.description, result.environment.cpu.model
+        measurement.device.kind, measurement.device.description, cpu.model, cpu.container_cpus
     )
     if why_not:
         reasons.append(why_not)
