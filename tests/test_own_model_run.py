@@ -174,6 +174,7 @@ def test_a_model_of_the_data_sets_shapes_trains_on_the_data_folder(small_dataset
 
 
 EXITING = """
+import os
 import sys
 
 
@@ -183,6 +184,10 @@ def quits():
 
 def says(text="no GPU here"):
     sys.exit(text)
+
+
+def leaves():
+    os._exit(0)  # no exception, no clean-up: the process would end with 0
 """
 
 
@@ -192,6 +197,7 @@ def says(text="no GPU here"):
         ("exiting.py:quits", "quits() called sys.exit(0) instead of returning a model"),
         ("exiting.py:says", "says() called sys.exit('no GPU here') instead of returning a model"),
         ("sys:exit", "exit() called sys.exit(None) instead of returning a model"),
+        ("exiting.py:leaves", "leaves() called os._exit(0) instead of returning a model"),
     ],
 )
 def test_a_model_function_that_exits_is_never_a_success(tmp_path, target, said):
@@ -200,6 +206,24 @@ def test_a_model_function_that_exits_is_never_a_success(tmp_path, target, said):
     lines = error_lines(done.stderr)
     assert done.returncode == 2, done.stderr
     assert lines == [f"error: --model {target}: {said}; return the model from the function"]
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("os:_exit", "names os._exit, which ends the process; name a model builder"),
+        ("leaving.py:build", "importing "),  # os._exit(0) at import: named, exit 2
+    ],
+)
+def test_a_model_spec_that_would_end_the_process_is_refused(tmp_path, target, said):
+    (tmp_path / "leaving.py").write_text("import os\nos._exit(0)\n")
+    done = segbench(*RUN, "--model", target, cwd=tmp_path, env=fake())
+    lines = error_lines(done.stderr)
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: --model {target}: {said}")
+    if target.startswith("leaving"):
+        assert lines[0].endswith("raised UserExit: os._exit(0)")
     assert not (tmp_path / "results").exists()
 
 

@@ -13,7 +13,8 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,32 @@ _MESSAGE_CHARS = 300
 class ModelError(BadInput):
     """A --model that cannot be benchmarked (exit 2); the message names the spec and what to
     change."""
+
+
+_REAL_EXIT = os._exit
+
+
+class UserExit(BaseException):
+    """The user's code called os._exit while segbench ran it (exit_guarded): named as the
+    model's fault, never a silent exit 0."""
+
+    def __init__(self, code: object) -> None:
+        super().__init__(f"os._exit({code!r})")
+        self.code = code
+
+
+@contextmanager
+def exit_guarded() -> Iterator[None]:
+    """While the user's code runs, os._exit raises UserExit instead of ending the process."""
+
+    def refused(code: object = 0) -> None:
+        raise UserExit(code)
+
+    os._exit = refused
+    try:
+        yield
+    finally:
+        os._exit = _REAL_EXIT
 
 
 def load_model_function(spec: str) -> Callable[..., Any]:
@@ -76,8 +103,9 @@ def _import_file(spec: str, path: Path) -> Any:
     sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
     sys.path.insert(0, str(path.parent))  # the file may import modules next to it
     try:
-        loader_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as e:
+        with exit_guarded():
+            loader_spec.loader.exec_module(module)
+    except (Exception, SystemExit, UserExit) as e:
         del sys.modules[module_name]
         raise spec_error(
             spec, f"importing {path} raised {type(e).__name__}: {first_line(e)}"
@@ -94,7 +122,8 @@ def _import_module(spec: str, target: str) -> Any:
     if added:  # searched last, so a folder in the current directory cannot shadow a package
         sys.path.append(cwd)
     try:
-        return importlib.import_module(target)
+        with exit_guarded():
+            return importlib.import_module(target)
     except ModuleNotFoundError as e:
         if e.name and (target == e.name or target.startswith(e.name + ".")):
             raise spec_error(
@@ -103,7 +132,7 @@ def _import_module(spec: str, target: str) -> Any:
                 "for a file, give its path: path/to/file.py:function",
             ) from e
         raise spec_error(spec, f"importing {target} raised ModuleNotFoundError: {e}") from e
-    except (Exception, SystemExit) as e:
+    except (Exception, SystemExit, UserExit) as e:
         raise spec_error(
             spec, f"importing {target} raised {type(e).__name__}: {first_line(e)}"
         ) from e

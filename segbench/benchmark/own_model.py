@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segbench.benchmark.model_architecture import model_digest, stable_repr
-from segbench.benchmark.model_spec import first_line, resolve_spec, spec_error
+from segbench.benchmark.model_spec import (
+    _REAL_EXIT,
+    UserExit,
+    exit_guarded,
+    first_line,
+    resolve_spec,
+    spec_error,
+)
 from segbench.benchmark.triangles import Split
 from segbench.errors import BadInput
 
@@ -144,14 +151,18 @@ def build_own_model(spec: str, args: dict[str, Any] | None = None) -> OwnModel:
     it returns; ModelError (exit 2) for anything that cannot be benchmarked."""
     args = dict(args or {})
     function, source = resolve_spec(spec)
+    if function is _REAL_EXIT:  # --model os:_exit: it would end the process, exit 0
+        raise spec_error(spec, "names os._exit, which ends the process; name a model builder")
     name = getattr(function, "__name__", spec.rpartition(":")[2])
     _check_arguments(spec, function, name, args)
     try:
-        returned = function(**args)
-    except SystemExit as e:  # sys.exit in the user's code: no model, and never a success
+        with exit_guarded():
+            returned = function(**args)
+    except (SystemExit, UserExit) as e:  # sys.exit or os._exit in the user's code: no model
+        kind = "sys.exit" if isinstance(e, SystemExit) else "os._exit"
         raise spec_error(
             spec,
-            f"{name}({_call_text(args)}) called sys.exit({e.code!r}) instead of returning a "
+            f"{name}({_call_text(args)}) called {kind}({e.code!r}) instead of returning a "
             "model; return the model from the function",
         ) from None
     except Exception as e:
