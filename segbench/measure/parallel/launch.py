@@ -39,6 +39,9 @@ POLL_S = 0.1
 # step under way and the next one (the one in which they agree to stop; a compile step of the
 # published model takes a minute on a slow CPU), then the chief's saving.
 GRACE_S = 120.0
+# Once a worker has stopped, the others' collectives can no longer complete (TensorFlow waits
+# for the missing worker inside its runtime): they have this long to end (the chief's saving).
+ALONE_S = 20.0
 RESEND_S = 10.0
 LOG_TAIL = 15  # lines of a failed worker's log shown
 LOGS_NAMED = 3  # worker logs named in a line; more: the folder
@@ -238,7 +241,8 @@ def interrupt(workers: list[Worker], name: str, say: Callable[[str], None]) -> N
     lands while TensorFlow's strategy starts is taken by TensorFlow's own SIGTERM handler
     and lost; a worker that has it already ignores the repeat."""
     with _noting(say):
-        deadline = time.monotonic() + GRACE_S
+        passed_at = time.monotonic()
+        deadline = passed_at + GRACE_S
         running = workers
         while running and time.monotonic() < deadline:
             for w in running:
@@ -248,9 +252,13 @@ def interrupt(workers: list[Worker], name: str, say: Callable[[str], None]) -> N
             for w in running:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     w.process.wait(max(0.0, until - time.monotonic()))
+                if w.process.poll() is not None:  # one has left: the rest cannot step on
+                    deadline = min(deadline, time.monotonic() + ALONE_S)
+                    until = min(until, deadline)
             running = [w for w in running if w.process.poll() is None]
         killed = running
         stop(killed)
+        waited = time.monotonic() - passed_at
     passed = f"interrupted: {name} passed to the {len(workers)} workers"
     if not killed:
         raise stopped(name)(f"{passed}; they stopped, and the chief's line above says what it kept")
@@ -261,7 +269,7 @@ def interrupt(workers: list[Worker], name: str, say: Callable[[str], None]) -> N
     logs = f" (logs: {logs_named(killed)})" if any(w.log for w in killed) else ""
     were = "was" if len(killed) == 1 else "were"
     raise stopped(name)(
-        f"{passed}; {who} did not stop within {GRACE_S:.0f} s and {were} killed{logs}; {kept}"
+        f"{passed}; {who} did not stop within {waited:.0f} s and {were} killed{logs}; {kept}"
     )
 
 
