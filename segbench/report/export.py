@@ -111,7 +111,8 @@ def _csv_value(value: Any) -> Any:
     nothing for a missing value."""
     if isinstance(value, str):
         text = printable(value)
-        return "'" + text if text.startswith(FORMULA_STARTS) else text
+        # Spreadsheets skip leading blanks before a formula (" =1+2"): so does the test.
+        return "'" + text if text.lstrip(" \n\x0b\x0c").startswith(FORMULA_STARTS) else text
     return "" if value is None else value
 
 

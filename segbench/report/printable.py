@@ -26,7 +26,9 @@ def printable(text: str) -> str:
 _MARKDOWN = str.maketrans(
     {"\\": "\\\\", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"}
 )
-_AUTOLINK = re.compile(r"(?i)\b(?:([a-z][a-z0-9+.-]*):(?=//)|(www)\.)")
+# GitHub's autolinks: a scheme's "://" and "www." start a link after a blank or any of *_~(,
+# so neither is looked for at a word boundary only ("_www.example.com" links).
+_AUTOLINK = re.compile(r"(?i)(?:([a-z][a-z0-9+.-]*):(?=//)|(www)\.)")
 
 
 def markdown_cell(text: str) -> str:
