@@ -61,6 +61,55 @@ def test_container_limits_are_read_from_either_cgroup_version(tmp_path, layout, 
     assert (None if available is None else available // 2**20) == memory
 
 
+def test_the_limits_of_this_processs_own_cgroup_and_its_parents_apply(tmp_path):
+    """Without a cgroup namespace (systemd-run --scope -p MemoryMax=…, a host's slice) the
+    limits are not at the root: /proc/self/cgroup names the cgroup, and a parent's limit
+    binds too."""
+    gib = 2**30
+    root = _v2(tmp_path / "v2", "max 100000", ALL, "max", "0")
+    parent = root / "work.slice"
+    leaf = parent / "bench.scope"
+    leaf.mkdir(parents=True)
+    (parent / "memory.max").write_text(f"{3 * gib}\n")
+    (parent / "memory.current").write_text(f"{gib}\n")
+    (leaf / "memory.max").write_text("max\n")
+    (leaf / "cpu.max").write_text("150000 100000\n")
+    (leaf / "cpuset.cpus.effective").write_text(ALL + "\n")
+    membership = tmp_path / "cgroup"
+    membership.write_text("0::/work.slice/bench.scope\n")
+    found = cgroup.read_limits(root, membership)
+    assert (found.memory_limit, found.memory_used) == (3 * gib, gib)
+    assert found.cpu_quota == (1.5 if HOST >= 2 else None)
+    # v1: each controller's own path ("4:memory:/…"), as on a host without namespaces.
+    v1 = _v1(tmp_path / "v1", "-1", "100000", ALL, "9223372036854771712", "0")
+    nested = v1 / "memory" / "process_api" / "abc"
+    nested.mkdir(parents=True)
+    (nested / "memory.limit_in_bytes").write_text(f"{gib}\n")
+    (nested / "memory.usage_in_bytes").write_text(f"{gib // 4}\n")
+    membership.write_text("4:memory:/process_api/abc\n3:cpuset:/\n1:cpu,cpuacct:/\n")
+    found = cgroup.read_limits(v1, membership)
+    assert found.memory_available == gib - gib // 4
+    # A container sees its own cgroup as the root: the host's path is not there, the root is.
+    membership.write_text("4:memory:/docker/0123abcd\n")
+    assert cgroup.read_limits(v1, membership).memory_limit is None
+
+
+@pytest.mark.parametrize("layout", ["v2", "v1"])
+def test_the_page_cache_a_container_can_drop_is_not_counted_as_used(tmp_path, layout):
+    """A container that just read its data set shows it in memory.current (page cache): the
+    memory still available counts it free, as `docker stats` does."""
+    gib = 2**30
+    if layout == "v2":
+        root = _v2(tmp_path / "cg", "max 100000", ALL, str(2 * gib), str(gib + gib // 2))
+        (root / "memory.stat").write_text(f"anon {gib // 2}\ninactive_file {gib}\n")
+    else:
+        root = _v1(tmp_path / "cg", "-1", "100000", ALL, str(2 * gib), str(gib + gib // 2))
+        (root / "memory" / "memory.stat").write_text(f"cache {gib}\ntotal_inactive_file {gib}\n")
+    limits = cgroup.read_limits(root)
+    assert limits.memory_used == gib // 2
+    assert limits.memory_available == gib + gib // 2
+
+
 def test_a_fractional_quota_is_a_limit_the_result_and_the_vendor_peak_count(
     tmp_path, triangles_dir, monkeypatch
 ):
@@ -80,7 +129,7 @@ def test_a_fractional_quota_is_a_limit_the_result_and_the_vendor_peak_count(
         assert limits.usable_cpus is None  # 1.5 CPUs' time on a 1-CPU host: no limit
         return
     assert (limits.cpus, limits.usable_cpus) == (2, 1.5)
-    monkeypatch.setattr(cgroup.read_limits, "__defaults__", (root,))
+    monkeypatch.setattr(cgroup.read_limits, "__defaults__", (root, cgroup.MEMBERSHIP))
     monkeypatch.setenv("SEGBENCH_CACHE", str(cached_data(tmp_path, triangles_dir)))
     done = CliRunner().invoke(
         app, ["run", "--preset", "smoke", "--out", str(tmp_path / "res")], env=fake()
@@ -109,7 +158,7 @@ def test_a_memory_limited_container_fails_the_memory_check_naming_the_limit(tmp_
 
     root = _v2(tmp_path / "cg", "100000 100000", ALL, str(1536 * 2**20), str(100 * 2**20))
     monkeypatch.setattr(cgroup, "ROOT", root)
-    monkeypatch.setattr(cgroup.read_limits, "__defaults__", (root,))
+    monkeypatch.setattr(cgroup.read_limits, "__defaults__", (root, cgroup.MEMBERSHIP))
     done = CliRunner().invoke(app, ["doctor", "--preset", "quick", "--json"], env=fake())
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     memory = checks["memory"]

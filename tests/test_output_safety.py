@@ -356,9 +356,7 @@ def test_csv_cells_never_start_a_formula_and_numbers_stay_numbers(tmp_path, form
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(done.stdout.splitlines()))
     cells = [v for row in rows for v in row.values() if v]
-    assert not [
-        c for c in cells if c.lstrip().startswith(("=", "+", "-", "@")) and not _number(c)
-    ]
+    assert not [c for c in cells if c.lstrip().startswith(("=", "+", "-", "@")) and not _number(c)]
     hostile_row = rows[1]
     assert hostile_row["source"] == "'" + name  # shown as typed, never run
     assert hostile_row["device"] == f"CPU: {formula} × 2"  # inside a cell a formula is text

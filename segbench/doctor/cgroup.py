@@ -9,6 +9,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path("/sys/fs/cgroup")
 UNLIMITED = 2**60  # v1 writes "no limit" as a number near 2**63
@@ -51,6 +52,19 @@ class Limits:
         return "container limits: " + ", ".join(parts) if parts else ""
 
 
+def _in_use(usage: int | None, stat: Path) -> int | None:
+    """The cgroup's memory in use without the page cache it can drop: its usage less the
+    inactive file pages of memory.stat (`inactive_file`; v1: `total_inactive_file`), as
+    `docker stats` counts it. A file just read fills the cache, not the need."""
+    if usage is None:
+        return None
+    fields = dict(
+        line.split(maxsplit=1) for line in (_read(stat) or "").splitlines() if " " in line
+    )
+    inactive = _number(fields.get("inactive_file") or fields.get("total_inactive_file"))
+    return max(0, usage - (inactive or 0))
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()
@@ -75,25 +89,79 @@ def _cpuset_count(text: str | None) -> int | None:
     return count or None
 
 
-def read_limits(root: Path = ROOT) -> Limits:
-    """The limits of this process's cgroup (v2's unified files, else v1's controllers)."""
+MEMBERSHIP = Path("/proc/self/cgroup")
+
+
+def _memberships(text: str | None) -> dict[str, str]:
+    """This process's cgroup per controller, from /proc/self/cgroup ("4:memory:/a/b"; v2's
+    unified one under "")."""
+    found: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            for controller in parts[1].split(",") if parts[1] else [""]:
+                found[controller] = parts[2]
+    return found
+
+
+def _own_dirs(base: Path, relative: str | None) -> list[Path]:
+    """The folders of this process's cgroup under `base` and of its parents up to `base`,
+    innermost first: a limit set on any of them applies. Without a namespace the file names
+    the cgroup from the host's root; a folder missing under `base` (a container sees its own
+    cgroup as the root) is skipped."""
+    current = base / relative.strip("/") if relative and relative.strip("/") else base
+    dirs = []
+    while True:
+        if current.is_dir():
+            dirs.append(current)
+        if current == base or base not in current.parents:
+            break
+        current = current.parent
+    return dirs or [base]
+
+
+def _v2_quota(folder: Path) -> float | None:
+    cpu_max = (_read(folder / "cpu.max") or "max").split()
+    if cpu_max and cpu_max[0] != "max" and len(cpu_max) == 2 and cpu_max[1].isdigit():
+        return int(cpu_max[0]) / int(cpu_max[1])
+    return None
+
+
+def _v1_quota(folder: Path) -> float | None:
+    period = _number(_read(folder / "cpu.cfs_period_us"))
+    raw = _read(folder / "cpu.cfs_quota_us")
+    if raw and raw.lstrip("-").isdigit() and int(raw) > 0 and period:
+        return int(raw) / period
+    return None
+
+
+def _smallest(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def read_limits(root: Path = ROOT, membership: Path = MEMBERSHIP) -> Limits:
+    """The limits of this process's cgroup and its parents (v2's unified files, else v1's
+    controllers), found through /proc/self/cgroup."""
+    own = _memberships(_read(membership))
     if (root / "cgroup.controllers").exists():  # v2
-        quota = None
-        cpu_max = (_read(root / "cpu.max") or "max").split()
-        if cpu_max and cpu_max[0] != "max" and len(cpu_max) == 2 and cpu_max[1].isdigit():
-            quota = int(cpu_max[0]) / int(cpu_max[1])
-        cpuset = _cpuset_count(_read(root / "cpuset.cpus.effective"))
-        limit = _number(_read(root / "memory.max"))
-        used = _number(_read(root / "memory.current"))
+        dirs = _own_dirs(root, own.get(""))
+        quota = _smallest([_v2_quota(d) for d in dirs])
+        cpuset = _cpuset_count(_read(dirs[0] / "cpuset.cpus.effective"))
+        limits = [(_number(_read(d / "memory.max")), d) for d in dirs]
+        usage, stat = "memory.current", "memory.stat"
     else:  # v1
-        quota = None
-        period = _number(_read(root / "cpu" / "cpu.cfs_period_us"))
-        raw = _read(root / "cpu" / "cpu.cfs_quota_us")
-        if raw and raw.lstrip("-").isdigit() and int(raw) > 0 and period:
-            quota = int(raw) / period
-        cpuset = _cpuset_count(_read(root / "cpuset" / "cpuset.effective_cpus"))
-        limit = _number(_read(root / "memory" / "memory.limit_in_bytes"))
-        used = _number(_read(root / "memory" / "memory.usage_in_bytes"))
+        quota = _smallest([_v1_quota(d) for d in _own_dirs(root / "cpu", own.get("cpu"))])
+        cpuset_dir = _own_dirs(root / "cpuset", own.get("cpuset"))[0]
+        cpuset = _cpuset_count(_read(cpuset_dir / "cpuset.effective_cpus"))
+        memory_dirs = _own_dirs(root / "memory", own.get("memory"))
+        limits = [(_number(_read(d / "memory.limit_in_bytes")), d) for d in memory_dirs]
+        usage, stat = "memory.usage_in_bytes", "memory.stat"
+    # The tightest memory limit, and what its cgroup uses.
+    limit, where = min(
+        ((n, d) for n, d in limits if n is not None), default=(None, None), key=lambda x: x[0]
+    )
+    used = None if where is None else _in_use(_number(_read(where / usage)), where / stat)
     if limit is not None and limit >= UNLIMITED:
         limit = None
     host = os.cpu_count() or 1
