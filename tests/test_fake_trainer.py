@@ -260,6 +260,7 @@ def test_channels_first_where_the_cpu_kernels_take_only_nhwc_is_one_line(cwd, sm
         ('{"signal": {"at": "timed", "name": "SIGFOO"}}', "SIGINT, SIGTERM or SIGHUP"),
         ('{"signal": {"at": "later"}}', "'at', one of import"),
         ('{"settings": [{"match": {}, "bogus": 1}]}', "unknown key(s) in settings: bogus"),
+        ('{"settings": [{"match": {"compile": true}}]}', "settings match on compile, not a"),
         ('{"matmul_tflops": 0}', "matmul_tflops must be above 0"),
         ('{"parameters": -5}', "parameters must be a whole number"),
     ],
@@ -293,3 +294,16 @@ def test_a_fake_result_says_so_wherever_it_is_compared(cwd, smoke):
     (path,) = (cwd / "res").glob("*.json")
     compared = CliRunner().invoke(app, ["compare", str(path), "--format", "json"])
     assert "fake trainer" in json.loads(compared.output)["rows"][0]["caveats"]
+
+
+def test_an_epoch_run_counts_every_step_after_the_first_as_timed(cwd, smoke):
+    """Epochs have no warm-up: a failure told for the 2nd timed step comes after the compile
+    step and one timed step, whatever --warmup says."""
+    failure = {"at": "timed", "step": 2, "error": "InternalError", "message": "device lost"}
+    done = segbench(
+        *smoke, "--epochs", "1", "--batch-size", "2", "--json", cwd=cwd, env=fake(fail=failure)
+    )
+    assert done.returncode == 1, done.stderr
+    (path,) = (cwd / "res").glob("*.json")
+    steps = json.loads(path.read_text())["steps"]
+    assert [s["training"] for s in steps] == [True, True]

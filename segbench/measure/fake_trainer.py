@@ -126,6 +126,14 @@ class Script:
             extra = set(entry) - {f.name for f in fields(Script)} - {"match"}
             if extra:
                 return f"unknown key(s) in settings: {', '.join(sorted(extra))}"
+            from segbench.benchmark.config import RunConfig
+
+            unmatched = set(entry.get("match", {})) - {f.name for f in fields(RunConfig)}
+            if unmatched:  # it would never match: say so instead of ignoring the entry
+                return (
+                    f"settings match on {', '.join(sorted(unmatched))}, not a field of a run's "
+                    "configuration (a result's \"config\")"
+                )
         for event in (self.signal, self.fail):
             if event is None:
                 continue
@@ -305,7 +313,9 @@ class FakeTrainer:
         """The phase of the current training step and its number within it (from 1)."""
         if self.calls == 0:
             return "compile", 1
-        warmup = self.config.warmup if self.config is not None else 0
+        config = self.config
+        # Epochs have no warm-up: every training step after the first counts as timed.
+        warmup = config.warmup if config is not None and not config.epochs else 0
         if self.calls <= warmup:
             return "warmup", self.calls
         return "timed", self.calls - warmup
