@@ -268,12 +268,26 @@ def test_a_cache_that_is_a_file_is_named_in_run_and_doctor(tmp_path):
     assert not (tmp_path / "res").exists()
 
 
-@pytest.mark.parametrize("command", [["run", "--preset", "smoke"], ["tune", "--preset", "smoke"]])
-def test_an_empty_out_is_named_not_taken_for_this_folder(tmp_path, command):
-    done = segbench(*command, "--out", "", cwd=tmp_path, env=fake())
+@pytest.mark.parametrize(
+    ("command", "option", "what"),
+    [
+        (["run", "--preset", "smoke"], "--out", "folder"),
+        (["tune", "--preset", "smoke"], "--out", "folder"),
+        (["doctor"], "--out", "folder"),
+        (["data"], "--out", "folder"),
+        (["run"], "--data", "folder"),
+        (["tune"], "--plot", "file"),
+        (["compare", "a.json"], "--plot", "file"),
+        (["plot", "a.json"], "-o", "file"),
+    ],
+)
+def test_an_empty_path_is_named_not_taken_for_this_folder(tmp_path, command, option, what):
+    done = segbench(*command, option, "", cwd=tmp_path, env=fake())
     assert done.returncode == 2
+    named = "--output/-o" if option == "-o" else option
+    hint = '("." for this one)' if what == "folder" else ""
     assert error_lines(done.stderr) == [
-        f'error: --out: empty; name a folder (e.g. "results"), "." for this one; see segbench '
+        f"error: {named}: empty; name a {what}{' ' + hint if hint else ''}; see segbench "
         f"{command[0]} --help"
     ]
     assert list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ import typer
 from rich.text import Text
 
 from segbench.cli.console import messages, print_path, stderr, stdout
-from segbench.cli.options import Format, choice_value
+from segbench.cli.options import Format, choice_value, file_path
 from segbench.cli.plot import need_matplotlib
 from segbench.errors import BadInput, Regression, Unavailable
 from segbench.report.printable import printable
@@ -44,7 +44,11 @@ def compare_command(
     ] = False,
     plot: Annotated[
         Path | None,
-        typer.Option(metavar="PNG", help="Also write a PNG bar chart (needs the plot extra)."),
+        typer.Option(
+            metavar="PNG",
+            parser=file_path,
+            help="Also write a PNG bar chart (needs the plot extra).",
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Compare even when width, image or batch size differ.")

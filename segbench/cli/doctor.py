@@ -23,6 +23,7 @@ from segbench.cli.options import (
     Preset,
     StrategyOption,
     choice_value,
+    folder_path,
 )
 from segbench.errors import BadInput, Unavailable
 
@@ -30,7 +31,11 @@ from segbench.errors import BadInput, Unavailable
 def data(
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder to write the data set into (new or empty). Default: the cache."),
+        typer.Option(
+            parser=folder_path,
+            metavar="<path>",
+            help="Folder to write the data set into (new or empty). Default: the cache.",
+        ),
     ] = None,
 ) -> None:
     """Write the triangles data set: 600 image/mask PNG pairs plus train.csv and validation.csv."""
@@ -78,7 +83,13 @@ def doctor_command(
         Backend, typer.Option(envvar="KERAS_BACKEND", help="Keras backend.")
     ] = "tensorflow",
     out: Annotated[
-        Path, typer.Option(envvar="SEGBENCH_OUT", help="Results folder whose free disk is checked.")
+        Path,
+        typer.Option(
+            envvar="SEGBENCH_OUT",
+            parser=folder_path,
+            metavar="<path>",
+            help="Results folder whose free disk is checked.",
+        ),
     ] = Path("results"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
     strategy: StrategyOption = "none",

@@ -21,6 +21,21 @@ from segbench.measure.generation import GENERATIONS
 from segbench.measure.parallel.distribution import STRATEGIES
 
 
+def folder_path(value: str | Path) -> Path:
+    """A folder option's value as a Path; an empty one (`--out ""`, which Path reads as the
+    current folder) is refused: it is a missing value, not a choice of folder."""
+    if not str(value).strip():
+        raise typer.BadParameter('empty; name a folder ("." for this one)')
+    return Path(value)
+
+
+def file_path(value: str | Path) -> Path:
+    """A file option's value as a Path; an empty one is refused (a missing value)."""
+    if not str(value).strip():
+        raise typer.BadParameter("empty; name a file")
+    return Path(value)
+
+
 def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:
     """A str Enum of `values` for typer, so the CLI choices come from their one definition."""
     return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
@@ -148,18 +163,12 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data",
+        parser=folder_path,
+        metavar="<path>",
         help="Data folder with train.csv and validation.csv. Default: the triangles, "
         "generated once into the cache.",
     ),
 ]
-
-
-def folder_path(value: str | Path) -> Path:
-    """A folder option's value as a Path; an empty one (`--out ""`, which Path reads as the
-    current folder) is refused: it is a missing value, not a choice of folder."""
-    if not str(value).strip():
-        raise typer.BadParameter('empty; name a folder (e.g. "results"), "." for this one')
-    return Path(value)
 
 
 OutOption = Annotated[

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from segbench.cli.console import print_path, stdout
+from segbench.cli.options import file_path
 from segbench.errors import Unavailable
 
 
@@ -17,7 +18,13 @@ def plot_command(
     ],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="PNG to write. Default: beside FILE, -trace.png."),
+        typer.Option(
+            "--output",
+            "-o",
+            parser=file_path,
+            metavar="<path>",
+            help="PNG to write. Default: beside FILE, -trace.png.",
+        ),
     ] = None,
 ) -> None:
     """Draw a run's trace: the timed steps over the run with their median and its 95 % CI, the

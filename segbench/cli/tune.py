@@ -16,6 +16,7 @@ from segbench.cli.options import (
     Precision,
     PresetOption,
     choice_value,
+    file_path,
 )
 from segbench.errors import BadInput, Unavailable, stopped
 from segbench.measure.backend import BACKENDS
@@ -66,6 +67,8 @@ def tune_command(
         Path | None,
         typer.Option(
             "--plot",
+            parser=file_path,
+            metavar="<path>",
             help="PNG of images/s against J/image (or ms/step); default: beside the result file.",
         ),
     ] = None,

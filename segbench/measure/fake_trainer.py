@@ -132,7 +132,7 @@ class Script:
             if unmatched:  # it would never match: say so instead of ignoring the entry
                 return (
                     f"settings match on {', '.join(sorted(unmatched))}, not a field of a run's "
-                    "configuration (a result's \"config\")"
+                    'configuration (a result\'s "config")'
                 )
         for event in (self.signal, self.fail):
             if event is None:
