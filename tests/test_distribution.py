@@ -342,7 +342,11 @@ def test_tf_config_names_every_task_and_ours():
         ),
         (
             '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1.0}}',
-            "must be a whole number (0 to 1), found 1.0",
+            'must be a whole number (0 to 1), found 1.0; e.g. "index": 0',
+        ),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": null}}',
+            'must be a whole number (0 to 1), found null; e.g. "index": 0',
         ),
     ],
 )

@@ -460,6 +460,7 @@ TWO_CARDS = """#!/bin/sh
 case "$*" in
   *"--id 1"*|*"--id GPU-bbbb"*) echo "NVIDIA GeForce GTX 1660, 575.64.03, 7.5, 6144, 6000" ;;
   *"--id 0"*) echo "NVIDIA A100-SXM4-80GB, 575.64.03, 8.0, 81920, 81000" ;;
+  *"--id "*) echo "No devices were found"; exit 6 ;;
   *) echo "NVIDIA A100-SXM4-80GB, 575.64.03, 8.0, 81920, 81000"
      echo "NVIDIA GeForce GTX 1660, 575.64.03, 7.5, 6144, 6000" ;;
 esac
@@ -490,6 +491,22 @@ def test_the_gpu_described_is_the_one_cuda_visible_devices_gives_the_run(
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     found = nvidia_smi()
     assert (found or {}).get("name") == name
+
+
+def test_cuda_visible_devices_naming_no_gpu_here_is_said_not_called_no_driver(
+    tmp_path, monkeypatch
+):
+    from segbench.results.environment import nvidia_smi, nvidia_smi_problem
+
+    stand_in = tmp_path / "nvidia-smi"
+    stand_in.write_text(TWO_CARDS)
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    error = nvidia_smi()["error"]
+    assert error == "CUDA_VISIBLE_DEVICES names no GPU of this machine (7: 2 GPU(s) here)"
+    cause, fix = nvidia_smi_problem(error)
+    assert "nvidia-smi does not list" in cause and fix.startswith("set CUDA_VISIBLE_DEVICES")
 
 
 def test_wsl2_finds_nvidia_smi_beside_the_windows_driver_and_names_its_library_path(

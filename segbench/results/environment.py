@@ -139,7 +139,18 @@ NVIDIA_SMI_ERRORS = (
         "reboot, or unload and reload the nvidia kernel modules (rmmod nvidia_uvm nvidia_drm "
         "nvidia_modeset nvidia; then nvidia-smi)",
     ),
+    (
+        UNKNOWN_VISIBLE := "CUDA_VISIBLE_DEVICES names no GPU of this machine",
+        "CUDA_VISIBLE_DEVICES names an index or UUID nvidia-smi does not list",
+        "set CUDA_VISIBLE_DEVICES to one of the indices or UUIDs nvidia-smi -L lists, or unset it",
+    ),
 )
+
+
+def _gpu_count(smi: str) -> int:
+    """How many GPUs nvidia-smi lists (0 when it lists none)."""
+    out = command_output([smi, "--query-gpu=name", "--format=csv,noheader"], timeout=60)
+    return len([line for line in (out or "").splitlines() if line.strip()])
 
 
 def nvidia_smi_problem(error: str) -> tuple[str, str]:
@@ -181,6 +192,8 @@ def nvidia_smi() -> dict[str, str] | None:
         error = _nvidia_smi_error()
         if error:
             return {"error": error}
+        if visible:  # nvidia-smi runs, but not for the GPU CUDA_VISIBLE_DEVICES names
+            return {"error": f"{UNKNOWN_VISIBLE} ({visible}: {_gpu_count(smi)} GPU(s) here)"}
     if values and len(values) == len(NVIDIA_FIELDS):
         return dict(zip(NVIDIA_FIELDS.values(), values, strict=True))
     found = {}

@@ -75,7 +75,12 @@ def parse_tf_config(text: str | None) -> Cluster:
     if isinstance(index, bool) or not isinstance(index, int):
         raise BadInput(
             f'TF_CONFIG: task["index"] must be a whole number (0 to {len(cluster[kind]) - 1}), '
-            f"found {json.dumps(index)}; write it without quotes"
+            f"found {json.dumps(index)}; "
+            + (
+                "write it without quotes"
+                if isinstance(index, str) and index.strip().isdigit()
+                else 'e.g. "index": 0'
+            )
         )
     if not 0 <= index < len(cluster[kind]):
         raise BadInput(
