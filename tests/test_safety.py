@@ -113,6 +113,7 @@ def test_a_tune_whose_disk_fills_keeps_every_trial_in_the_unsaved_folder(
     tune = load_result(saved).tune
     assert len([t for t in tune.trials if t.images_per_s]) >= 3  # every trial that ran is kept
     assert not any(out.glob("*.json"))
+    assert saved.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"  # its chart beside it
 
 
 def test_an_out_without_room_for_the_result_is_refused_before_anything_runs(tmp_path, monkeypatch):

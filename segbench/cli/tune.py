@@ -154,7 +154,11 @@ def _tune(preset, budget, steps, warmup, trials, device, backends, precisions, o
         stdout.out(text, end="", highlight=False)
         raise Unavailable(f"{problem}; nor could any other folder: the result is printed above")
     print_path(stdout, "result written to", written)
-    if problem:
+    if problem:  # the chart goes beside the result, where it was saved instead
+        try:
+            _tune_chart(info, plot or written.with_suffix(".png"), tune_points(info))
+        except Unavailable as chart:
+            problem += f"; {chart}"
         raise Unavailable(f"{problem}; the tune result was saved to {written}")
     _tune_chart(info, plot or written.with_suffix(".png"), tune_points(info))
     if info.stopped_by not in (None, "budget"):
