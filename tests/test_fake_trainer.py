@@ -231,6 +231,10 @@ def test_doctor_judges_the_facts_the_fake_is_told(cwd):
     checks = {c["id"]: c for c in json.loads(done.stdout)["checks"]}
     assert checks["memory"]["status"] == "FAIL"
     assert done.returncode == 1
+    # No framework was imported: the import row says why, not that none is installed.
+    assert checks["import"]["found"] == (
+        "the fake trainer imports no framework (SEGBENCH_FAKE_TRAINER)"
+    )
 
 
 def test_channels_first_where_the_cpu_kernels_take_only_nhwc_is_one_line(cwd, smoke):

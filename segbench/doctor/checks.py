@@ -54,7 +54,7 @@ def _software_checks(facts: Facts) -> list[Check]:
     pins = facts.export_pins
     return [
         check_python(facts.python),
-        check_import(facts.probe, facts.installed, pins, facts.settings),
+        check_import(facts.probe, facts.installed, pins, facts.settings, facts.fake_trainer),
         *(
             check_framework(
                 name,

@@ -277,6 +277,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         lock_versions=lock_versions(LOCK_FILE),
         distribution=survey,
         probe=probed,
+        fake_trainer=framework.fake,
         owners=import_owners(),
         settings=settings.survey(),
         built_with=diagnose.built_with("tensorflow"),

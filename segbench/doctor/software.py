@@ -39,9 +39,14 @@ def check_import(
     installed: dict[str, str],
     pins: dict[str, str] | None,
     settings: Any = None,
+    fake_trainer: bool = False,
 ) -> Check:
     """The frameworks imported in a child process first (probe.Probe): a crash, an abort or a
     library that binds a symbol the installed framework lacks is named with its package pair."""
+    if probe is None and fake_trainer:
+        return Check(
+            "import", SKIP, "the fake trainer imports no framework (SEGBENCH_FAKE_TRAINER)"
+        )
     if probe is None:
         return Check("import", SKIP, "a framework is not installed (see the rows below)")
     if probe.ok:

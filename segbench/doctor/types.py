@@ -79,3 +79,4 @@ class Facts:
     container: str | None = None
     cpufreq: dict[str, Any] | None = None  # cgroup.read_cpufreq: the CPU's clock policy
     wsl: bool = False  # Linux under Windows' WSL2 (its GPU through /usr/lib/wsl/lib)
+    fake_trainer: bool = False  # SEGBENCH_FAKE_TRAINER: no framework imported (fake_trainer.py)
