@@ -26,7 +26,6 @@ KNOWN_BACK_IMPORTS = {
     ("segbench.benchmark.config", "segbench.measure.generation"),
     ("segbench.benchmark.config", "segbench.measure.parallel.distribution"),
     ("segbench.benchmark.config", "segbench.results.schema"),
-    ("segbench.benchmark.triangles", "segbench.report.png"),
     ("segbench.doctor.cluster", "segbench.measure.parallel.distribution"),
     ("segbench.doctor.cluster", "segbench.measure.parallel.peers"),
     ("segbench.doctor.gather", "segbench.measure"),

@@ -108,7 +108,7 @@ def test_device_cpu_on_a_gpu_host_with_cpu_only_tensorflow_is_judged_for_the_cpu
 
 
 def test_warning_lines_name_each_warn_with_its_fix():
-    from segbench.measure.run.pipeline import warning_lines
+    from segbench.doctor.types import warning_lines
 
     checks = [
         doctor.Check("load", "WARN", "1-minute load 4.70 on 2 CPUs", "below 1.0", "stop them"),

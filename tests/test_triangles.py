@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from segbench.benchmark import triangles
-from segbench.report.png import _pack, deflate_runs, encode_gray_png
+from segbench.benchmark.png import _pack, deflate_runs, encode_gray_png
 
 # sha256 of every generated file, folded as "relative/path sha256\n" lines in path order.
 DATASET_SHA256 = "72418b86dc400b4a6ad46feaa514747a68701c607863e0547971783d414fca6b"

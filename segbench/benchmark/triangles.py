@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from segbench.atomic import atomic_path
+from segbench.benchmark.png import write_gray_png
 from segbench.cache import cache_root
 from segbench.errors import BadInput
-from segbench.report.png import write_gray_png
 
 COUNT = 600
 TRAIN_COUNT = 500

@@ -178,7 +178,7 @@ def _report(outcome: Any, as_json: bool) -> None:
 def _show_result(result: Any, console: Console) -> None:
     """A result's tables, as at the end of its run, and the warnings of its checks."""
     from segbench.benchmark.config import is_published_setup
-    from segbench.measure.run.pipeline import warning_lines
+    from segbench.doctor.types import warning_lines
     from segbench.report.tables import run_report
     from segbench.results.caveats import run_caveats
     from segbench.results.compare import against_references

@@ -80,3 +80,12 @@ class Facts:
     cpufreq: dict[str, Any] | None = None  # cgroup.read_cpufreq: the CPU's clock policy
     wsl: bool = False  # Linux under Windows' WSL2 (its GPU through /usr/lib/wsl/lib)
     fake_trainer: bool = False  # SEGBENCH_FAKE_TRAINER: no framework imported (fake_trainer.py)
+
+
+def warning_lines(checks: list[Check]) -> list[str]:
+    """One line per WARN of the environment checks: what was found and what to do."""
+    return [
+        f"warning: {c.id}: {c.found}" + (f"; {c.fix}" if c.fix else "")
+        for c in checks
+        if c.status == WARN
+    ]

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from segbench import doctor, package_data
+from segbench import package_data
 from segbench.atomic import write_text_new
 from segbench.benchmark import triangles
 from segbench.benchmark.config import RunConfig
 from segbench.doctor import diagnose
-from segbench.doctor.types import Check, Facts
+from segbench.doctor.types import Check, Facts, warning_lines
 from segbench.errors import (
     BadInput,
     SegbenchError,
@@ -421,15 +421,6 @@ def _start_replicas(
     )
     device = "cpu" if config.cpu_replicas else config.device
     return replication, survey, validated(replace(config, batch_size=global_batch, device=device))
-
-
-def warning_lines(checks: list[Check]) -> list[str]:
-    """One line per WARN of the environment checks: what was found and what to do."""
-    return [
-        f"warning: {c.id}: {c.found}" + (f"; {c.fix}" if c.fix else "")
-        for c in checks
-        if c.status == doctor.WARN
-    ]
 
 
 def save(result: Result, out: Path) -> RunOutcome:
