@@ -8,7 +8,7 @@ import io
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from segbench.report.comparison import (
@@ -116,10 +116,15 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _exported(name: str) -> bool:
+    """Whether a Row field is part of compare's JSON (a few are for judging only)."""
+    return next(f for f in fields(Row) if f.name == name).metadata.get("export", True)
+
+
 def compare_json(comparison: Comparison) -> str:
     rows = [
         {
-            **asdict(row),
+            **{k: v for k, v in asdict(row).items() if _exported(k)},
             "images_per_s": row.images_per_s,
             "seconds_per_100k_images": row.seconds_per_100k,
             "baseline": i == comparison.baseline,

@@ -11,7 +11,7 @@ from segbench.benchmark.config import PUBLISHED_SETUP, is_published_setup
 from segbench.benchmark.cvnet import published_training_gflop_per_image
 from segbench.benchmark.references import M1_GPU_LABEL, PUBLISHED_KERAS, REFERENCES, Reference
 from segbench.errors import BadInput
-from segbench.results.caveats import recorded_caveats, result_caveats
+from segbench.results.caveats import diverged_loss, recorded_caveats, result_caveats
 from segbench.results.comparability import (
     MUST_MATCH,
     EnvironmentDifference,
@@ -68,6 +68,8 @@ class Row:
     undermined_by: list[str] = field(default_factory=list)
     no_verdict: str | None = None  # why no verdict is given, e.g. "loss diverged"
     steps: int | None = None  # timed steps of a measured row: the samples of its test
+    # The loss became NaN or inf in the timed steps (judged from the steps, not the labels).
+    diverged: bool = field(default=False, metadata={"export": False})
 
     @property
     def images_per_s(self) -> float:
@@ -138,6 +140,7 @@ def measured_row(result: Result, source: str | None = None, forced: list[str] | 
         images_per_kj=energy.images_per_kj if energy else None,
         caveats=result_caveats(result),
         steps=s.steps,
+        diverged=diverged_loss(result) is not None,
     )
 
 
@@ -255,7 +258,7 @@ def with_caveats(row: Row, number: int, baseline: Row, baseline_number: int) -> 
 
 
 def diverged(row: Row) -> bool:
-    return any(c.startswith("diverged") for c in row.caveats)
+    return row.diverged
 
 
 def find_baseline(rows: list[Row], choice: str | None) -> int:
