@@ -43,6 +43,13 @@ def test_a_run_records_exactly_the_step_times_and_losses_it_was_told(cwd, smoke)
     assert result["summary"]["images_per_s"] == pytest.approx(2 / 0.101)
     assert result["numerics"]["status"] == "match"
     assert result["status"] == "complete"
+    # What reproduces it: the command line as run, the source's commit and where it is.
+    from segbench.results.environment import git_commit, source_url
+    from segbench.results.privacy import public_text
+
+    assert result["command"] == [public_text(a) for a in [*smoke, "--json"]]
+
+    assert (result["git_commit"], result.get("source_url")) == (git_commit(), source_url())
     (written,) = (cwd / "res").glob("segbench-smoke-cpu-*.json")
     assert load_result(written).summary.median_ms == 101.0
 
@@ -311,3 +318,19 @@ def test_an_epoch_run_counts_every_step_after_the_first_as_timed(cwd, smoke):
     (path,) = (cwd / "res").glob("*.json")
     steps = json.loads(path.read_text())["steps"]
     assert [s["training"] for s in steps] == [True, True]
+
+
+def test_the_source_url_keeps_no_user_or_token(monkeypatch, tmp_path):
+    from segbench.results import environment
+
+    (tmp_path / ".git").mkdir()  # a checkout, whose remote is asked
+    monkeypatch.setattr(environment, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(
+        environment,
+        "command_output",
+        lambda args, **kw: "https://ada:ghp_secret@github.com/example/segbench.git\n",
+    )
+    assert environment.source_url() == "https://github.com/example/segbench.git"
+    monkeypatch.setattr(environment, "command_output", lambda args, **kw: None)
+    monkeypatch.setenv("SEGBENCH_SOURCE_URL", "https://github.com/example/segbench")
+    assert environment.source_url() == "https://github.com/example/segbench"

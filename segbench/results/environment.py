@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,28 @@ def git_commit() -> str | None:
             )
             return out + ("-dirty" if dirty else "")
     return os.environ.get("SEGBENCH_GIT_COMMIT")
+
+
+def source_url() -> str | None:
+    """Where the source of git_commit() is: the checkout's remote "origin" (without a user or
+    token), else SEGBENCH_SOURCE_URL (an image or a wheel sets it); None when unknown."""
+    if (PROJECT_ROOT / ".git").exists():
+        out = command_output(["git", "-C", str(PROJECT_ROOT), "remote", "get-url", "origin"])
+        if out:
+            return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", out.strip())
+    return os.environ.get("SEGBENCH_SOURCE_URL") or None
+
+
+def command_line() -> list[str] | None:
+    """The arguments segbench was started with, after the program name; None when it was not
+    started as a program (a test's runner, an import)."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is None:
+        return None
+    started = program.name == "segbench" or (
+        program.name == "__main__.py" and program.parent.name == "segbench"
+    )
+    return list(sys.argv[1:]) if started else None
 
 
 # Versions recorded in every result (tf-keras: the Keras 2 generation, `--keras 2`).

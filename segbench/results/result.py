@@ -51,7 +51,8 @@ from segbench.results.tune_record import TuneInfo
 # 4: data-parallel runs: the distribution block and the config's strategy fields.
 # 5: the framework's failure and a diverged loss; the environment's settings; the numerics
 #    check's random path; the macOS energy mode in the telemetry; a container's CPU and memory
-#    limits (cpu.container_cpus, memory_limit_bytes); interrupted_by "killed" (a journal).
+#    limits (cpu.container_cpus, memory_limit_bytes); interrupted_by "killed" (a journal);
+#    the command line and the source's URL (what `reproduce` needs).
 SCHEMA_VERSION = 5
 READABLE_VERSIONS = (1, 2, 3, 4, 5)
 SCHEMA_FILE = "result.schema.json"  # inside the package
@@ -124,6 +125,10 @@ class Result:
     schema_version: int = field(metadata={"enum": READABLE_VERSIONS})
     segbench_version: str
     git_commit: str | None  # ends in -dirty for uncommitted changes
+    # Version 5: where that commit's source is (git's remote, else SEGBENCH_SOURCE_URL).
+    source_url: str | None = field(default=None, metadata=OPTIONAL)
+    # Version 5: the command line as run, after the program name (paths made private).
+    command: list[str] | None = field(default=None, metadata=OPTIONAL)
     status: str = field(metadata={"enum": ("complete", "interrupted")})
     forced: bool | None = field(default=None, metadata=OPTIONAL)  # ran despite failed checks
     interrupted_by: str | None = field(  # a signal, a framework error, or SIGKILL ("killed")
@@ -182,6 +187,8 @@ def build_result(
     data: DataInfo,
     git_commit: str | None,
     doctor: list[Check] | None = None,
+    source_url: str | None = None,
+    command: list[str] | None = None,
     forced: bool = False,
     telemetry: Telemetry | None = None,
     peak: Peak | None = None,
@@ -200,6 +207,8 @@ def build_result(
         schema_version=SCHEMA_VERSION,
         segbench_version=__version__,
         git_commit=git_commit,
+        source_url=_public(source_url),
+        command=None if command is None else [public_text(a) for a in command],
         status=measurement.status,
         forced=forced,
         interrupted_by=measurement.interrupted_by,

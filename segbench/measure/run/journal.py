@@ -54,6 +54,8 @@ class Before:
     environment: Any
     data: Any
     git_commit: str | None
+    source_url: str | None
+    command: list[str] | None
     doctor: list[Any]
     forced: bool
     numerics: Any
@@ -85,6 +87,8 @@ class Journal:
                     "environment",
                     "data",
                     "git_commit",
+                    "source_url",
+                    "command",
                     "doctor",
                     "forced",
                     "numerics",
@@ -220,6 +224,8 @@ def _recovered(path: Path, say: Any) -> Path | None:
         datetime.fromisoformat(header["started_at"]),
         data=from_json(DataInfo, header["data"], source),
         git_commit=header.get("git_commit"),
+        source_url=header.get("source_url"),
+        command=header.get("command"),
         doctor=[from_json(Check, c, source) for c in header.get("doctor") or []],
         forced=bool(header.get("forced")),
         numerics=None
