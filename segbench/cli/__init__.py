@@ -11,6 +11,7 @@ from segbench.cli.app import EXIT_CODES, _sigterm, app, entry, exit_code
 from segbench.cli.compare import compare_command
 from segbench.cli.doctor import data, doctor_command
 from segbench.cli.plot import plot_command
+from segbench.cli.reproduce import reproduce_command
 from segbench.cli.run import launch_command, run, show_command
 from segbench.cli.tune import tune_command
 
@@ -25,5 +26,6 @@ app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknow
     launch_command
 )
 app.command("compare")(compare_command)
+app.command("reproduce")(reproduce_command)
 app.command("tune")(tune_command)
 app.command("plot")(plot_command)

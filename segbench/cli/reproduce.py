@@ -1,0 +1,221 @@
+"""`segbench reproduce`: rerun the run a result file records, on this machine, and say whether
+its number was reproduced."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shlex
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from segbench.cli.console import note, stdout
+from segbench.cli.options import DataDirOption, DeviceOption, OutOption, choice_value
+from segbench.errors import BadInput, Regression, Unavailable
+
+
+def reproduce_command(
+    result_file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A result file (segbench run --out …).")
+    ],
+    out: OutOption = Path("results"),
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=100.0,
+            help="Percent the rerun's median time per image may differ by on the same hardware.",
+        ),
+    ] = 5.0,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact", help="Refuse to run with another segbench commit or lock than the file's."
+        ),
+    ] = False,
+    device: DeviceOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Rerun the run FILE records (its preset, settings, seed, backend and precision) on this
+    machine and compare: the speedup with its 95 % CI, what differs, and a verdict (exit 3
+    when the same hardware does not reproduce the number)."""
+    from segbench.results.result import load_result
+
+    original = load_result(result_file)
+    config = _config_of(original, result_file, choice_value(device) if device else None)
+    _check_version(original, result_file, exact)
+    _check_model(original, result_file)
+    _check_data(original, result_file, data_dir)
+    rerun = _rerun(original, result_file, config, data_dir, out)
+    _verdict(original, rerun, result_file, tolerance, config.device != original.config.device)
+
+
+def _config_of(original: Any, file: Path, device: str | None) -> Any:
+    """The file's configuration, checked against its own steps (a hand-edited file is refused),
+    with --device where given."""
+    from segbench.measure.run import pipeline
+    from segbench.results.stats import timed_steps
+
+    config = original.config
+    timed = timed_steps(config, original.steps)
+    per_step = {s.images for s in timed if s.training}
+    if config.epochs == 0 and per_step and per_step != {config.batch_size}:
+        raise BadInput(
+            f"{file}: its config says batch {config.batch_size}, its timed steps took "
+            f"{', '.join(map(str, sorted(per_step)))} images: the file was edited after its "
+            "run; rerun from an unedited file"
+        )
+    expected = config.steps * config.repeats
+    if config.epochs == 0 and original.status == "complete" and len(timed) != expected:
+        raise BadInput(
+            f"{file}: its config says {config.steps} timed step(s) × {config.repeats} "
+            f"repeat(s), it holds {len(timed)}: the file was edited after its run; rerun from "
+            "an unedited file"
+        )
+    if config.strategy is not None:
+        raise Unavailable(
+            f"{file}: a data-parallel run ({config.strategy}); reproduce runs on one device: "
+            "rerun it with segbench launch or on the machines it names"
+        )
+    if device is not None:
+        config = replace(config, device=device)
+    elif original.device.kind == "gpu":
+        config = replace(config, device="gpu")  # the file's device, not whatever is here
+    try:
+        return pipeline.validated(config)
+    except BadInput as e:
+        raise BadInput(f"{file}: its config cannot run: {e}") from None
+
+
+def _check_version(original: Any, file: Path, exact: bool) -> None:
+    """Say, before anything runs, when the file came from another segbench; --exact refuses."""
+    from segbench import __version__
+    from segbench.results.environment import git_commit, lock_sha256
+
+    here, lock = git_commit(), lock_sha256()
+    theirs, their_lock = original.git_commit, original.environment.uv_lock_sha256
+    if theirs == here and their_lock == lock and original.segbench_version == __version__:
+        return
+    what = (
+        f"{file} was made by segbench {original.segbench_version} at commit "
+        f"{theirs or 'unknown'} (uv.lock {(their_lock or 'unknown')[:12]}); this is "
+        f"{__version__} at {here or 'unknown'} (uv.lock {(lock or 'unknown')[:12]})"
+    )
+    if theirs is None or theirs.endswith("-dirty") or not original.source_url:
+        how = "no exact version can be fetched (no clean commit and source URL recorded)"
+    else:
+        how = "that version: " + " && ".join(
+            [
+                f"git clone {shlex.quote(original.source_url)} segbench-{theirs[:12]}",
+                f"cd segbench-{theirs[:12]}",
+                f"git checkout {theirs}",
+                f"uv run segbench reproduce {shlex.quote(str(Path(file).absolute()))}",
+            ]
+        )
+    if exact:
+        raise Unavailable(f"--exact: {what}; {how}")
+    note(f"note: {what}; speed and numerics may differ for that alone; {how}")
+
+
+def _check_model(original: Any, file: Path) -> None:
+    """A user's model must be the file's: its source's digest."""
+    own = original.model.own
+    if own is None or own.source_sha256 is None:
+        return
+    target = own.spec.rpartition(":")[0]
+    if target.endswith(".py") or "/" in target:
+        source = Path(target).expanduser()
+    else:
+        found = importlib.util.find_spec(target) if target else None
+        source = Path(found.origin) if found and found.origin else None
+    if source is None or not source.is_file():
+        raise BadInput(
+            f"{file}: --model {own.spec}: its source is not here; put it back at {target}"
+        )
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    if digest != own.source_sha256:
+        raise BadInput(
+            f"{file}: --model {own.spec}: {source} has sha256 {digest[:12]}…, the file's model "
+            f"{own.source_sha256[:12]}…: not the model that was measured"
+        )
+
+
+def _check_data(original: Any, file: Path, data_dir: Path | None) -> None:
+    """The data set must be the file's: the triangles' digest, or --data with the same one."""
+    from segbench.benchmark import triangles
+
+    if original.model.own is not None and original.data.folder == "synthetic":
+        return  # the model's own synthetic samples, drawn from the seed
+    if data_dir is None and original.data.generated:
+        if original.data.sha256 != triangles.TRIANGLES_SHA256:
+            raise BadInput(
+                f"{file}: its triangles have sha256 {original.data.sha256[:12]}…, this segbench "
+                f"generates {triangles.TRIANGLES_SHA256[:12]}…: another recipe; rerun with the "
+                "file's segbench version"
+            )
+        return
+    if data_dir is None:
+        raise BadInput(
+            f"{file}: it trained on its own data ({original.data.folder}): give that folder "
+            "with --data DIR"
+        )
+    try:
+        train, validation = triangles.load_dataset(data_dir, original.config.image_size, 0)
+    except triangles.DataError as e:
+        raise BadInput(f"--data: {e}") from None
+    digest = triangles.dataset_sha256(train, validation)
+    if digest != original.data.sha256:
+        raise BadInput(
+            f"--data {data_dir}: sha256 {digest[:12]}…, the file's data {original.data.sha256[:12]}"
+            "…: not the data that was measured"
+        )
+
+
+def _rerun(original: Any, file: Path, config: Any, data_dir: Path | None, out: Path) -> Any:
+    """The run, as `segbench run` does it (progress, tables, the result file, Ctrl-C)."""
+    from segbench.cli.run import _measure, _report
+    from segbench.measure import backend
+    from segbench.measure.run import pipeline
+
+    stdout.print(f"segbench reproduce — rerunning {file}", highlight=False, markup=False)
+    try:
+        outcome = _measure(config, data_dir, out, False, pipeline.Instruments())
+    except backend.DeviceError as e:
+        if original.device.kind == "gpu" and config.device == "gpu":
+            raise Unavailable(
+                f"{file} ran on {original.device.description}; {e}: --device cpu makes the "
+                "nearest run (not the same configuration: no reproduction verdict)"
+            ) from None
+        raise
+    _report(outcome, False)  # an interrupted rerun ends here, its partial result kept
+    return outcome.result
+
+
+def _verdict(original: Any, rerun: Any, file: Path, tolerance: float, moved: bool) -> None:
+    from rich.table import Table
+
+    from segbench.results.reproduction import NOT_REPRODUCED, facts, judge
+
+    table = Table(title=f"{file} beside this rerun", title_justify="left")
+    for column in ("fact", "in the file", "here", ""):
+        table.add_column(column)
+    found = facts(original, rerun)
+    for fact in found:
+        table.add_row(fact.name, fact.original, fact.here, "same" if fact.same else "differs")
+    stdout.print(table)
+    verdict = judge(original, rerun, tolerance)
+    speed = verdict.speed_line
+    if moved:
+        speed = (
+            f"not the same configuration (--device {rerun.config.device}): the rerun is "
+            f"{verdict.difference.speedup:.3g}× as fast; no reproduction verdict"
+        )
+    stdout.print(f"speed: {speed}", highlight=False, markup=False, soft_wrap=True)
+    stdout.print(verdict.numerics_line, highlight=False, markup=False, soft_wrap=True)
+    if verdict.speed == NOT_REPRODUCED and not moved:
+        differing = [f.name for f in found if f.speed and not f.same]
+        causes = ", ".join(differing) if differing else "none recorded (the machine's state?)"
+        raise Regression(f"{file}: {speed}; facts that differ: {causes}")

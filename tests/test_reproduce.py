@@ -1,0 +1,175 @@
+"""`segbench reproduce FILE`: the run a result records, rerun on this machine and judged — on
+the fake trainer (the rerun's real path is `segbench run`'s, tested on its own)."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from cli_helpers import cached_data, error_lines, fake, segbench
+
+from segbench.errors import BadInput
+from segbench.results.result import load_result
+
+STEADY = fake(step_ms=[100.0, 101.0, 99.0, 100.0, 102.0])
+
+
+@pytest.fixture
+def original(tmp_path, triangles_dir) -> Path:
+    """A fake smoke result of 20 timed steps, made in `tmp_path`."""
+    cached_data(tmp_path, triangles_dir)
+    done = segbench("run", "--preset", "smoke", "--steps", "20", "--out", "orig", cwd=tmp_path,
+                    env=STEADY)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (path,) = (tmp_path / "orig").glob("*.json")
+    return path
+
+
+def _edited(path: Path, edit) -> Path:
+    data = json.loads(path.read_text())
+    edit(data)
+    edited = path.with_name("edited.json")
+    edited.write_text(json.dumps(data, allow_nan=True))
+    return edited
+
+
+def test_a_rerun_on_the_same_machine_is_reproduced(tmp_path, original):
+    done = segbench("reproduce", str(original), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 0, done.stderr
+    assert "speed: reproduced: +0.0 % in time per image" in done.stdout
+    assert "numerics: " in done.stdout
+    (rerun,) = (tmp_path / "again").glob("*.json")
+    result, first = load_result(rerun), load_result(original)
+    assert result.config == first.config and result.summary.median_ms == first.summary.median_ms
+    assert result.command[:2] == ["reproduce", str(original)]
+
+
+def test_a_number_20_percent_faster_than_this_machine_is_not_reproduced(tmp_path, original):
+    def faster(data):
+        for step in data["steps"]:
+            step["ms"] = round(step["ms"] / 1.25, 6)
+        data["environment"]["packages"]["tensorflow"] = "2.20.0"
+
+    done = segbench("reproduce", str(_edited(original, faster)), "--out", "again", cwd=tmp_path,
+                    env=STEADY)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    (line,) = error_lines(done.stderr)[-1:]
+    assert "not reproduced: 25.0 % slower" in line and line.endswith(
+        "facts that differ: tensorflow"
+    )
+    assert list((tmp_path / "again").glob("*.json"))  # the rerun is kept
+
+
+def test_a_file_from_another_commit_names_its_version_and_exact_refuses(tmp_path, original):
+    def elsewhere(data):
+        data["git_commit"] = "0123456789abcdef0123456789abcdef01234567"
+        data["source_url"] = "https://github.com/example/segbench.git"
+
+    other = _edited(original, elsewhere)
+    exact = segbench("reproduce", str(other), "--exact", "--out", "again", cwd=tmp_path, env=STEADY)
+    assert exact.returncode == 1
+    (line,) = error_lines(exact.stderr)
+    assert line.startswith(f"error: --exact: {other} was made by segbench 0.1.0 at commit 0123456")
+    assert (
+        "git clone https://github.com/example/segbench.git segbench-0123456789ab && cd "
+        "segbench-0123456789ab && git checkout 0123456789abcdef0123456789abcdef01234567" in line
+    )
+    assert not (tmp_path / "again").exists()
+    done = segbench("reproduce", str(other), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 0 and "note: " in done.stderr and "git checkout" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda d: d["config"].update(steps=40), "its config says 40 timed step(s) × 1 repeat"),
+        (lambda d: d["data"].update(sha256="ab" * 32), "its triangles have sha256 abababababab"),
+        (
+            lambda d: d["data"].update(generated=False, folder="/data/mine"),
+            "it trained on its own data (/data/mine): give that folder with --data DIR",
+        ),
+    ],
+    ids=["edited-config", "other-data", "own-data"],
+)
+def test_a_file_that_cannot_be_rerun_as_it_was_is_one_line_and_exit_2(
+    tmp_path, original, edit, said
+):
+    edited = _edited(original, edit)
+    done = segbench("reproduce", str(edited), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 2, done.stderr
+    (line,) = error_lines(done.stderr)
+    assert line.startswith(f"error: {edited}: {said}")
+    assert not (tmp_path / "again").exists()
+
+
+def test_other_data_given_with_data_is_refused_naming_both_digests(
+    tmp_path, original, small_dataset
+):
+    edited = _edited(original, lambda d: d["data"].update(generated=False))
+    done = segbench("reproduce", str(edited), "--data", str(small_dataset), "--out", "again",
+                    cwd=tmp_path, env=STEADY)  # fmt: skip
+    assert done.returncode == 2
+    (line,) = error_lines(done.stderr)
+    assert line.startswith(f"error: --data {small_dataset}: sha256 ")
+    assert line.endswith("…: not the data that was measured")
+
+
+def test_a_gpu_result_on_a_machine_without_one_names_the_nearest_run(tmp_path, original):
+    def on_gpu(data):
+        data["device"] = {"kind": "gpu", "keras_name": "gpu", "description": "NVIDIA H100"}
+
+    gpu = _edited(original, on_gpu)
+    done = segbench("reproduce", str(gpu), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 1
+    (line,) = error_lines(done.stderr)
+    assert line.startswith(f"error: {gpu} ran on NVIDIA H100; ")
+    assert line.endswith("--device cpu makes the nearest run (not the same configuration: no "
+                         "reproduction verdict)")  # fmt: skip
+    nearest = segbench("reproduce", str(gpu), "--device", "cpu", "--out", "again", cwd=tmp_path,
+                       env=STEADY)  # fmt: skip
+    assert nearest.returncode == 0, nearest.stderr
+    assert "speed: not the same configuration (--device cpu)" in nearest.stdout
+
+
+def test_ctrl_c_during_the_rerun_keeps_its_partial_result_like_run(tmp_path, original):
+    stop = fake(step_ms=[100.0], signal={"at": "timed", "step": 3, "name": "SIGINT"})
+    done = segbench("reproduce", str(original), "--out", "again", cwd=tmp_path, env=stop)
+    assert done.returncode == 130
+    (kept,) = (tmp_path / "again").glob("*.json")
+    assert load_result(kept).status == "interrupted"
+    assert "speed:" not in done.stdout  # no verdict on a partial rerun
+
+
+def test_a_changed_model_source_is_named_with_both_digests(tmp_path, monkeypatch):
+    from segbench.cli.reproduce import _check_model
+
+    model = tmp_path / "mine.py"
+    model.write_text("def build():\n    pass\n")
+    own = SimpleNamespace(spec=f"{model}:build", source_sha256="0" * 64)
+    with pytest.raises(BadInput) as refused:
+        _check_model(SimpleNamespace(model=SimpleNamespace(own=own)), Path("r.json"))
+    said = str(refused.value)
+    assert said.startswith(f"r.json: --model {model}:build: {model} has sha256 ")
+    assert said.endswith("the file's model 000000000000…: not the model that was measured")
+
+
+def test_deterministic_cpu_reruns_of_the_same_software_compare_losses_bit_for_bit():
+    from dataclasses import replace
+
+    from segbench.results.reproduction import numerics_line
+
+    docs = Path(__file__).parents[1] / "docs" / "results"
+    first = load_result(sorted(docs.glob("segbench-quick-cpu-*.json"))[0])
+    first = replace(
+        first,
+        git_commit="0123456789abcdef0123456789abcdef01234567",
+        config=replace(first.config, deterministic=True),
+    )
+    assert numerics_line(first, first).startswith("numerics: identical losses, bit for bit")
+    steps = list(first.steps)
+    timed = [i for i, s in enumerate(steps) if s.phase == "timed"]
+    steps[timed[2]] = replace(steps[timed[2]], loss=steps[timed[2]].loss + 1e-7)
+    moved = replace(first, steps=steps)
+    assert numerics_line(first, moved).startswith(
+        "numerics: the losses first differ at timed step 3"
+    )
