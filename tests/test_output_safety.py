@@ -381,6 +381,7 @@ def _number(cell: str) -> bool:
         ("see www.e.example or HTTPS://e.example", r"see www\.e.example or HTTPS\://e.example"),
         ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
         ("_www.e.example and x_https://e.example", r"_www\.e.example and x_https\://e.example"),
+        ("mail ada@e.example", r"mail ada\@e.example"),
     ],
 )
 def test_markdown_cells_hold_no_link_image_or_html(label, inert):

@@ -173,3 +173,23 @@ def test_deterministic_cpu_reruns_of_the_same_software_compare_losses_bit_for_bi
     assert numerics_line(first, moved).startswith(
         "numerics: the losses first differ at timed step 3"
     )
+
+
+def test_the_facts_name_the_frameworks_the_run_used_not_every_one_installed():
+    from dataclasses import replace
+
+    from segbench.results.reproduction import facts
+
+    docs = Path(__file__).parents[1] / "docs" / "results"
+    first = load_result(sorted(docs.glob("segbench-quick-cpu-*.json"))[0])
+    packages = {**first.environment.packages, "jax": "0.10.2"}  # installed, not used
+    here = replace(first, environment=replace(first.environment, packages=packages))
+    names = {f.name for f in facts(first, here)}
+    assert "jax" not in names and {"tensorflow", "keras", "numpy"} <= names
+    torch = replace(
+        here,
+        environment=replace(here.environment, keras_backend="torch", packages={**packages,
+                            "torch": "2.11.0"}),
+    )  # fmt: skip
+    found = {f.name: f for f in facts(first, torch)}
+    assert not found["keras backend"].same and found["torch"].original == "—"

@@ -24,7 +24,16 @@ def printable(text: str) -> str:
 # A cell's text stays text when rendered: no HTML, no table break, and no link or image
 # (`[…](…)`, `![…](…)`, reference links need brackets; GFM links bare `scheme://` and `www.`).
 _MARKDOWN = str.maketrans(
-    {"\\": "\\\\", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"}
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "[": "\\[",
+        "]": "\\]",
+        "@": "\\@",  # an escaped @ splits the text: no e-mail autolink (user@example.com)
+    }
 )
 # GitHub's autolinks: a scheme's "://" and "www." start a link after a blank or any of *_~(,
 # so neither is looked for at a word boundary only ("_www.example.com" links).

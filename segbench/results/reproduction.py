@@ -44,7 +44,9 @@ def facts(original: Result, rerun: Result) -> list[Fact]:
         ("keras backend", a.keras_backend, b.keras_backend, True),
         ("keras generation", original.config.keras_generation, rerun.config.keras_generation, True),
     ]
-    for package in sorted(set(a.packages) | set(b.packages)):
+    for package in sorted(set(_packages_used(original)) | set(_packages_used(rerun))):
+        if package not in a.packages and package not in b.packages:
+            continue
         rows.append((package, a.packages.get(package), b.packages.get(package), True))
     for key in sorted(set(a.gpu_stack) | set(b.gpu_stack)):
         rows.append((key, a.gpu_stack.get(key), b.gpu_stack.get(key), True))
@@ -59,6 +61,22 @@ def facts(original: Result, rerun: Result) -> list[Fact]:
     for key in sorted(set(a.settings or {}) | set(b.settings or {})):
         rows.append((key, (a.settings or {}).get(key), (b.settings or {}).get(key), False))
     return [Fact(name, text(x), text(y), speed) for name, x, y, speed in rows]
+
+
+# The distributions a run computes with on each backend (an installed framework the run does
+# not use, jax beside a TensorFlow run, is no difference).
+BACKEND_PACKAGES = {
+    "tensorflow": ("tensorflow", "tensorflow-metal"),
+    "jax": ("jax",),
+    "torch": ("torch",),
+}
+
+
+def _packages_used(result: Result) -> list[str]:
+    names = ["keras", "numpy", *BACKEND_PACKAGES.get(result.environment.keras_backend, ())]
+    if result.config.keras_generation == 2:
+        names.append("tf-keras")
+    return sorted(set(names))
 
 
 def same_hardware(original: Result, rerun: Result) -> bool:
