@@ -204,7 +204,10 @@ def _verdict(original: Any, rerun: Any, file: Path, tolerance: float, moved: boo
         table.add_column(column)
     found = facts(original, rerun)
     for fact in found:
-        table.add_row(fact.name, fact.original, fact.here, "same" if fact.same else "differs")
+        meaning = "" if fact.same else ("speed may differ" if fact.speed else "numerics may differ")
+        table.add_row(
+            fact.name, fact.original, fact.here, "same" if fact.same else f"differs: {meaning}"
+        )
     stdout.print(table)
     verdict = judge(original, rerun, tolerance)
     speed = verdict.speed_line

@@ -57,6 +57,7 @@ def facts(original: Result, rerun: Result) -> list[Fact]:
         ("cores", a.cpu.logical_cores, b.cpu.logical_cores, True),
         ("memory", f"{a.ram_bytes / 2**30:.0f} GiB", f"{b.ram_bytes / 2**30:.0f} GiB", True),
         ("data", original.data.sha256[:12], rerun.data.sha256[:12], False),
+        ("deterministic", original.config.deterministic, rerun.config.deterministic, True),
     ]
     for key in sorted(set(a.settings or {}) | set(b.settings or {})):
         rows.append((key, (a.settings or {}).get(key), (b.settings or {}).get(key), False))
