@@ -71,7 +71,7 @@ def test_a_file_from_another_commit_names_its_version_and_exact_refuses(tmp_path
     (line,) = error_lines(exact.stderr)
     assert line.startswith(f"error: --exact: {other} was made by segbench 0.1.0 at commit 0123456")
     assert (
-        "git clone https://github.com/example/segbench.git segbench-0123456789ab && cd "
+        "git clone -- https://github.com/example/segbench.git segbench-0123456789ab && cd "
         "segbench-0123456789ab && git checkout 0123456789abcdef0123456789abcdef01234567" in line
     )
     assert not (tmp_path / "again").exists()
@@ -193,3 +193,46 @@ def test_the_facts_name_the_frameworks_the_run_used_not_every_one_installed():
     )  # fmt: skip
     found = {f.name: f for f in facts(first, torch)}
     assert not found["keras backend"].same and found["torch"].original == "—"
+
+
+@pytest.mark.parametrize(
+    ("commit", "url"),
+    [
+        ("abc; rm -rf ~ \x1b[2J", "https://github.com/a/b"),
+        ("0123456789abcdef0123456789abcdef01234567", "--upload-pack=touch /tmp/x"),
+        ("--upload-pack=touch /tmp/x", "https://github.com/a/b"),
+    ],
+    ids=["shell-in-commit", "option-as-url", "option-as-commit"],
+)
+def test_a_hostile_commit_or_url_never_becomes_a_command(tmp_path, original, commit, url):
+    edited = _edited(original, lambda d: d.update(git_commit=commit, source_url=url))
+    done = segbench("reproduce", str(edited), "--exact", "--out", "again", cwd=tmp_path,
+                    env=STEADY)  # fmt: skip
+    assert done.returncode == 1
+    (line,) = error_lines(done.stderr)
+    assert line.endswith(
+        "no exact version can be fetched (no clean commit and source URL recorded)"
+    )
+    assert "\x1b" not in done.stderr and "git clone" not in line
+
+
+def test_an_unknown_preset_is_refused_before_anything_runs(tmp_path, original):
+    edited = _edited(original, lambda d: d["config"].update(preset="../../escaped"))
+    done = segbench("reproduce", str(edited), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 2
+    (line,) = error_lines(done.stderr)
+    assert line.startswith(f"error: {edited}: its preset '../../escaped' is none of smoke")
+    assert not (tmp_path / "again").exists()
+
+
+def test_a_partial_file_is_said_and_one_step_gets_no_verdict(tmp_path, triangles_dir):
+    cached_data(tmp_path, triangles_dir)
+    stop = fake(step_ms=[100.0], signal={"at": "timed", "step": 2, "name": "SIGTERM"})
+    segbench("run", "--preset", "smoke", "--out", "orig", cwd=tmp_path, env=stop)
+    (partial,) = (tmp_path / "orig").glob("*.json")
+    done = segbench("reproduce", str(partial), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 0, done.stderr
+    assert f"note: {partial} is partial (interrupted by SIGTERM after 1 timed step(s))" in (
+        done.stderr
+    )
+    assert "no reproduction verdict: fewer than 2 timed steps on a side" in done.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +50,11 @@ def reproduce_command(
     _check_version(original, result_file, exact)
     _check_model(original, result_file)
     _check_data(original, result_file, data_dir)
+    if original.status == "interrupted":
+        note(
+            f"note: {result_file} is partial (interrupted by {original.interrupted_by} after "
+            f"{original.summary.steps} timed step(s)): its figures cover only those"
+        )
     rerun = _rerun(original, result_file, config, data_dir, out)
     _verdict(original, rerun, result_file, tolerance, config.device != original.config.device)
 
@@ -56,10 +62,16 @@ def reproduce_command(
 def _config_of(original: Any, file: Path, device: str | None) -> Any:
     """The file's configuration, checked against its own steps (a hand-edited file is refused),
     with --device where given."""
+    from segbench.benchmark.config import PRESETS
     from segbench.measure.run import pipeline
     from segbench.results.stats import timed_steps
 
     config = original.config
+    if config.preset not in PRESETS:
+        raise BadInput(
+            f"{file}: its preset {config.preset!r} is none of {', '.join(PRESETS)}: the file "
+            "was edited after its run, or made by another segbench"
+        )
     timed = timed_steps(config, original.steps)
     per_step = {s.images for s in timed if s.training}
     if config.epochs == 0 and per_step and per_step != {config.batch_size}:
@@ -104,12 +116,13 @@ def _check_version(original: Any, file: Path, exact: bool) -> None:
         f"{theirs or 'unknown'} (uv.lock {(their_lock or 'unknown')[:12]}); this is "
         f"{__version__} at {here or 'unknown'} (uv.lock {(lock or 'unknown')[:12]})"
     )
-    if theirs is None or theirs.endswith("-dirty") or not original.source_url:
+    url = original.source_url or ""
+    if theirs is None or not re.fullmatch(r"[0-9a-f]{40}", theirs) or not _fetchable(url):
         how = "no exact version can be fetched (no clean commit and source URL recorded)"
     else:
         how = "that version: " + " && ".join(
             [
-                f"git clone {shlex.quote(original.source_url)} segbench-{theirs[:12]}",
+                f"git clone -- {shlex.quote(url)} segbench-{theirs[:12]}",
                 f"cd segbench-{theirs[:12]}",
                 f"git checkout {theirs}",
                 f"uv run segbench reproduce {shlex.quote(str(Path(file).absolute()))}",
@@ -118,6 +131,14 @@ def _check_version(original: Any, file: Path, exact: bool) -> None:
     if exact:
         raise Unavailable(f"--exact: {what}; {how}")
     note(f"note: {what}; speed and numerics may differ for that alone; {how}")
+
+
+def _fetchable(url: str) -> bool:
+    """A URL git can be given safely on a command line: a scheme or host path, no option, no
+    blank or control character."""
+    return bool(
+        re.fullmatch(r"(https?|ssh|git)://[^\s\x00-\x1f\x7f]+|[\w.-]+@[\w.-]+:[^\s\x00-\x1f]+", url)
+    )
 
 
 def _check_model(original: Any, file: Path) -> None:
@@ -196,7 +217,9 @@ def _rerun(original: Any, file: Path, config: Any, data_dir: Path | None, out: P
 
 def _verdict(original: Any, rerun: Any, file: Path, tolerance: float, moved: bool) -> None:
     from rich.table import Table
+    from rich.text import Text
 
+    from segbench.report.printable import printable
     from segbench.results.reproduction import NOT_REPRODUCED, facts, judge
 
     table = Table(title=f"{file} beside this rerun", title_justify="left")
@@ -205,9 +228,13 @@ def _verdict(original: Any, rerun: Any, file: Path, tolerance: float, moved: boo
     found = facts(original, rerun)
     for fact in found:
         meaning = "" if fact.same else ("speed may differ" if fact.speed else "numerics may differ")
-        table.add_row(
-            fact.name, fact.original, fact.here, "same" if fact.same else f"differs: {meaning}"
+        cells = (
+            fact.name,
+            fact.original,
+            fact.here,
+            "same" if fact.same else f"differs: {meaning}",
         )
+        table.add_row(*(Text(printable(c)) for c in cells))  # a file's text, never markup
     stdout.print(table)
     verdict = judge(original, rerun, tolerance)
     speed = verdict.speed_line

@@ -9,7 +9,7 @@ import math
 
 from segbench.benchmark.config import PUBLISHED_SETUP, is_published_setup
 from segbench.benchmark.references import PUBLISHED_KERAS
-from segbench.doctor.types import PASS, WARN, Check
+from segbench.doctor.types import FAIL, PASS, WARN, Check
 from segbench.results.result import Result
 from segbench.results.stats import SLOWING, SPEEDING_UP, STEADY, timed_steps
 
@@ -25,13 +25,15 @@ TOLD_APART = ("power",)
 
 
 def recorded_warnings(result: Result) -> list[Check]:
-    """The checks that WARNed before the run and concern its device (a CPU run is not
-    undermined by an NVIDIA driver it never used)."""
+    """The checks that WARNed (or FAILed: a forced run) before the run and concern its device
+    (a CPU run is not undermined by an NVIDIA driver it never used)."""
     on_gpu = result.device.kind == "gpu"
     return [
         c
         for c in result.doctor or []
-        if c.status == WARN and c.id not in TOLD_APART and (on_gpu or c.id not in GPU_CHECKS)
+        if c.status in (WARN, FAIL)
+        and c.id not in TOLD_APART
+        and (on_gpu or c.id not in GPU_CHECKS)
     ]
 
 
@@ -39,8 +41,9 @@ def warning_caveats(result: Result) -> list[str]:
     """Each warning doctor recorded before the run (a busy machine, a CPU clock held low…),
     with its fix."""
     return [
-        f"Doctor warned before the run ({c.id}: {c.found}): the figures may not show what the "
-        "machine can do" + (f"; {c.fix}, and run again." if c.fix else ".")
+        f"Doctor {'warned' if c.status == WARN else 'failed a check'} before the run "
+        f"({c.id}: {c.found}): the figures may not show what the machine can do"
+        + (f"; {c.fix}, and run again." if c.fix else ".")
         for c in recorded_warnings(result)
     ]
 
@@ -109,7 +112,7 @@ def result_caveats(result: Result) -> list[str]:
         labels.append("battery")
     if power and power.endswith("Low Power Mode"):
         labels.append("low power")
-    labels += [f"{c.id} WARN" for c in recorded_warnings(result)]
+    labels += [f"{c.id} {c.status}" for c in recorded_warnings(result)]
     return labels
 
 

@@ -130,8 +130,15 @@ def judge(original: Result, rerun: Result, tolerance_pct: float) -> Verdict:
             f"is {d.speedup:.3g}× as fast{_ci_text(d)}; no reproduction verdict"
         )
     else:
-        overlap = _overlap(median_ci(a), median_ci(b))
-        if abs(change) <= tolerance_pct and overlap:
+        intervals = median_ci(a), median_ci(b)
+        overlap = _overlap(*intervals)
+        if None in intervals:
+            speed = NO_VERDICT
+            line = (
+                f"{change:+.1f} % in time per image; no reproduction verdict: fewer than 2 "
+                "timed steps on a side, so no interval to compare"
+            )
+        elif abs(change) <= tolerance_pct and overlap:
             speed = REPRODUCED
             line = f"reproduced: {change:+.1f} % in time per image{interval}"
         else:

@@ -158,6 +158,7 @@ def start(run_args: list[str], addresses: list[str], logs: Path) -> list[Worker]
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 start_new_session=True,
+                preexec_fn=_stop_with_parent,  # launch killed outright: its workers stop too
             )
         except BaseException:
             stop(workers)
@@ -167,6 +168,16 @@ def start(run_args: list[str], addresses: list[str], logs: Path) -> list[Worker]
                 output.close()
         workers.append(Worker(index, address, process, log))
     return workers
+
+
+def _stop_with_parent() -> None:
+    """In a worker, before it runs: SIGTERM when launch dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so a worker never runs on alone; the SIGTERM stops it as Ctrl-C does."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PDEATHSIG
 
 
 def stop(workers: list[Worker], sig: int = signal.SIGKILL) -> None:

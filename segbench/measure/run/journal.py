@@ -199,8 +199,13 @@ def _recovered(path: Path, say: Any) -> Path | None:
     from segbench.results.result import DataInfo, OwnModelInfo, build_result
     from segbench.results.schema import from_json
 
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    header, rest = lines[0], lines[1:]
+    first, *others = path.read_text().splitlines()
+    header, rest = json.loads(first), []
+    for line in others:  # a line the kill cut short (or a full disk) is skipped, not the rest
+        try:
+            rest.append(json.loads(line))
+        except ValueError:
+            continue
     if not any(entry.get("step", {}).get("phase") == "timed" for entry in rest):
         return None  # killed before its first timed step: nothing to keep (running.md)
     source = f"journal {path.name}"
@@ -237,12 +242,13 @@ def _recovered(path: Path, say: Any) -> Path | None:
     timed = result.summary.steps
     if outcome.path is None:
         say(
-            f"note: a run killed on {header['started_at']} measured {timed} timed step(s), but "
-            f"no folder could take its result ({outcome.write_error})"
+            f"note: a run started on {header['started_at']} was killed after {timed} timed "
+            f"step(s), but no folder could take its result ({outcome.write_error})"
         )
         return None
     say(
-        f"note: a run killed on {header['started_at']} (pid {header['pid']}; the OOM killer or "
-        f"kill -9) measured {timed} timed step(s): its interrupted result is {outcome.path}"
+        f"note: a run started on {header['started_at']} (pid {header['pid']}) was killed (the "
+        f"OOM killer or kill -9) after {timed} timed step(s): its interrupted result is "
+        f"{outcome.path}"
     )
     return outcome.path
