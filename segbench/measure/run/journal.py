@@ -97,6 +97,8 @@ class Journal:
             },
         }
         folder = journal_folder()
+        # The folders made for it, removed again when empty: a run leaves no trace.
+        self.created = [d for d in (folder, *folder.parents) if not d.exists()]
         try:
             folder.mkdir(parents=True, exist_ok=True)
             stamp = before.started_at.strftime("%Y%m%dT%H%M%SZ")
@@ -143,6 +145,10 @@ class Journal:
             with contextlib.suppress(OSError):
                 self.path.unlink()
             self.path = None
+        for folder in self.created:  # innermost first; one another run uses stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self.created = []
 
 
 def recover(say: Any) -> list[Path]:
