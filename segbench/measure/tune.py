@@ -12,7 +12,9 @@ until the budget is spent; Ctrl-C keeps what was tried. Computes; never prints.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import shlex
 import signal
 import subprocess
@@ -416,14 +418,14 @@ class Session:
             self.stopped_by = "budget"
         except KeyboardInterrupt as stop:
             self.stopped_by = signal_name(stop) or "SIGINT"
-            if child is None:  # stopped while the child was being started
+            if child is None:  # stopped while the child was being started: it may run
+                _end_unnamed_children()
                 return trial_of(setting, FAILED, command, "stopped before it started")
             child.send_signal(signal.SIGINT)
             err = _waited(child)
         finally:
-            if child is not None and child.poll() is None:  # no trial outlives tune
-                child.kill()
-                child.wait()
+            if child is not None:  # no trial, nor a process it started (git), outlives tune
+                _end_group(child)
         wall = time.monotonic() - started
         files = sorted(folder.glob("segbench-*.json"))
         if not files:
@@ -435,6 +437,25 @@ class Session:
             return trial_of(setting, FAILED, command, "stopped before timing", wall_s=wall)
         self.results[index] = (result, files[-1])
         return measured_trial(setting, command, result, wall)
+
+
+def _end_unnamed_children() -> None:
+    """A signal handled inside subprocess.Popen (after its fork) leaves a trial that tune never
+    got to name: every child of tune is a trial, so each is killed with its group and reaped."""
+    import psutil
+
+    for process in psutil.Process().children():
+        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _end_group(child: subprocess.Popen) -> None:
+    """Kill what is left of a trial's process group (it leads its own session: the trial, and
+    any command it was running, such as git), then reap the trial."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _waited(child: subprocess.Popen) -> str:
