@@ -21,11 +21,21 @@ class Regression(SegbenchError):
 
 
 class Interrupted(SegbenchError):
-    """Ctrl-C stopped the command (exit 130); the message says what was kept."""
+    """Ctrl-C stopped the command (exit 130); the message says what was kept. `said_above`:
+    a child on the same terminal already printed the error line, so this one is a note."""
+
+    def __init__(self, message: str = "", *, said_above: bool = False) -> None:
+        super().__init__(message)
+        self.said_above = said_above
 
 
 class Terminated(Interrupted):
     """SIGTERM stopped the command (exit 143), handled as Ctrl-C is."""
+
+
+class SigInt(KeyboardInterrupt):
+    """Raised by segbench's SIGINT handler: a Ctrl-C that really arrived, told apart from a
+    KeyboardInterrupt that user code (a --model file) raises itself."""
 
 
 class SigTerm(KeyboardInterrupt):
@@ -46,6 +56,38 @@ def signal_name(stop: BaseException) -> str:
     if isinstance(stop, SigHup):
         return "SIGHUP"
     return "SIGTERM" if isinstance(stop, SigTerm) else "SIGINT"
+
+
+def from_signal(stop: BaseException) -> bool:
+    """Whether a KeyboardInterrupt was raised by one of segbench's signal handlers (so a signal
+    arrived), not by code that raised it itself."""
+    return isinstance(stop, (SigInt, SigTerm, SigHup))
+
+
+def raise_sigint(signum: int, frame: object) -> None:
+    """segbench's Ctrl-C handler: raises SigInt, as Python's own handler raises
+    KeyboardInterrupt, so that a Ctrl-C that arrived can be told from user code's raise."""
+    raise SigInt()
+
+
+def raised_by_user_code(stop: BaseException) -> bool:
+    """Whether a KeyboardInterrupt came from code that raised it itself, not from a signal;
+    only known while raise_sigint handles Ctrl-C (else every one counts as a signal)."""
+    import signal
+
+    return not from_signal(stop) and signal.getsignal(signal.SIGINT) is raise_sigint
+
+
+def forget_handled_interrupt() -> None:
+    """Tell CPython that a KeyboardInterrupt was handled. CPython 3.11 notes one that passes
+    through an import's code even when it is caught later, and then ends the process with
+    SIGINT (exit -2) instead of segbench's exit code; segbench reports the signal itself."""
+    try:
+        import ctypes
+
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (ImportError, AttributeError, ValueError, OSError):  # not CPython, or no such flag
+        pass
 
 
 def stopped(name: str | None) -> type[Interrupted]:

@@ -148,6 +148,25 @@ def test_invalid_option_value_is_a_usage_error(tmp_path):
     assert CliRunner().invoke(app, ["run", "--steps", "0"]).exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--width", "nan"],
+        ["run", "--cooldown", "-inf"],
+        ["tune", "--budget", "inf"],
+        ["reproduce", "r.json", "--tolerance", "NaN"],
+    ],
+)
+def test_a_number_option_given_nan_or_inf_says_so(args):
+    """nan fails every bound, so the bound's message ('less than or equal to 100') was shown."""
+    done = CliRunner().invoke(app, args, prog_name="segbench")
+    assert done.exit_code == 2
+    given, option = args[-1], args[-2]
+    assert done.output.strip().splitlines()[-1] == (
+        f"error: {option}: {given} is not a finite number; see segbench {args[0]} --help"
+    )
+
+
 def test_gpu_request_without_gpu_fails_in_one_line_and_writes_nothing(tmp_path):
     from segbench.measure import backend
 

@@ -225,15 +225,41 @@ def test_sigterm_to_launch_stops_every_worker_and_the_chief_keeps_what_was_measu
         launcher.kill()
     assert launcher.returncode == 143, rest
     assert rest.strip().splitlines()[-1] == (
-        "error: interrupted: SIGTERM passed to the 2 workers; they stopped, and the chief's "
-        "line above says what it kept"
+        "note: interrupted: SIGTERM passed to the 2 workers; they stopped"
     )
-    assert "error: interrupted: the partial result is in results/" in rest  # the chief's line
+    # The chief's line says what it kept; it is the only error line.
+    (said,) = [line for line in rest.splitlines() if line.startswith("error:")]
+    assert said.startswith("error: interrupted: the partial result is in results/"), rest
     result = _only_result(tmp_path / "results")
     assert (result["status"], result["interrupted_by"]) == ("interrupted", "SIGTERM")
     assert 0 < sum(s["phase"] == "timed" for s in result["steps"]) < 500
     # The workers' logs and their all-reduce folder, removed: they stopped cleanly.
     assert sorted(temporary.iterdir()) == []
+
+
+@pytest.mark.parametrize("after_s", [0.2, 1.0, 2.5])
+def test_a_signal_early_in_launch_gives_one_error_line_that_names_what_happened(
+    tmp_path, small_dataset, after_s
+):
+    """Whenever Ctrl-C lands (before the workers start, while they import, at their first
+    step), the user reads one `error:` line, and none that points at a line never printed."""
+    launcher = start(
+        "launch", "--workers", "2", "--", "run", *RUN, "--steps", "50",
+        "--data", str(small_dataset),
+        cwd=tmp_path,
+        env={"TMPDIR": str(tmp_path), **SLOW_STEPS},
+    )  # fmt: skip
+    try:
+        time.sleep(after_s)
+        launcher.send_signal(signal.SIGINT)
+        _, stderr = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 130, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: interrupted"), stderr
+    assert "line above" not in stderr
+    assert "Traceback" not in stderr
 
 
 def test_sigterm_to_one_worker_stops_the_job_after_the_same_step(tmp_path, small_dataset):

@@ -72,3 +72,35 @@ def test_a_signal_during_the_framework_import_ends_the_run(tmp_path, cache, name
     assert ended_s < 60  # stopped once imported: no data set made, nothing timed
     assert not (tmp_path / "results").exists()
     assert not (cache / "triangles-v1").exists()
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_segbench_itself_starts_is_one_line_and_its_exit_code(tmp_path, name):
+    """At every moment of start-up (Python's imports, the command line being built, the options
+    read, the command, the exit): one `error:` line and the signal's code, never a traceback,
+    and never CPython's own SIGINT exit (-2) after segbench reported the Ctrl-C; a signal that
+    lands after the command ended leaves its exit 0. Before Python's own handlers exist, the
+    OS default ends the process (-2 or -15) silently."""
+    code = {"SIGINT": 130, "SIGTERM": 143}[name]
+    seen = set()
+    for after_s in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "segbench", "doctor", "--help"],
+            env={**os.environ, "SEGBENCH_CACHE": str(tmp_path)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=ctrl_c_default,
+        )
+        time.sleep(after_s)
+        child.send_signal(getattr(signal, name))
+        _, stderr = child.communicate(timeout=60)
+        errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert "Traceback" not in stderr, stderr
+        if child.returncode == code:
+            assert len(errors) == 1 and errors[0].startswith("error: interrupted"), stderr
+        else:
+            assert child.returncode in (0, -getattr(signal, name)), (after_s, child.returncode)
+            assert errors == [], stderr
+        seen.add(child.returncode)
+    assert code in seen  # at least one landed while segbench handled it

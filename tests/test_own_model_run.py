@@ -227,6 +227,52 @@ def test_a_model_spec_that_would_end_the_process_is_refused(tmp_path, target, sa
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize(
+    ("source", "target", "said"),
+    [
+        ("raise KeyboardInterrupt('no')\n", "stops.py:build", "importing "),
+        (
+            "def build():\n    raise KeyboardInterrupt\n",
+            "stops.py:build",
+            "build() raised KeyboardInterrupt: ",
+        ),
+    ],
+)
+def test_user_code_raising_keyboardinterrupt_is_the_models_fault_not_a_ctrl_c(
+    tmp_path, source, target, said
+):
+    """A KeyboardInterrupt that the model's code raises itself (at import or in the builder)
+    is not a Ctrl-C: exit 2 naming --model, not 130 'interrupted'."""
+    (tmp_path / "stops.py").write_text(source)
+    done = segbench(*RUN, "--model", target, cwd=tmp_path, env=fake())
+    lines = error_lines(done.stderr)
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: --model {target}: {said}"), lines
+    assert "KeyboardInterrupt" in lines[0]
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_real_ctrl_c_while_the_model_imports_is_still_a_ctrl_c(tmp_path):
+    """The other side: a Ctrl-C that arrives while the model's file imports is the user's."""
+    import signal
+    import time
+
+    from cli_helpers import start
+
+    marker = tmp_path / "importing"
+    (tmp_path / "slow.py").write_text(
+        f"import pathlib, time\npathlib.Path({str(marker)!r}).touch()\ntime.sleep(60)\n"
+    )
+    child = start(*RUN, "--model", "slow.py:build", cwd=tmp_path, env=fake())
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert error_lines(stderr) == ["error: interrupted"]
+
+
 def test_a_reference_child_that_ends_without_a_reference_is_the_models_fault(tmp_path, monkeypatch):
     """Stand-in for user code that ends the reference process with exit 0 (os._exit) or
     hangs: the numerics check names the model, never 'the framework'."""

@@ -66,7 +66,7 @@ def test_doctor_warns_on_low_power_from_old_and_new_pmset(tmp_path, monkeypatch,
     _fake_pmset(tmp_path, answer)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setattr(gather, "_macos", gather.command_output)  # as on macOS
-    battery, low_power_mode, _thermal, mode = gather._power_facts()
+    battery, low_power_mode, _thermal, mode = gather.power_facts()
     assert (low_power_mode, mode) == (True, "low power")
     check = doctor.check_power(battery, low_power_mode)
     assert check.status == WARN
@@ -79,7 +79,7 @@ def test_high_power_and_automatic_pass_and_are_shown(tmp_path, monkeypatch):
     _fake_pmset(tmp_path, NEW_HIGH)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setattr(gather, "_macos", gather.command_output)
-    _battery, low_power_mode, _thermal, mode = gather._power_facts()
+    _battery, low_power_mode, _thermal, mode = gather.power_facts()
     assert (low_power_mode, mode) == (False, "high power")
     check = doctor.check_power(None, low_power_mode, mode)
     assert (check.status, check.found) == (

@@ -1,6 +1,7 @@
 """`segbench reproduce FILE`: the run a result records, rerun on this machine and judged — on
 the fake trainer (the rerun's real path is `segbench run`'s, tested on its own)."""
 
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +43,41 @@ def test_a_rerun_on_the_same_machine_is_reproduced(tmp_path, original):
     result, first = load_result(rerun), load_result(original)
     assert result.config == first.config and result.summary.median_ms == first.summary.median_ms
     assert result.command[:2] == ["reproduce", str(original)]
+    # The rerun names the file it reran, byte for byte, and that its configuration is the file's.
+    assert result.reproduces.file == original.name and result.reproduces.same_configuration
+    assert result.reproduces.sha256 == hashlib.sha256(original.read_bytes()).hexdigest()
+    # Before anything ran: the file beside this machine, every row judged, power and threads.
+    before = done.stdout.index("│ segbench ")  # the facts table's first row
+    rerun_line = done.stdout.index("segbench reproduce — rerunning")
+    assert "before the rerun" in " ".join(done.stdout[:before].split())  # its title
+    assert before < rerun_line
+    table = done.stdout[before:rerun_line]
+    for row in ("segbench", "uv.lock", "python", "keras", "device", "cpu", "cores", "memory",
+                "data", "deterministic", "power", "threads"):  # fmt: skip
+        assert f"│ {row} " in table, row
+    assert "differs" not in table  # the same machine and software, a moment later
+    assert "every fact the file records is the same in the rerun" in done.stdout
+
+
+def test_an_older_file_says_what_cannot_be_checked(tmp_path, original):
+    """A file from before schema 5 records no settings (threads, keras.json, TF_ variables):
+    one row each says it cannot be checked."""
+
+    def older(data):
+        data["schema_version"] = 4
+        for key in ("command", "source_url"):
+            data.pop(key, None)
+        data["environment"].pop("settings", None)
+
+    done = segbench("reproduce", str(_edited(original, older)), "--out", "again", cwd=tmp_path,
+                    env=STEADY)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[: done.stdout.index("segbench reproduce — rerunning")]
+    unchecked = [line for line in table.splitlines() if "cannot be checked" in line]
+    assert {line.split("│")[1].strip() for line in unchecked} == {
+        "threads",
+        "keras.json, TF_/XLA_ variables",
+    }, table
 
 
 def test_a_number_20_percent_faster_than_this_machine_is_not_reproduced(tmp_path, original):
@@ -129,6 +165,9 @@ def test_a_gpu_result_on_a_machine_without_one_names_the_nearest_run(tmp_path, o
                        env=STEADY)  # fmt: skip
     assert nearest.returncode == 0, nearest.stderr
     assert "speed: not the same configuration (--device cpu)" in nearest.stdout
+    (rerun,) = (tmp_path / "again").glob("*.json")
+    marked = load_result(rerun).reproduces  # the result file says so too
+    assert (marked.same_configuration, marked.changed) == (False, ["device: gpu → cpu"])
 
 
 def test_ctrl_c_during_the_rerun_keeps_its_partial_result_like_run(tmp_path, original):
@@ -236,3 +275,21 @@ def test_a_partial_file_is_said_and_one_step_gets_no_verdict(tmp_path, triangles
         done.stderr
     )
     assert "no reproduction verdict: fewer than 2 timed steps on a side" in done.stdout
+
+
+def test_a_tune_file_says_only_its_winner_is_rerun(tmp_path, original):
+    committed = Path(__file__).resolve().parents[1] / "docs/results/tune"
+    session = json.loads(next(committed.glob("*.json")).read_text())["tune"]
+
+    def from_tune(data):
+        data["tune"] = session
+
+    done = segbench("reproduce", str(_edited(original, from_tune)), "--out", "again",
+                    cwd=tmp_path, env=STEADY)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert (
+        f"is a segbench tune session's result: this reruns its winner only (one run of its "
+        f"setting), not the {len(session['trials'])} trials; `segbench tune --preset smoke` "
+        "searches again"
+    ) in said

@@ -284,3 +284,19 @@ def test_two_signals_while_a_trial_starts_leave_no_child_and_no_traceback(
     time.sleep(0.5)  # a child that outlived tune would still be here
     left = _processes_with(marker)
     assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in left]
+
+
+@pytest.mark.parametrize("trials", [1, 2])
+def test_trials_are_numbered_out_of_those_that_will_run(triangles_dir, tmp_path, trials):
+    """`--trials N`: the progress says `trial 1/N` … `trial N/N`, never a count of the
+    whole plan (with --trials 1: `trial 1/18`), and no trial N+1 starts."""
+    from cli_helpers import cached_data, fake
+
+    done = segbench(
+        "tune", "--preset", "smoke", "--trials", str(trials), "--steps", "3", "--warmup", "0",
+        cwd=tmp_path,
+        env={"SEGBENCH_CACHE": str(cached_data(tmp_path, triangles_dir)), **fake()},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    started = [line.split(":")[0] for line in done.stderr.splitlines() if line.startswith("trial ")]
+    assert started == [f"trial {n}/{trials}" for n in range(1, trials + 1)], done.stderr

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from segbench.errors import BadInput
+from segbench.errors import BadInput, raised_by_user_code
 
 _MESSAGE_CHARS = 300
 
@@ -105,8 +105,10 @@ def _import_file(spec: str, path: Path) -> Any:
     try:
         with exit_guarded():
             loader_spec.loader.exec_module(module)
-    except (Exception, SystemExit, UserExit) as e:
+    except (Exception, SystemExit, UserExit, KeyboardInterrupt) as e:
         del sys.modules[module_name]
+        if isinstance(e, KeyboardInterrupt) and not raised_by_user_code(e):
+            raise  # a Ctrl-C that arrived during the import
         raise spec_error(
             spec, f"importing {path} raised {type(e).__name__}: {first_line(e)}"
         ) from e
@@ -132,7 +134,9 @@ def _import_module(spec: str, target: str) -> Any:
                 "for a file, give its path: path/to/file.py:function",
             ) from e
         raise spec_error(spec, f"importing {target} raised ModuleNotFoundError: {e}") from e
-    except (Exception, SystemExit, UserExit) as e:
+    except (Exception, SystemExit, UserExit, KeyboardInterrupt) as e:
+        if isinstance(e, KeyboardInterrupt) and not raised_by_user_code(e):
+            raise  # a Ctrl-C that arrived during the import
         raise spec_error(
             spec, f"importing {target} raised {type(e).__name__}: {first_line(e)}"
         ) from e

@@ -42,7 +42,7 @@ from segbench.benchmark.model_spec import (
     spec_error,
 )
 from segbench.benchmark.triangles import Split
-from segbench.errors import BadInput
+from segbench.errors import BadInput, raised_by_user_code
 
 if TYPE_CHECKING:  # keras is imported once a model is built, after the backend is chosen
     import keras
@@ -165,7 +165,9 @@ def build_own_model(spec: str, args: dict[str, Any] | None = None) -> OwnModel:
             f"{name}({_call_text(args)}) called {kind}({e.code!r}) instead of returning a "
             "model; return the model from the function",
         ) from None
-    except Exception as e:
+    except (Exception, KeyboardInterrupt) as e:
+        if isinstance(e, KeyboardInterrupt) and not raised_by_user_code(e):
+            raise  # a Ctrl-C that arrived while the model was built
         raise spec_error(
             spec,
             f"{name}({_call_text(args)}) raised {type(e).__name__}: {first_line(e)}; "

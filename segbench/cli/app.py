@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -24,6 +25,8 @@ from segbench.errors import (
     SigTerm,
     Terminated,
     Unavailable,
+    forget_handled_interrupt,
+    raise_sigint,
 )
 from segbench.report.printable import printable
 
@@ -61,10 +64,17 @@ class _Commands(TyperGroup):
             return super().make_context(*args, **kwargs)
         except UsageError as e:  # an option of segbench itself (`segbench --bogus`)
             raise _usage_error(e) from None
+        except KeyboardInterrupt as e:  # while the options are read: said as everywhere else
+            raise typer.Exit(_interrupted(e)) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _sigterm) if main_thread else None
+        interrupt = (
+            signal.signal(signal.SIGINT, raise_sigint)
+            if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            else None  # an ignored or someone else's Ctrl-C handler is kept
+        )
         hangup = (
             signal.signal(signal.SIGHUP, _sighup)
             if main_thread
@@ -78,15 +88,43 @@ class _Commands(TyperGroup):
         except UsageError as e:
             raise _usage_error(e) from None
         except (SegbenchError, KeyboardInterrupt) as e:
-            message = str(e) if isinstance(e, SegbenchError) else "interrupted"
-            line = Text.assemble(("error:", "red"), " ", printable(message))  # no markup
-            messages().print(line, highlight=False, soft_wrap=True)
-            raise typer.Exit(exit_code(e)) from None
+            raise typer.Exit(_interrupted(e)) from None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-            if hangup is not None:
-                signal.signal(signal.SIGHUP, hangup)
+            if _ENDING_PROCESS:  # the command has ended: a late signal must not change its exit
+                _ignore_stop_signals()
+            else:  # called in process (tests): the caller's handlers again
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
+                if interrupt is not None:
+                    signal.signal(signal.SIGINT, interrupt)
+                if hangup is not None:
+                    signal.signal(signal.SIGHUP, hangup)
+
+
+def _interrupted(e: BaseException) -> int:
+    """Print the one line of a SegbenchError or a signal's KeyboardInterrupt; its exit code."""
+    if isinstance(e, (KeyboardInterrupt, Interrupted)):
+        forget_handled_interrupt()
+    message = str(e) if isinstance(e, SegbenchError) else "interrupted"
+    label = ("note:", "yellow") if getattr(e, "said_above", False) else ("error:", "red")
+    line = Text.assemble(label, " ", printable(message))  # no markup
+    messages().print(line, highlight=False, soft_wrap=True)
+    return exit_code(e)
+
+
+# Set by entry(): this process ends when the command does (not a test calling it in process).
+_ENDING_PROCESS = False
+
+
+def _ignore_stop_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP ignored from here on (a second Ctrl-C while the process
+    exits would otherwise kill it, and its exit code would no longer be the command's)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_IGN)
 
 
 def _recover_killed_runs() -> None:
@@ -112,7 +150,10 @@ def _usage_error(error: UsageError) -> BaseException:
     param = getattr(error, "param", None)
     if isinstance(error, BadParameter) and not isinstance(error, MissingParameter) and param:
         names = param.opts if param.param_type_name == "option" else [param.name.upper()]
-        message = f"{'/'.join(names)}: {error.message.removeprefix('Value error, ')}"
+        what = error.message.removeprefix("Value error, ")
+        if _non_finite(error) is not None:  # nan fails `≥ 0` and `≤ 100` alike: say what it is
+            what = f"{_non_finite(error)} is not a finite number"
+        message = f"{'/'.join(names)}: {what}"
     else:
         message = error.format_message()
     message = message[:1].lower() + message[1:].rstrip(".")
@@ -121,6 +162,17 @@ def _usage_error(error: UsageError) -> BaseException:
     line = Text.assemble(("error:", "red"), " ", printable(message))
     messages().print(line, highlight=False, soft_wrap=True)
     return typer.Exit(error.exit_code)
+
+
+def _non_finite(error: BadParameter) -> str | None:
+    """The value given, when a number option was given nan or ±inf (typer's validation error
+    carries it), else None."""
+    try:
+        given = error.__cause__.errors()[0]["input"]  # pydantic's ValidationError
+        number = float(given)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    return None if math.isfinite(number) else str(given)
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -160,6 +212,18 @@ def main(
 
 def entry() -> None:
     """Console-script entry point."""
+    global _ENDING_PROCESS
+    _ENDING_PROCESS = True
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     usable_streams()
-    app(prog_name="segbench")  # `python -m segbench` too: usage and errors name `segbench`
+    signal.signal(signal.SIGTERM, _sigterm)  # from here on, not only inside a command
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _sighup)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, raise_sigint)
+    try:
+        app(prog_name="segbench")  # `python -m segbench` too: usage and errors name `segbench`
+    except KeyboardInterrupt as e:  # Ctrl-C while the command line is built, before any command
+        raise SystemExit(_interrupted(e)) from None
+    finally:
+        _ignore_stop_signals()

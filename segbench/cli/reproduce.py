@@ -9,13 +9,16 @@ import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from segbench.cli.console import note, stdout
 from segbench.cli.options import DataDirOption, DeviceOption, OutOption, choice_value
 from segbench.errors import BadInput, Regression, Unavailable
+
+if TYPE_CHECKING:
+    from segbench.results.reproduction import Fact, Side
 
 
 def reproduce_command(
@@ -49,14 +52,96 @@ def reproduce_command(
     config = _config_of(original, result_file, choice_value(device) if device else None)
     _check_version(original, result_file, exact)
     _check_model(original, result_file)
-    _check_data(original, result_file, data_dir)
+    data_sha256 = _check_data(original, result_file, data_dir)
+    from segbench.results.reproduction import facts
+
+    _print_facts(
+        f"{result_file} beside this machine, before the rerun",
+        facts(original, _this_machine(original, config, data_sha256)),
+    )
+    if original.tune is not None:
+        note(
+            f"note: {result_file} is a segbench tune session's result: this reruns its winner "
+            f"only (one run of its setting), not the {len(original.tune.trials)} trials; "
+            f"`segbench tune --preset {original.config.preset}` searches again"
+        )
     if original.status == "interrupted":
         note(
             f"note: {result_file} is partial (interrupted by {original.interrupted_by} after "
             f"{original.summary.steps} timed step(s)): its figures cover only those"
         )
-    rerun = _rerun(original, result_file, config, data_dir, out)
-    _verdict(original, rerun, result_file, tolerance, config.device != original.config.device)
+    moved = device is not None and config.device != original.device.kind
+    if moved:
+        note(
+            f"note: --device {config.device}: {result_file} ran on {original.device.kind}; "
+            "the rerun is not the same configuration (marked so in its result; no verdict)"
+        )
+    rerun = _rerun(original, result_file, config, data_dir, out, moved)
+    _verdict(original, rerun, result_file, tolerance, moved)
+
+
+def _this_machine(original: Any, config: Any, data_sha256: str) -> Side:
+    """This machine's facts before anything runs (the framework is not imported: its version
+    is the installed one; the device is named as nvidia-smi or the CPU name it)."""
+    from segbench import __version__
+    from segbench.results.caveats import power_state_of
+    from segbench.results.environment import (
+        cpu_model,
+        fingerprint,
+        git_commit,
+        nvidia_smi,
+        package_version,
+    )
+    from segbench.results.reproduction import AT_THE_RERUN, Side
+
+    nvidia = nvidia_smi() if config.device != "cpu" else None
+    # Without importing the framework: its build's CUDA/cuDNN are read at the rerun.
+    stack = {key: AT_THE_RERUN for key in original.environment.gpu_stack if "version" in key}
+    if nvidia and "driver_version" in nvidia:
+        stack["nvidia_driver"] = nvidia["driver_version"]
+    if package_version("tensorflow-metal"):
+        stack["tensorflow_metal"] = package_version("tensorflow-metal")
+    here = fingerprint([], config.backend or original.environment.keras_backend, stack)
+    if config.device == "gpu" or (config.device is None and nvidia):
+        device = (nvidia or {}).get("name") or "a GPU (named once the framework starts)"
+    else:
+        limit = here.cpu.container_cpus
+        shown = f" (container: {limit:g})" if limit else ""
+        device = f"CPU: {cpu_model()} × {here.cpu.logical_cores}{shown}"
+    return Side(
+        segbench_version=__version__,
+        git_commit=git_commit(),
+        environment=here,
+        config=config,
+        device=device,
+        data_sha256=data_sha256,
+        power=power_state_of(_power_check()),
+    )
+
+
+def _power_check() -> Any:
+    """doctor's power check on this machine now."""
+    from segbench.doctor.gather import power_facts
+    from segbench.doctor.hardware import check_power
+
+    battery, low_power_mode, _, mode = power_facts()
+    return check_power(battery, low_power_mode, mode)
+
+
+def _print_facts(title: str, found: list[Fact]) -> None:
+    """The facts table: each row same, differs (and what that means), or cannot be checked."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from segbench.report.printable import printable
+
+    table = Table(title=title, title_justify="left")
+    for column in ("fact", "in the file", "here", ""):
+        table.add_column(column)
+    for fact in found:
+        cells = (fact.name, fact.original, fact.here, fact.judgement)
+        table.add_row(*(Text(printable(c)) for c in cells))  # a file's text, never markup
+    stdout.print(table)
 
 
 def _config_of(original: Any, file: Path, device: str | None) -> Any:
@@ -164,12 +249,13 @@ def _check_model(original: Any, file: Path) -> None:
         )
 
 
-def _check_data(original: Any, file: Path, data_dir: Path | None) -> None:
-    """The data set must be the file's: the triangles' digest, or --data with the same one."""
+def _check_data(original: Any, file: Path, data_dir: Path | None) -> str:
+    """The data set must be the file's: the triangles' digest, or --data with the same one;
+    the digest of the data the rerun will train on."""
     from segbench.benchmark import triangles
 
     if original.model.own is not None and original.data.folder == "synthetic":
-        return  # the model's own synthetic samples, drawn from the seed
+        return original.data.sha256  # the model's own synthetic samples, drawn from the seed
     if data_dir is None and original.data.generated:
         if original.data.sha256 != triangles.TRIANGLES_SHA256:
             raise BadInput(
@@ -177,7 +263,7 @@ def _check_data(original: Any, file: Path, data_dir: Path | None) -> None:
                 f"generates {triangles.TRIANGLES_SHA256[:12]}…: another recipe; rerun with the "
                 "file's segbench version"
             )
-        return
+        return triangles.TRIANGLES_SHA256
     if data_dir is None:
         raise BadInput(
             f"{file}: it trained on its own data ({original.data.folder}): give that folder "
@@ -193,17 +279,29 @@ def _check_data(original: Any, file: Path, data_dir: Path | None) -> None:
             f"--data {data_dir}: sha256 {digest[:12]}…, the file's data {original.data.sha256[:12]}"
             "…: not the data that was measured"
         )
+    return digest
 
 
-def _rerun(original: Any, file: Path, config: Any, data_dir: Path | None, out: Path) -> Any:
-    """The run, as `segbench run` does it (progress, tables, the result file, Ctrl-C)."""
+def _rerun(
+    original: Any, file: Path, config: Any, data_dir: Path | None, out: Path, moved: bool
+) -> Any:
+    """The run, as `segbench run` does it (progress, tables, the result file, Ctrl-C); its
+    result records the file it reran and whether its configuration is the file's."""
     from segbench.cli.run import _measure, _report
     from segbench.measure import backend
     from segbench.measure.run import pipeline
+    from segbench.results.result import Reproduces
 
+    changed = [f"device: {original.device.kind} → {config.device}"] if moved else []
+    reproduces = Reproduces(
+        file=file.name,
+        sha256=hashlib.sha256(file.read_bytes()).hexdigest(),
+        same_configuration=not changed,
+        changed=changed,
+    )
     stdout.print(f"segbench reproduce — rerunning {file}", highlight=False, markup=False)
     try:
-        outcome = _measure(config, data_dir, out, False, pipeline.Instruments())
+        outcome = _measure(config, data_dir, out, False, pipeline.Instruments(), reproduces)
     except backend.DeviceError as e:
         if original.device.kind == "gpu" and config.device == "gpu":
             raise Unavailable(
@@ -216,26 +314,14 @@ def _rerun(original: Any, file: Path, config: Any, data_dir: Path | None, out: P
 
 
 def _verdict(original: Any, rerun: Any, file: Path, tolerance: float, moved: bool) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    from segbench.report.printable import printable
     from segbench.results.reproduction import NOT_REPRODUCED, facts, judge
 
-    table = Table(title=f"{file} beside this rerun", title_justify="left")
-    for column in ("fact", "in the file", "here", ""):
-        table.add_column(column)
-    found = facts(original, rerun)
-    for fact in found:
-        meaning = "" if fact.same else ("speed may differ" if fact.speed else "numerics may differ")
-        cells = (
-            fact.name,
-            fact.original,
-            fact.here,
-            "same" if fact.same else f"differs: {meaning}",
-        )
-        table.add_row(*(Text(printable(c)) for c in cells))  # a file's text, never markup
-    stdout.print(table)
+    found = facts(original, rerun)  # as the rerun recorded them (the device by its framework)
+    differing = [f for f in found if f.recorded and not f.same]
+    if differing:
+        _print_facts(f"{file} beside this rerun: what differs", differing)
+    else:
+        stdout.print("every fact the file records is the same in the rerun", highlight=False)
     verdict = judge(original, rerun, tolerance)
     speed = verdict.speed_line
     if moved:
@@ -246,6 +332,7 @@ def _verdict(original: Any, rerun: Any, file: Path, tolerance: float, moved: boo
     stdout.print(f"speed: {speed}", highlight=False, markup=False, soft_wrap=True)
     stdout.print(verdict.numerics_line, highlight=False, markup=False, soft_wrap=True)
     if verdict.speed == NOT_REPRODUCED and not moved:
-        differing = [f.name for f in found if f.speed and not f.same]
-        causes = ", ".join(differing) if differing else "none recorded (the machine's state?)"
+        causes = ", ".join(f.name for f in differing if f.speed) or (
+            "none recorded (the machine's state?)"
+        )
         raise Regression(f"{file}: {speed}; facts that differ: {causes}")

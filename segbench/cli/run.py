@@ -127,7 +127,14 @@ def run(
     _report(outcome, as_json)
 
 
-def _measure(config: Any, data_dir: Path | None, out: Path, force: bool, instruments: Any) -> Any:
+def _measure(
+    config: Any,
+    data_dir: Path | None,
+    out: Path,
+    force: bool,
+    instruments: Any,
+    reproduces: Any = None,
+) -> Any:
     """Announce the plan and run the pipeline with the progress display on stderr."""
     from segbench.measure.run import pipeline
     from segbench.measure.run.progress import plan_line
@@ -138,7 +145,7 @@ def _measure(config: Any, data_dir: Path | None, out: Path, force: bool, instrum
     if stderr.is_terminal:
         stderr.print(plan, markup=False, highlight=False)
     display = ConsoleDisplay("" if stderr.is_terminal else plan)
-    return pipeline.run(config, data_dir, out, force, display, instruments)
+    return pipeline.run(config, data_dir, out, force, display, instruments, reproduces)
 
 
 def _report(outcome: Any, as_json: bool) -> None:

@@ -183,7 +183,7 @@ def _gpu_facts(import_errors: dict[str, str]) -> tuple[list[str], dict | None, i
     return gpus, nvidia, gpu_free
 
 
-def _power_facts() -> tuple[dict[str, Any] | None, bool | None, str | None, str | None]:
+def power_facts() -> tuple[dict[str, Any] | None, bool | None, str | None, str | None]:
     """(battery, macOS Low Power Mode, macOS thermal report, macOS energy mode: "automatic",
     "low power", "high power"). Newer macOS lists `powermode`, older `lowpowermode`."""
     import psutil
@@ -244,7 +244,7 @@ def gather(context: Context, survey: Survey | None = None) -> Facts:
         gpus, nvidia, gpu_free = [], nvidia_smi(), None
         threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
         onednn = xla = None
-    battery, low_power_mode, thermal, energy_mode = _power_facts()
+    battery, low_power_mode, thermal, energy_mode = power_facts()
     limits = cgroup.read_limits()
     device = "gpu" if gpus and context.device != "cpu" else "cpu"
     facts = Facts(

@@ -396,6 +396,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-arg", metavar="KEY=VALUE", action="append", default=[])
     options = parser.parse_args(argv)
     if options.model is not None:
+        import signal
+
+        from segbench.errors import raise_sigint
+
+        signal.signal(signal.SIGINT, raise_sigint)  # the model's own raise is then its fault
         _own_main(options.model, options.model_arg)
         return
     if options.model_arg:

@@ -374,11 +374,14 @@ class Session:
                 why = "the budget was spent" if self.stopped_by == "budget" else "stopped"
                 self.trials.append(trial_of(setting, NOT_RUN, command, why))
                 continue
-            total = len(planned) + (0 if larger else 1)  # and the fastest at twice the batch
-            self.notify("start", index, total, setting, None)
+            # Counted as the user sees them: trials started, of those that can still start.
+            skipped = sum(t.status in (SKIPPED, NOT_RUN) for t in self.trials)
+            total = len(planned) + (0 if larger else 1) - skipped  # and twice the batch
+            total = min(total, self.max_trials or total)
+            self.notify("start", tried, total, setting, None)
             trial = self._trial(index, setting, command)
             self.trials.append(trial)
-            self.notify("end", index, total, setting, trial)
+            self.notify("end", tried, total, setting, trial)
             if trial.wall_s:
                 typical = max(typical or 0.0, trial.wall_s)
 

@@ -67,6 +67,14 @@ def power_state(result: Result) -> str | None:
     source = t.power_source.split(" (")[0] if t and t.power_source else None
     low_power = bool(t and (t.low_power_mode or energy_mode(result) == "low power"))
     check = next((c for c in result.doctor or [] if c.id == "power"), None)
+    return power_state_of(check, source, low_power)
+
+
+def power_state_of(
+    check: Check | None, source: str | None = None, low_power: bool = False
+) -> str | None:
+    """The power state doctor's power check found ("mains", "battery", "…, Low Power Mode"),
+    with the telemetry's `source` and `low_power` where the run recorded them."""
     if check is not None:
         if source is None and check.found.startswith("on battery"):
             source = "battery"

@@ -7,7 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from segbench.benchmark.config import RunConfig
+from segbench.results.caveats import power_state
 from segbench.results.compare import device_label, ms_per_image_samples
+from segbench.results.environment import Environment
 from segbench.results.result import Result
 from segbench.results.stats import Difference, difference, median_ci, timed_steps
 
@@ -15,9 +18,16 @@ REPRODUCED, NOT_REPRODUCED, NO_VERDICT = "reproduced", "not reproduced", "no ver
 DEFAULT_TOLERANCE_PCT = 5.0
 
 
+NOT_RECORDED = "not recorded"
+# A fact of this machine known only once the framework has started (CUDA/cuDNN of its build).
+AT_THE_RERUN = "read at the rerun"
+# The variables that set the framework's CPU threads (recorded in `environment.settings`).
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
 @dataclass(frozen=True)
 class Fact:
-    """One fact of the file beside the same fact of the rerun."""
+    """One fact of the file beside the same fact here (this machine, or the rerun)."""
 
     name: str
     original: str
@@ -25,26 +35,82 @@ class Fact:
     speed: bool  # a difference changes speed (else numerics only)
 
     @property
+    def recorded(self) -> bool:
+        """False where the file (an older segbench's) does not record it: cannot be checked."""
+        return self.original != NOT_RECORDED
+
+    @property
     def same(self) -> bool:
         return self.original == self.here
 
+    @property
+    def judgement(self) -> str:
+        """`same`, `differs: …` with what a difference means, or `cannot be checked`."""
+        if not self.recorded:
+            return "cannot be checked: the file does not record it"
+        if self.here == AT_THE_RERUN:
+            return "checked after the rerun"
+        if self.same:
+            return "same"
+        return "differs: " + ("speed may differ" if self.speed else "numerics may differ")
 
-def facts(original: Result, rerun: Result) -> list[Fact]:
-    """Everything recorded that changes speed or numerics, in the file and in the rerun."""
 
-    def text(value: object) -> str:
+@dataclass(frozen=True)
+class Side:
+    """Every fact of one side: a result file's run, or this machine before its rerun."""
+
+    segbench_version: str
+    git_commit: str | None
+    environment: Environment
+    config: RunConfig
+    device: str  # a readable device label (compare's)
+    data_sha256: str
+    power: str | None  # "mains", "battery", "…, Low Power Mode"; None: not recorded
+
+
+def side_of(result: Result) -> Side:
+    """The facts a result file records."""
+    return Side(
+        segbench_version=result.segbench_version,
+        git_commit=result.git_commit,
+        environment=result.environment,
+        config=result.config,
+        device=device_label(result),
+        data_sha256=result.data.sha256,
+        power=power_state(result),
+    )
+
+
+def threads(environment: Environment) -> str | None:
+    """The CPU threads the framework was asked for (TF_NUM_*_THREADS, OMP_NUM_THREADS), or
+    "framework default"; None where the file records no settings (before version 5)."""
+    if environment.settings is None:
+        return None
+    given = environment.settings
+    asked = [f"{k}={given[k]}" for k in THREAD_VARIABLES if k in given]
+    return ", ".join(asked) or "framework default"
+
+
+def facts(original: Result | Side, here: Result | Side) -> list[Fact]:
+    """Everything recorded that changes speed or numerics, in the file and here."""
+    o = original if isinstance(original, Side) else side_of(original)
+    h = here if isinstance(here, Side) else side_of(here)
+
+    def text(value: object, *, recorded: bool = True) -> str:
+        if not recorded:
+            return NOT_RECORDED
         return "—" if value in (None, "", {}) else str(value)
 
-    a, b = original.environment, rerun.environment
+    a, b = o.environment, h.environment
     rows = [
-        ("segbench", original.segbench_version, rerun.segbench_version, True),
-        ("commit", original.git_commit, rerun.git_commit, True),
+        ("segbench", o.segbench_version, h.segbench_version, True),
+        ("commit", o.git_commit, h.git_commit, True),
         ("uv.lock", (a.uv_lock_sha256 or "")[:12], (b.uv_lock_sha256 or "")[:12], True),
         ("python", a.python, b.python, True),
         ("keras backend", a.keras_backend, b.keras_backend, True),
-        ("keras generation", original.config.keras_generation, rerun.config.keras_generation, True),
+        ("keras generation", o.config.keras_generation, h.config.keras_generation, True),
     ]
-    for package in sorted(set(_packages_used(original)) | set(_packages_used(rerun))):
+    for package in sorted(set(_packages_used(o)) | set(_packages_used(h))):
         if package not in a.packages and package not in b.packages:
             continue
         rows.append((package, a.packages.get(package), b.packages.get(package), True))
@@ -52,16 +118,26 @@ def facts(original: Result, rerun: Result) -> list[Fact]:
         rows.append((key, a.gpu_stack.get(key), b.gpu_stack.get(key), True))
     rows += [
         ("os", f"{a.os.system} {a.os.release}", f"{b.os.system} {b.os.release}", True),
-        ("device", device_label(original), device_label(rerun), True),
+        ("device", o.device, h.device, True),
         ("cpu", a.cpu.model, b.cpu.model, True),
         ("cores", a.cpu.logical_cores, b.cpu.logical_cores, True),
         ("memory", f"{a.ram_bytes / 2**30:.0f} GiB", f"{b.ram_bytes / 2**30:.0f} GiB", True),
-        ("data", original.data.sha256[:12], rerun.data.sha256[:12], False),
-        ("deterministic", original.config.deterministic, rerun.config.deterministic, True),
+        ("data", o.data_sha256[:12], h.data_sha256[:12], False),
+        ("deterministic", o.config.deterministic, h.config.deterministic, True),
     ]
+    found = [Fact(name, text(x), text(y), speed) for name, x, y, speed in rows]
+    found.append(Fact("power", text(o.power, recorded=o.power is not None), text(h.power), True))
+    found.append(
+        Fact("threads", text(threads(a), recorded=a.settings is not None), text(threads(b)), True)
+    )
+    if a.settings is None:  # before version 5: keras.json pins and TF_/XLA_ variables unknown
+        found.append(Fact("keras.json, TF_/XLA_ variables", NOT_RECORDED, "—", False))
     for key in sorted(set(a.settings or {}) | set(b.settings or {})):
-        rows.append((key, (a.settings or {}).get(key), (b.settings or {}).get(key), False))
-    return [Fact(name, text(x), text(y), speed) for name, x, y, speed in rows]
+        if a.settings is not None:
+            found.append(
+                Fact(key, text(a.settings.get(key)), text((b.settings or {}).get(key)), False)
+            )
+    return found
 
 
 # The distributions a run computes with on each backend (an installed framework the run does
@@ -73,9 +149,9 @@ BACKEND_PACKAGES = {
 }
 
 
-def _packages_used(result: Result) -> list[str]:
-    names = ["keras", "numpy", *BACKEND_PACKAGES.get(result.environment.keras_backend, ())]
-    if result.config.keras_generation == 2:
+def _packages_used(side: Side) -> list[str]:
+    names = ["keras", "numpy", *BACKEND_PACKAGES.get(side.environment.keras_backend, ())]
+    if side.config.keras_generation == 2:
         names.append("tf-keras")
     return sorted(set(names))
 

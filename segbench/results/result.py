@@ -119,6 +119,18 @@ class Memory:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reproduces:
+    """`segbench reproduce`: the result file this run reran (version 5)."""
+
+    file: str  # its name
+    sha256: str  # of its bytes
+    # False where the rerun had to change the file's configuration (`changed` says how):
+    # no reproduction verdict is given for such a run.
+    same_configuration: bool
+    changed: list[str]  # e.g. "device: gpu → cpu"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Result:
     """The complete, versioned record of one run."""
 
@@ -129,6 +141,7 @@ class Result:
     source_url: str | None = field(default=None, metadata=OPTIONAL)
     # Version 5: the command line as run, after the program name (paths made private).
     command: list[str] | None = field(default=None, metadata=OPTIONAL)
+    reproduces: Reproduces | None = field(default=None, metadata=OPTIONAL)  # version 5
     status: str = field(metadata={"enum": ("complete", "interrupted")})
     forced: bool | None = field(default=None, metadata=OPTIONAL)  # ran despite failed checks
     interrupted_by: str | None = field(  # a signal, a framework error, or SIGKILL ("killed")
@@ -189,6 +202,7 @@ def build_result(
     doctor: list[Check] | None = None,
     source_url: str | None = None,
     command: list[str] | None = None,
+    reproduces: Reproduces | None = None,
     forced: bool = False,
     telemetry: Telemetry | None = None,
     peak: Peak | None = None,
@@ -209,6 +223,7 @@ def build_result(
         git_commit=git_commit,
         source_url=_public(source_url),
         command=None if command is None else [public_text(a) for a in command],
+        reproduces=reproduces,
         status=measurement.status,
         forced=forced,
         interrupted_by=measurement.interrupted_by,

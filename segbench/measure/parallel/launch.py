@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from segbench.errors import BadInput, Unavailable, signal_name, stopped
+from segbench.errors import BadInput, Interrupted, Unavailable, signal_name, stopped
 from segbench.measure.parallel.distribution import MULTIWORKER
 from segbench.measure.parallel.peers import port_free
 from segbench.measure.parallel.stop_vote import STOP_SIGNALS
@@ -272,7 +272,7 @@ def interrupt(workers: list[Worker], name: str, say: Callable[[str], None]) -> N
         waited = time.monotonic() - passed_at
     passed = f"interrupted: {name} passed to the {len(workers)} workers"
     if not killed:
-        raise stopped(name)(f"{passed}; they stopped, and the chief's line above says what it kept")
+        raise _stopped_together(name, passed, workers[0].process.returncode)
     who = ", ".join("the chief" if w.index == 0 else f"worker {w.index}" for w in killed)
     kept = (
         "nothing was saved" if killed[0].index == 0 else "the chief's line above says what it kept"
@@ -282,6 +282,21 @@ def interrupt(workers: list[Worker], name: str, say: Callable[[str], None]) -> N
     raise stopped(name)(
         f"{passed}; {who} did not stop within {waited:.0f} s and {were} killed{logs}; {kept}"
     )
+
+
+def _stopped_together(name: str, passed: str, chief: int) -> Interrupted:
+    """The signal's error once every worker stopped, by the chief's exit code: a chief that
+    ran segbench's handler (exit > 0) printed its own `error:` line on this terminal, which
+    says what it kept, so this one is a note; one ended by the signal itself (before its
+    handlers were in place, exit < 0) printed and kept nothing."""
+    if chief == 0:
+        return stopped(name)(f"{passed}; they stopped after the chief had written the result")
+    if chief < 0:
+        return stopped(name)(
+            f"{passed}; they stopped before the run started ({signal.Signals(-chief).name} "
+            "ended the chief at start-up); nothing was measured"
+        )
+    return stopped(name)(f"{passed}; they stopped", said_above=True)
 
 
 @contextlib.contextmanager

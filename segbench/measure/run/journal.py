@@ -60,6 +60,7 @@ class Before:
     forced: bool
     numerics: Any
     own: Any
+    reproduces: Any = None  # segbench reproduce: the file rerun (result.Reproduces)
 
 
 class Journal:
@@ -93,6 +94,7 @@ class Journal:
                     "forced",
                     "numerics",
                     "own",
+                    "reproduces",
                 )
             },
         }
@@ -202,7 +204,7 @@ def _recovered(path: Path, say: Any) -> Path | None:
     from segbench.measure.run.pipeline import save
     from segbench.measure.run.runner import Measurement, StepRecord
     from segbench.results.environment import Environment
-    from segbench.results.result import DataInfo, OwnModelInfo, build_result
+    from segbench.results.result import DataInfo, OwnModelInfo, Reproduces, build_result
     from segbench.results.schema import from_json
 
     first, *others = path.read_text().splitlines()
@@ -243,6 +245,9 @@ def _recovered(path: Path, say: Any) -> Path | None:
         if header.get("numerics") is None
         else from_json(Numerics, header["numerics"], source),
         own=None if own is None else from_json(OwnModelInfo, own, source),
+        reproduces=None
+        if header.get("reproduces") is None
+        else from_json(Reproduces, header["reproduces"], source),
     )
     outcome = save(result, Path(header["out"]))
     timed = result.summary.steps

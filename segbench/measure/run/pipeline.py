@@ -54,6 +54,7 @@ from segbench.results import environment
 from segbench.results.result import (
     DataInfo,
     OwnModelInfo,
+    Reproduces,
     Result,
     build_result,
     result_stem,
@@ -107,6 +108,7 @@ def run(
     force: bool,
     display: Display,
     instruments: Instruments = Instruments(),
+    reproduces: Reproduces | None = None,
 ) -> RunOutcome:
     """Check the environment, load the data, run the benchmark, write the result file.
 
@@ -122,7 +124,7 @@ def run(
     try:
         check_writable(out)
         check_free_space(out, result_bytes(config))
-        return _run(config, data_dir, out, force, display, instruments)
+        return _run(config, data_dir, out, force, display, instruments, reproduces)
     except (SegbenchError, KeyboardInterrupt):
         _remove_if_empty(out, created)
         raise
@@ -167,6 +169,7 @@ def _run(
     force: bool,
     display: Display,
     instruments: Instruments,
+    reproduces: Reproduces | None,
 ) -> RunOutcome:
     """The stages of `run` once `out` is writable: checks and data, the timed run, the result
     and its file (a multi-worker task other than the chief writes none)."""
@@ -181,7 +184,7 @@ def _run(
         display.note(line)
     sampler = telemetry.Sampler(source, instruments.interval_s)
     framework.reset_peak_memory()
-    before = _before(ready, datetime.now(timezone.utc), data_dir, out)
+    before = _before(ready, datetime.now(timezone.utc), data_dir, out, reproduces)
     # The steps on disk as they are measured, for a run the OS kills (the chief's only).
     journal = Journal(before) if replication is None or replication.is_chief else None
     try:
@@ -340,7 +343,13 @@ def _stopped_before_timing() -> Iterator[None]:
         raise kind("interrupted before timing started; no result written") from None
 
 
-def _before(ready: _Prepared, started_at: datetime, data_dir: Path | None, out: Path) -> Before:
+def _before(
+    ready: _Prepared,
+    started_at: datetime,
+    data_dir: Path | None,
+    out: Path,
+    reproduces: Reproduces | None,
+) -> Before:
     """What the result holds besides the steps, known before timing (the journal's header)."""
     return Before(
         out=out,
@@ -364,6 +373,7 @@ def _before(ready: _Prepared, started_at: datetime, data_dir: Path | None, out: 
         forced=ready.forced,
         numerics=ready.numerics,
         own=ready.own,
+        reproduces=reproduces,
     )
 
 
@@ -392,6 +402,7 @@ def _result(
         git_commit=before.git_commit,
         source_url=before.source_url,
         command=before.command,
+        reproduces=before.reproduces,
         doctor=before.doctor,
         forced=before.forced,
         telemetry=measured_telemetry,
