@@ -11,8 +11,10 @@ from segbench.cli.app import EXIT_CODES, _sigterm, app, entry, exit_code
 from segbench.cli.compare import compare_command
 from segbench.cli.doctor import data, doctor_command
 from segbench.cli.plot import plot_command
+from segbench.cli.report import report_command
 from segbench.cli.reproduce import reproduce_command
 from segbench.cli.run import launch_command, run, show_command
+from segbench.cli.submit import submit_command
 from segbench.cli.tune import tune_command
 
 __all__ = ["EXIT_CODES", "_sigterm", "app", "entry", "exit_code"]
@@ -29,3 +31,5 @@ app.command("compare")(compare_command)
 app.command("reproduce")(reproduce_command)
 app.command("tune")(tune_command)
 app.command("plot")(plot_command)
+app.command("report")(report_command)
+app.command("submit")(submit_command)

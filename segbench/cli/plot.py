@@ -56,5 +56,6 @@ def need_matplotlib(what: str) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise Unavailable(
-            f"{what} needs matplotlib: uv sync --extra plot (or pip install matplotlib)"
+            f"{what} needs matplotlib, a dependency of segbench that is missing here: "
+            "uv sync (or pip install matplotlib)"
         ) from None

@@ -57,9 +57,8 @@ def row_label(row: Row, position: int) -> str:
     return "\n".join([*device, plain(" · ".join(setup))])
 
 
-def value_label(row: Row, is_baseline: bool) -> str:
-    """A bar's value: images/s and the speedup over the baseline (a range for a published
-    range), with the row's caveats on a second line."""
+def throughput_label(row: Row, is_baseline: bool) -> str:
+    """images/s and the speedup over the baseline (a range for a published range)."""
     low, typical, high = row.speedup
     if is_baseline:
         speedup = "baseline"
@@ -67,7 +66,12 @@ def value_label(row: Row, is_baseline: bool) -> str:
         speedup = f"{number(low)}–{number(high)}× baseline"
     else:
         speedup = f"{number(typical)}× baseline"
-    text = f"{number(row.images_per_s)} images/s · {speedup}"
+    return f"{number(row.images_per_s)} images/s · {speedup}"
+
+
+def value_label(row: Row, is_baseline: bool) -> str:
+    """A bar's value: throughput_label, with the row's caveats on a second line."""
+    text = throughput_label(row, is_baseline)
     if row.caveats:  # the first few: the table lists every one, with what it means
         shown = [row.caveats[0]]
         for caveat in row.caveats[1:]:

@@ -1,9 +1,9 @@
 """What every chart shares: plain numbers for ticks and labels, chart-safe text, the check
 that a PNG may be written where asked, and the atomic PNG writer that marks it as segbench's.
 
-matplotlib is the optional extra `plot` (uv sync --extra plot). Each `…_figure` function
-(comparison_chart.py, trace.py, tune_chart.py) builds the figure (what the tests read); each
-`plot_…` writes it as a PNG, atomically.
+matplotlib is a default dependency (the extra `plot` is kept for old commands). Each
+`…_figure` function (comparison_chart.py, trace.py, tune_chart.py) builds the figure (what the
+tests read); each `plot_…` writes it as a PNG, atomically.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from segbench.results.comparability import (
     environment_differences,
     stack_caveats,
 )
-from segbench.results.result import Result, recompute
+from segbench.results.result import Recomputed, Result, recompute
 from segbench.results.stats import (
     ALPHA,
     IMAGES_PER_EXTRAPOLATION,
@@ -305,13 +305,15 @@ def compare(
     references: bool = True,
     force: bool = False,
     sources: list[str] | None = None,
+    recomputed: list[Recomputed] | None = None,
 ) -> Comparison:
     """Rows for the results (and references), with speedups over the baseline row.
 
     Statistics are recomputed from each result's steps (`sources` names the files in the
-    warning when a stored summary disagrees with them)."""
+    warning when a stored summary disagrees with them), or taken from `recomputed` where the
+    caller has recomputed them already."""
     sources = sources or [device_label(r) for r in results]
-    recomputed = [recompute(r) for r in results]
+    recomputed = recomputed or [recompute(r) for r in results]
     results = [r.result for r in recomputed]
     must, should = differences(results)
     if len({r.data.sha256 for r in results if r.data.sha256}) > 1:

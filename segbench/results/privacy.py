@@ -45,6 +45,23 @@ def public_text(text: str) -> str:
     return text
 
 
+def private_words(text: str) -> list[str]:
+    """What `text` says of this machine's person that a public file may not: its home folder,
+    user name (as a path component) or host name (as a word)."""
+    found = []
+    homes = (rf"(?<![\w.~/\\-]){re.escape(h)}(?=[/\\\s:;,)'\"]|$)" for h in home_folders())
+    if any(re.search(home, text) for home in homes):
+        found.append("your home folder")
+    user = _user_name()
+    if user and re.search(rf"(?<=[/\\]){re.escape(user)}(?=[/\\\s:;,)'\"]|$)", text):
+        found.append(f"your user name ({user})")
+    for host in _host_names():
+        if re.search(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", text):
+            found.append(f"this machine's host name ({host})")
+            break
+    return found
+
+
 def _user_name() -> str | None:
     try:
         return getpass.getuser()
