@@ -293,3 +293,24 @@ def test_a_tune_file_says_only_its_winner_is_rerun(tmp_path, original):
         f"setting), not the {len(session['trials'])} trials; `segbench tune --preset smoke` "
         "searches again"
     ) in said
+
+
+def test_a_deterministic_rerun_from_a_clean_commit_is_reproduced_with_identical_losses(
+    tmp_path, triangles_dir
+):
+    """The whole loop as a user meets it: run with --deterministic, reproduce that file, and
+    the losses are compared bit for bit (the same software: a clean commit is needed)."""
+    from segbench.results.environment import git_commit
+
+    commit = git_commit()
+    if commit is None or commit.endswith("-dirty"):
+        pytest.skip("the checkout has uncommitted changes: bit for bit needs a clean commit")
+    cached_data(tmp_path, triangles_dir)
+    made = segbench("run", "--preset", "smoke", "--steps", "20", "--deterministic", "--out",
+                    "orig", cwd=tmp_path, env=STEADY)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (first,) = (tmp_path / "orig").glob("*.json")
+    done = segbench("reproduce", str(first), "--out", "again", cwd=tmp_path, env=STEADY)
+    assert done.returncode == 0, done.stderr
+    assert "speed: reproduced: +0.0 % in time per image" in done.stdout
+    assert "numerics: identical losses, bit for bit (20 timed steps)" in done.stdout
