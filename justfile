@@ -121,13 +121,13 @@ docs:
     uv run --locked python docs/generate.py
     uv run --locked python docs/figures.py
 
+# The same, and redraw docs/trace-example.png and docs/compare-example.png from the committed results
+docs-figures:
+    uv run --locked python docs/generate.py
+    uv run --locked --extra plot python docs/figures.py --png
+
 # Redraw the report's screenshots (docs/report-example.png and its 360-px view) from community/ with headless Chromium
 report-screenshots:
     uv run --locked segbench report community -o "${TMPDIR:-/tmp}/segbench-report.html"
     chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1400 --screenshot=docs/report-example.png "file://${TMPDIR:-/tmp}/segbench-report.html"
     chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=360,1400 --screenshot=docs/report-example-360px.png "file://${TMPDIR:-/tmp}/segbench-report.html"
-
-# The same, and redraw docs/trace-example.png and docs/compare-example.png from the committed results
-docs-figures:
-    uv run --locked python docs/generate.py
-    uv run --locked --extra plot python docs/figures.py --png
