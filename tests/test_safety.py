@@ -388,3 +388,59 @@ def test_a_package_visible_twice_is_drift_naming_the_imported_one(tmp_path):
     assert packages["status"] == "WARN"
     assert "visible twice: rich 13.9.4 (imported) over " in packages["found"]
     assert "remove the other copies" in packages["fix"]
+
+
+QUICK_PAIR = ("20261126T112703Z", "20261130T045026Z")  # two committed quick results
+
+
+@pytest.mark.parametrize("command", ["report", "plot", "compare"])
+def test_a_report_or_chart_whose_disk_fills_is_saved_in_the_unsaved_folder(
+    tmp_path, monkeypatch, command
+):
+    """Fault injection: the folder of --output is full (ENOSPC) when the page or the picture
+    is written; it goes to the cache's unsaved-results folder, one line says where, exit 1."""
+    import segbench.atomic
+    import segbench.report.comparison_chart
+    import segbench.report.trace
+
+    full = tmp_path / "full"
+    full.mkdir()
+    monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path / "cache"))
+
+    def refusing(real, at):  # the path is argument `at`
+        def write(*args):
+            if Path(args[at]).parent == full:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(*args)
+
+        return write
+
+    monkeypatch.setattr(
+        segbench.atomic, "write_text_atomic", refusing(segbench.atomic.write_text_atomic, 0)
+    )
+    monkeypatch.setattr(
+        segbench.report.trace, "plot_trace", refusing(segbench.report.trace.plot_trace, 1)
+    )
+    monkeypatch.setattr(
+        segbench.report.comparison_chart,
+        "plot_comparison",
+        refusing(segbench.report.comparison_chart.plot_comparison, 1),
+    )
+    source = Path(__file__).parents[1] / "docs/results/segbench-smoke-cpu-20261130T045811Z.json"
+    name = "r.html" if command == "report" else "r.png"
+    option, what = {"report": ("-o", "report"), "plot": ("-o", "picture")}.get(
+        command, ("--plot", "chart")
+    )
+    args = [str(source)]
+    if command == "compare":
+        args = [str(source.with_name(f"segbench-quick-cpu-{t}.json")) for t in QUICK_PAIR]
+    done = CliRunner().invoke(app, [command, *args, option, str(full / name)])
+    assert done.exit_code == 1, done.output
+    saved = tmp_path / "cache" / "unsaved-results" / name
+    assert saved.stat().st_size > 1000
+    assert list(full.iterdir()) == []  # nothing half-written where it failed
+    shown = "--output" if option == "-o" else "--plot"
+    assert done.output.strip().splitlines()[-1] == (
+        f"error: {shown} {full / name}: cannot write the {what} (No space left on device); it "
+        f"was saved to {saved} instead"
+    )

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from segbench.cli.console import messages, print_path, stderr, stdout
+from segbench.cli.console import messages, print_path, saved_elsewhere, stderr, stdout
 from segbench.cli.options import Format, choice_value, file_path
 from segbench.cli.plot import need_matplotlib
 from segbench.errors import BadInput, Regression, Unavailable
@@ -132,8 +132,10 @@ def _write_chart(comparison: Any, plot: Path) -> None:
     try:
         written = plot_comparison(comparison, plot)
     except OSError as e:
-        raise Unavailable(
-            f"--plot {plot}: cannot write the chart ({e.strerror or e}); "
-            "choose a PNG file in a writable folder"
-        ) from None
+        problem = f"--plot {plot}: cannot write the chart ({e.strerror or e})"
+        elsewhere = saved_elsewhere(plot.name, lambda path: plot_comparison(comparison, path))
+        if elsewhere is None:
+            raise Unavailable(f"{problem}; choose a PNG file in a writable folder") from None
+        print_path(stderr, "plot written to", elsewhere)
+        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
     print_path(stderr, "plot written to", written)

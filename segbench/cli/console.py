@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console, ConsoleDimensions
@@ -50,6 +51,28 @@ def print_path(console: Console, label: str, path: Path) -> None:
     else:
         console.print(f"{label}:", highlight=False)
         console.print(shown, markup=False, highlight=False, soft_wrap=True)
+
+
+def saved_elsewhere(name: str, write: Callable[[Path], object]) -> Path | None:
+    """After `--output` could not be written (disk full, a read-only folder): `write` the same
+    output as a new file called like `name` in the first unsaved-results folder that takes it
+    (the cache's, then the temporary folder's, as for a run's result); None when none does."""
+    from segbench.measure.run.pipeline import unsaved_folders
+
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for folder in unsaved_folders():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            count = 1
+            while path.exists():  # never replaces a file there
+                count += 1
+                path = folder / f"{stem}-{count}{suffix}"
+            write(path)
+            return path
+        except OSError:
+            continue
+    return None
 
 
 def usable_streams() -> None:

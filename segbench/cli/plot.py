@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from segbench.cli.console import print_path, stdout
+from segbench.cli.console import print_path, saved_elsewhere, stdout
 from segbench.cli.options import file_path
 from segbench.errors import Unavailable
 
@@ -43,10 +43,12 @@ def plot_command(
     try:
         written = plot_trace(result, target)
     except OSError as e:
-        raise Unavailable(
-            f"--output {target}: cannot write the picture ({e.strerror or e}); "
-            "choose a PNG file in a writable folder"
-        ) from None
+        problem = f"--output {target}: cannot write the picture ({e.strerror or e})"
+        elsewhere = saved_elsewhere(target.name, lambda path: plot_trace(result, path))
+        if elsewhere is None:
+            raise Unavailable(f"{problem}; choose a PNG file in a writable folder") from None
+        print_path(stdout, "trace written to", elsewhere)
+        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
     print_path(stdout, "trace written to", written)
 
 

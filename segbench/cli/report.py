@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from segbench.cli.console import note, print_path, stderr
+from segbench.cli.console import note, print_path, saved_elsewhere, stderr
 from segbench.cli.options import file_path
 from segbench.errors import BadInput, Unavailable
 
@@ -63,10 +63,12 @@ def report_command(
     try:
         write_text_atomic(output, page)
     except OSError as e:
-        raise Unavailable(
-            f"--output {output}: cannot write the report ({e.strerror or e}); "
-            "choose a file in a writable folder"
-        ) from None
+        problem = f"--output {output}: cannot write the report ({e.strerror or e})"
+        elsewhere = saved_elsewhere(output.name, lambda path: write_text_atomic(path, page))
+        if elsewhere is None:
+            raise Unavailable(f"{problem}; choose a file in a writable folder") from None
+        print_path(stderr, "report written to", elsewhere)
+        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
     ranked = sum(len(s.results) for s in report.sets)
     note(
         f"{ranked} results in {len(report.sets)} sets, {len(report.apart)} shown apart "
