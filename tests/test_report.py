@@ -17,7 +17,9 @@ from segbench.report.sets import build_report
 from segbench.results.plausibility import (
     DATA,
     DUPLICATE,
+    FAKE,
     NUMERICS,
+    SCHEMA,
     STATUS,
     STEPS,
     SUMMARY,
@@ -215,3 +217,44 @@ def test_a_report_segbench_wrote_is_replaced(tmp_path):
         found = runner.invoke(app, ["report", str(tmp_path / "in"), "-o", str(out)])
         assert found.exit_code == 0, found.output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["summary"].update(median_ms=float("nan")),  # a field out of its range
+        lambda d: d["summary"].update(median_ms="100.0"),  # of the wrong type
+        lambda d: d["config"].pop("width"),  # missing
+    ],
+    ids=["nan", "string", "missing"],
+)
+def test_a_file_whose_field_is_invalid_is_shown_apart_not_the_whole_report_refused(
+    tmp_path, change
+):
+    good = write(tmp_path, "good.json", shifted(document(), 1))
+    data = shifted(document(), 2)
+    change(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data, allow_nan=True))
+    report = build_report([tmp_path])
+    assert [len(s.results) for s in report.sets] == [1] and report.sets[0].files == [good]
+    assert [(a.path, [f.check for f in a.findings]) for a in report.apart] == [(bad, [SCHEMA])]
+
+
+def test_a_damaged_copy_never_hides_the_sound_file_of_its_run_as_a_duplicate(tmp_path):
+    sound = shifted(document(), 1)
+    damaged = json.loads(json.dumps(sound))
+    damaged["forced"] = True
+    first = write(tmp_path, "a-damaged.json", damaged)  # read first
+    second = write(tmp_path, "b-sound.json", sound)
+    report = build_report([first, second])
+    assert [f for s in report.sets for f in s.files] == [second]
+    assert [(a.path, [f.check for f in a.findings]) for a in report.apart] == [(first, [STATUS])]
+
+
+def test_a_fake_trainer_result_is_never_ranked(tmp_path):
+    data = shifted(document(), 1)
+    data["device"]["description"] = "CPU (fake trainer)"
+    fake = write(tmp_path, "fake.json", data)
+    report = build_report([fake])
+    assert report.sets == [] and [f.check for f in report.apart[0].findings] == [FAKE]

@@ -314,3 +314,14 @@ def test_a_deterministic_rerun_from_a_clean_commit_is_reproduced_with_identical_
     assert done.returncode == 0, done.stderr
     assert "speed: reproduced: +0.0 % in time per image" in done.stdout
     assert "numerics: identical losses, bit for bit (20 timed steps)" in done.stdout
+
+
+def test_a_file_without_a_data_digest_is_rerun_saying_that_cannot_be_checked(tmp_path, original):
+    """Files older than data digests (four of docs/results): a note and a `cannot be checked`
+    row, then the rerun (a TypeError ended it)."""
+    done = segbench("reproduce", str(_edited(original, lambda d: d["data"].pop("sha256"))),
+                    "--out", "again", cwd=tmp_path, env=STEADY)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "records no data digest (an older file)" in " ".join(done.stderr.split())
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("│ data ")]
+    assert "not recorded" in row and "cannot be checked" in row

@@ -71,6 +71,19 @@ def test_a_file_naming_the_home_folder_is_refused(tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+def test_a_home_folder_hidden_behind_json_escapes_is_refused_too(tmp_path):
+    data = shifted(document(), 1)
+    data["command"] = ["run", "--out", str(Path.home() / "secret")]
+    text = json.dumps(data).replace(str(Path.home()), str(Path.home()).replace("/", "\\u002f"))
+    assert str(Path.home()) not in text  # only JSON's reader makes the path again
+    path = tmp_path / "escaped.json"
+    path.write_text(text)
+    found = submit(path, tmp_path / "c")
+    assert found.exit_code == 2, found.output
+    assert "names your home folder" in found.output
+    assert not (tmp_path / "c").exists()
+
+
 COMMUNITY_FILES = sorted(COMMUNITY.rglob("*.json"))
 
 

@@ -18,6 +18,7 @@ BATCHNORMS = ("keras", "fused")
 # (NCHW, the layout torch's and cuDNN's convolutions take without a transpose).
 DATA_FORMATS = ("channels_last", "channels_first")
 MAX_SEED = 2**32 - 1  # the range every backend's random generators accept
+MIN_WIDTH = 0.001  # narrower has channels of width 0
 MAX_WIDTH = 4.0  # 16 × the published model's parameters; wider is no longer this benchmark
 MAX_COOLDOWN = 24 * 3600.0
 DEVICES = ("auto", "cpu", "gpu")
@@ -95,10 +96,10 @@ class RunConfig:
     def _size_checks(self) -> list[tuple[bool, str]]:
         """The model width, the seed, and the counts and times of the steps."""
         return [
+            (math.isfinite(self.width), f"--width: {self.width} is not a finite number"),
             (
-                math.isfinite(self.width) and 0 < self.width <= MAX_WIDTH,
-                f"--width must be greater than 0 and at most {MAX_WIDTH:g} (1 is the published "
-                "model)",
+                MIN_WIDTH <= self.width <= MAX_WIDTH,
+                f"--width must be {MIN_WIDTH:g} to {MAX_WIDTH:g} (1 is the published model)",
             ),
             (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
@@ -106,8 +107,9 @@ class RunConfig:
             (self.epochs >= 0, "--epochs must be 0 or more"),
             (self.epochs > 0 or self.steps >= 1, "--steps must be at least 1 (or use --epochs)"),
             (self.repeats >= 1, "--repeats must be at least 1"),
+            (math.isfinite(self.cooldown), f"--cooldown: {self.cooldown} is not a finite number"),
             (
-                math.isfinite(self.cooldown) and 0 <= self.cooldown <= MAX_COOLDOWN,
+                0 <= self.cooldown <= MAX_COOLDOWN,
                 f"--cooldown must be 0 to {MAX_COOLDOWN:.0f} seconds",
             ),
         ]

@@ -13,6 +13,7 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
+import segbench
 from segbench import __version__
 from segbench.cli.console import messages, stdout, usable_streams
 from segbench.errors import (
@@ -72,7 +73,7 @@ class _Commands(TyperGroup):
         previous = signal.signal(signal.SIGTERM, _sigterm) if main_thread else None
         interrupt = (
             signal.signal(signal.SIGINT, raise_sigint)
-            if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            if main_thread and signal.getsignal(signal.SIGINT) in _DEFAULT_CTRL_C
             else None  # an ignored or someone else's Ctrl-C handler is kept
         )
         hangup = (
@@ -111,6 +112,10 @@ def _interrupted(e: BaseException) -> int:
     messages().print(line, highlight=False, soft_wrap=True)
     return exit_code(e)
 
+
+# Ctrl-C handlers segbench's own replaces: Python's, and the one segbench/__init__.py sets
+# while the program starts.
+_DEFAULT_CTRL_C = (signal.default_int_handler, segbench._stopped_while_starting)
 
 # Set by entry(): this process ends when the command does (not a test calling it in process).
 _ENDING_PROCESS = False
@@ -219,7 +224,7 @@ def entry() -> None:
     signal.signal(signal.SIGTERM, _sigterm)  # from here on, not only inside a command
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         signal.signal(signal.SIGHUP, _sighup)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    if signal.getsignal(signal.SIGINT) in _DEFAULT_CTRL_C:
         signal.signal(signal.SIGINT, raise_sigint)
     try:
         app(prog_name="segbench")  # `python -m segbench` too: usage and errors name `segbench`

@@ -74,6 +74,8 @@ def compare_command(
 
         writable_target(plot, "--plot", files)  # before anything is read or written
         need_matplotlib("--plot")
+    if fail_if_slower is not None and not math.isfinite(fail_if_slower):
+        raise BadInput(f"--fail-if-slower: {fail_if_slower} is not a finite number")
     if fail_if_slower is not None and not (math.isfinite(fail_if_slower) and fail_if_slower >= 0):
         raise BadInput(f"--fail-if-slower must be a percentage of 0 or more, got {fail_if_slower}")
     results = [load_result(path) for path in files]  # all read before anything is printed

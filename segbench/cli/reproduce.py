@@ -256,8 +256,14 @@ def _check_data(original: Any, file: Path, data_dir: Path | None) -> str:
 
     if original.model.own is not None and original.data.folder == "synthetic":
         return original.data.sha256  # the model's own synthetic samples, drawn from the seed
+    unknown = original.data.sha256 is None  # made before data digests were recorded
+    if unknown:
+        note(
+            f"note: {file} records no data digest (an older file): that the data are the "
+            "same cannot be checked"
+        )
     if data_dir is None and original.data.generated:
-        if original.data.sha256 != triangles.TRIANGLES_SHA256:
+        if not unknown and original.data.sha256 != triangles.TRIANGLES_SHA256:
             raise BadInput(
                 f"{file}: its triangles have sha256 {original.data.sha256[:12]}…, this segbench "
                 f"generates {triangles.TRIANGLES_SHA256[:12]}…: another recipe; rerun with the "
@@ -274,7 +280,7 @@ def _check_data(original: Any, file: Path, data_dir: Path | None) -> str:
     except triangles.DataError as e:
         raise BadInput(f"--data: {e}") from None
     digest = triangles.dataset_sha256(train, validation)
-    if digest != original.data.sha256:
+    if not unknown and digest != original.data.sha256:
         raise BadInput(
             f"--data {data_dir}: sha256 {digest[:12]}…, the file's data {original.data.sha256[:12]}"
             "…: not the data that was measured"

@@ -3,6 +3,7 @@ name that never collides, with the git commands that propose it by pull request.
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -37,7 +38,8 @@ def submit_command(
         raise BadInput(f"{file}: not submitted, it failed a check ({reasons})")
     read_json(file)  # loads: the same bytes are copied
     raw = file.read_text(encoding="utf-8-sig")
-    found = private_words(raw)
+    # The text as JSON reads it too: "\u002froot" is /root once parsed.
+    found = private_words(raw) or private_words(json.dumps(read_json(file), ensure_ascii=False))
     if found:
         raise BadInput(
             f"{file}: names {', '.join(found)}; a public file may not: remove them from the "

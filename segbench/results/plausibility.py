@@ -13,8 +13,9 @@ from pathlib import Path
 
 from segbench import __version__
 from segbench.benchmark.triangles import TRIANGLES_SHA256
+from segbench.errors import BadInput
 from segbench.results.caveats import diverged_loss
-from segbench.results.result import Result, ResultFileError, load_result, recompute
+from segbench.results.result import Result, load_result, recompute
 from segbench.results.stats import ALPHA, min_p_value, steps_to_decide, timed_steps
 
 # The data sets whose results rank together: the triangles segbench generates, and the author's
@@ -39,6 +40,9 @@ STEPS = "steps"
 DATA = "data"
 DUPLICATE = "duplicate"
 VERSION = "version"
+FAKE = "fake trainer"
+# How the fake trainer (measure/fake_trainer.py) names its device: "CPU (fake trainer)".
+FAKE_DEVICE = "(fake trainer)"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,14 @@ def result_findings(result: Result, disagreeing: list[str]) -> list[Finding]:
     """The checks of one loaded file (`result` with its recomputed summary; `disagreeing`:
     the stored summary's fields that its steps contradict)."""
     found = []
+    if result.device.description.endswith(FAKE_DEVICE):
+        found.append(
+            Finding(
+                FAKE,
+                "made by the fake trainer (segbench's test stand-in: step times it was told, "
+                "no training): no speed figure",
+            )
+        )
     if disagreeing:
         found.append(
             Finding(
@@ -184,7 +196,7 @@ def check_file(path: Path) -> tuple[Checked, str | None]:
     does not load)."""
     try:
         loaded = load_result(path)
-    except ResultFileError as e:
+    except BadInput as e:  # unreadable, not JSON, or a field of the wrong type or range
         return Checked(path, None, [Finding(SCHEMA, str(e).removeprefix(f"{path}: "))]), None
     found = recompute(loaded)
     return Checked(path, found.result, result_findings(found.result, found.disagreeing)), (
@@ -199,6 +211,8 @@ def check_files(paths: list[Path], known: dict[str, Path] | None = None) -> list
     checked = []
     for path in paths:
         one, digest = check_file(path)
+        if one.findings:  # a damaged copy never takes the place of the run's sound file
+            digest = None
         if digest is not None and digest in seen:
             first = seen[digest]
             one.findings.append(

@@ -64,7 +64,7 @@ class Side:
     environment: Environment
     config: RunConfig
     device: str  # a readable device label (compare's)
-    data_sha256: str
+    data_sha256: str | None  # None: an older file records none
     power: str | None  # "mains", "battery", "…, Low Power Mode"; None: not recorded
 
 
@@ -122,10 +122,17 @@ def facts(original: Result | Side, here: Result | Side) -> list[Fact]:
         ("cpu", a.cpu.model, b.cpu.model, True),
         ("cores", a.cpu.logical_cores, b.cpu.logical_cores, True),
         ("memory", f"{a.ram_bytes / 2**30:.0f} GiB", f"{b.ram_bytes / 2**30:.0f} GiB", True),
-        ("data", o.data_sha256[:12], h.data_sha256[:12], False),
         ("deterministic", o.config.deterministic, h.config.deterministic, True),
     ]
     found = [Fact(name, text(x), text(y), speed) for name, x, y, speed in rows]
+    found.append(
+        Fact(
+            "data",
+            text((o.data_sha256 or "")[:12], recorded=o.data_sha256 is not None),
+            text((h.data_sha256 or "")[:12]),
+            False,
+        )
+    )
     found.append(Fact("power", text(o.power, recorded=o.power is not None), text(h.power), True))
     found.append(
         Fact("threads", text(threads(a), recorded=a.settings is not None), text(threads(b)), True)
