@@ -328,6 +328,7 @@ UNITS = (
     (r"images_per_kj$", "images/kJ"),
     (r"(^|_)j_per_image$", "J/image"),
     (r"gflop_per_image$", "GFLOP/image"),
+    (r"gflop_per_step$", "GFLOP/step"),
     (r"^seconds_per_100k_images$", "s per 100,000 images"),
     (r"(^|_)tflops$", "TFLOP/s"),
     (r"(^|_)ms($|_)", "ms"),

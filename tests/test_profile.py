@@ -92,10 +92,14 @@ def _assert_cvnet_profile(profile: Profile) -> None:
 
 @pytest.fixture(scope="module")
 def cvnet_profile() -> tuple[Profile, float]:
-    """CV-net's profile over STEPS steps, and the wall time per step around the profiling."""
+    """CV-net's profile over STEPS steps as a run makes it (each kind with its FLOPs), and
+    the wall time per step around the profiling."""
+    from segbench.benchmark.config import PRESETS
+    from segbench.measure.trainer import KerasTrainer
+
     model, train_step, batch = _warmed_cvnet()
     start = time.perf_counter()
-    profile = profile_steps(model, train_step, batch, steps=STEPS)
+    profile = KerasTrainer().profile(PRESETS["smoke"], model, train_step, batch, STEPS)
     return profile, (time.perf_counter() - start) * 1000 / STEPS
 
 
@@ -129,6 +133,24 @@ def test_cvnet_op_time_per_step_is_near_the_step_time_on_tensorflow(cvnet_profil
     profile, wall_ms = cvnet_profile
     op_ms = sum(k.ms_per_step for k in profile.kinds)
     assert 0.3 * wall_ms < op_ms < 3 * wall_ms
+
+
+@pytest.mark.slow
+@on_tensorflow
+def test_cvnet_kinds_flops_add_up_to_the_steps_training_flops(cvnet_profile):
+    from segbench.benchmark.cvnet import architecture_forward_flops
+
+    profile, _ = cvnet_profile
+    counted = {k.kind: k for k in profile.kinds if k.gflop_per_step is not None}
+    assert set(counted) == {CONVOLUTION, TRANSPOSED}  # batch norm, activations: time only
+    step_gflop = 3 * architecture_forward_flops(1 / 16, 512) * BATCH / 1e9  # 1.302 GFLOP
+    assert sum(k.gflop_per_step for k in counted.values()) == pytest.approx(step_gflop)
+    for k in counted.values():
+        assert k.achieved_tflops == pytest.approx(k.gflop_per_step / k.ms_per_step)
+    # Weighted by their shares of op time, the kinds' TFLOP/s are the step's over op time.
+    op_ms = sum(k.ms_per_step for k in profile.kinds)
+    weighted = sum(k.share * k.achieved_tflops for k in counted.values())
+    assert weighted == pytest.approx(step_gflop / op_ms)
 
 
 @pytest.mark.slow
@@ -250,10 +272,10 @@ def test_table_rows_are_sorted_by_share_under_a_header_with_units():
             KindShare(kind=BATCH_NORM, ms_per_step=37.0, share=0.75),
         ],
     )
-    assert TABLE_HEADER == ("kind", "ms per step", "share %")
-    assert profile_table_rows(profile) == [
-        (BATCH_NORM, "37.0", "75.0"),
-        (CONVOLUTION, "12.3", "25.0"),
+    assert TABLE_HEADER == ("kind", "ms per step", "share %", "TFLOP/s", "% of measured ceiling")
+    assert profile_table_rows(profile) == [  # no FLOPs counted: time only, no total
+        (BATCH_NORM, "37.0", "75.0", "—", "—"),
+        (CONVOLUTION, "12.3", "25.0", "—", "—"),
     ]
 
 

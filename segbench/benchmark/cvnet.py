@@ -277,16 +277,22 @@ def architecture_forward_flops(width: float = 1.0, image_size: int = IMAGE_SIZE)
     The same count as `forward_flops_per_image` of the built model (a test holds them equal);
     `compare` uses it for the published figures, which have no model to read.
     """
-    c = lambda n: channels(n, width)  # noqa: E731
-    macs = 0
+    return sum(architecture_forward_flops_by_class(width, image_size).values())
 
-    def conv(size: int, k: int, cin: int, cout: int) -> None:  # per output (or input) pixel
-        nonlocal macs
-        macs += size * size * k * k * cin * cout
+
+def architecture_forward_flops_by_class(
+    width: float = 1.0, image_size: int = IMAGE_SIZE
+) -> dict[str, float]:
+    """`architecture_forward_flops` by the Keras class of the layers that do them: Conv2D,
+    SeparableConv2D, Conv2DTranspose."""
+    c = lambda n: channels(n, width)  # noqa: E731
+    macs = dict.fromkeys(("Conv2D", "SeparableConv2D", "Conv2DTranspose"), 0)
+
+    def conv(size: int, k: int, cin: int, cout: int, layer: str = "Conv2D") -> None:
+        macs[layer] += size * size * k * k * cin * cout  # per output (or input) pixel
 
     def separable(size: int, k: int, cin: int, cout: int) -> None:
-        nonlocal macs
-        macs += size * size * (k * k * cin + cin * cout)
+        macs["SeparableConv2D"] += size * size * (k * k * cin + cin * cout)
 
     s, x = image_size, c(STEM)
     conv(s, 3, 1, x)
@@ -305,12 +311,12 @@ def architecture_forward_flops(width: float = 1.0, image_size: int = IMAGE_SIZE)
         x = c(n)
     for n, skip in zip((*DECODER, LAST_UP), (*reversed(skips), c(STEM)), strict=True):
         s *= 2  # upsampling, then a transposed convolution counted at its input size
-        conv(s, 3, x, c(n))
+        conv(s, 3, x, c(n), "Conv2DTranspose")
         x = c(n) + skip
     conv(s - 2, 3, x, c(HEAD[0]))  # valid 3×3
-    conv(s - 2, 3, c(HEAD[0]), c(HEAD[1]))  # transposed valid 3×3 back to s
+    conv(s - 2, 3, c(HEAD[0]), c(HEAD[1]), "Conv2DTranspose")  # transposed valid 3×3 back to s
     conv(s, 1, c(HEAD[1]) + 1, 1)
-    return 2.0 * macs
+    return {layer: 2.0 * count for layer, count in macs.items()}
 
 
 def published_training_gflop_per_image() -> float:

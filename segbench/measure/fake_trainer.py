@@ -16,6 +16,8 @@ or the path of a file holding one. Every key is optional:
      "fail": {"at": "timed", "step": 3, "error": "ResourceExhaustedError", "message": "OOM"},
      "numerics_losses": null,   # the numerics probe's losses (default: the shipped reference's)
      "matmul_tflops": 1.0,      # the measured ceiling --peak reports
+     "profile_ms": {"convolution": 30, "transposed convolution": 50},  # --profile: op ms
+                                #   per step by layer kind (absent: "no profiler")
      "facts": {},               # doctor's facts replaced (segbench/doctor/types.py: Facts)
      "settings": [{"match": {"batchnorm": "fused"}, "step_ms": [50]}]}
 
@@ -66,6 +68,7 @@ class Script:
     fail: dict[str, Any] | None = None
     numerics_losses: list[float] | None = None
     matmul_tflops: float = 1.0
+    profile_ms: dict[str, float] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
     settings: list[dict[str, Any]] = field(default_factory=list)
 
@@ -118,6 +121,8 @@ class Script:
             return "matmul_tflops must be above 0"
         if not (isinstance(self.parameters, int) and self.parameters >= 1):
             return "parameters must be a whole number of at least 1"
+        if self.profile_ms is not None and not _op_times(self.profile_ms):
+            return "profile_ms must give layer kinds (profile/record.py: KINDS) ms ≥ 0, one > 0"
         if not isinstance(self.facts, dict) or not isinstance(self.settings, list):
             return "facts must be an object and settings a list"
         for entry in self.settings:
@@ -304,10 +309,25 @@ class FakeTrainer:
             * architecture_forward_flops(config.width, config.image_size),
         }
 
-    def profile(self, model: Any, train_step: Callable, batch: Any, steps: int) -> Any:
-        from segbench.measure.profile.record import failed
+    def profile(self, config: Any, model: Any, train_step: Callable, batch: Any, steps: int) -> Any:
+        """The op times it was told, in steps of the script's first step time (ops one after
+        another: what they leave of it is unattributed), with CV-net's FLOPs by kind."""
+        from segbench.benchmark.cvnet import architecture_forward_flops_by_class
+        from segbench.measure.profile.layer_kinds import flops_by_kind
+        from segbench.measure.profile.record import Profile, failed, kind_shares, with_flops
 
-        return failed(steps, NAME, f"{NAME}: no profiler")
+        told = self.script.profile_ms
+        if not told:
+            return failed(steps, NAME, f"{NAME}: no profiler")
+        step_ms = _cycled(self.script.step_ms, 0)
+        found = Profile(
+            steps=steps,
+            source=f"{NAME}: the op times it was told",
+            kinds=kind_shares({kind: ms * steps for kind, ms in told.items()}, steps),
+            unattributed_share=max(0.0, 1.0 - sum(told.values()) / step_ms),
+        )
+        by_class = architecture_forward_flops_by_class(config.width, config.image_size)
+        return with_flops(found, flops_by_kind(by_class), config.batch_size)
 
     def _phase(self) -> tuple[str, int]:
         """The phase of the current training step and its number within it (from 1)."""
@@ -341,6 +361,18 @@ class FakeTrainer:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _op_times(values: Any) -> bool:
+    """Op ms per step by known layer kind, none negative, some above 0."""
+    from segbench.measure.profile.record import KINDS
+
+    return (
+        isinstance(values, dict)
+        and set(values) <= set(KINDS)
+        and all(_number(ms) and ms >= 0 for ms in values.values())
+        and any(ms > 0 for ms in values.values())
+    )
 
 
 def _step_time(value: Any) -> bool:

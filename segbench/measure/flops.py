@@ -95,13 +95,15 @@ class KindTotal:
 
 @dataclass(frozen=True)
 class FlopCount:
-    """FLOPs of one sample. `by_kind`: counted layers by class name; `zero_cost`: layers
-    counted as zero, by class name; `assumed_zero`: weightless layers of a class not known
-    here, counted as zero ("name (Class)"); `unknown`: layers with weights of a class not
-    known here, not counted ("name (Class)")."""
+    """FLOPs of one sample. `by_kind`: counted layers by class name; `by_layer`: forward
+    FLOPs by layer name (a layer called twice counts twice); `zero_cost`: layers counted as
+    zero, by class name; `assumed_zero`: weightless layers of a class not known here, counted
+    as zero ("name (Class)"); `unknown`: layers with weights of a class not known here, not
+    counted ("name (Class)")."""
 
     forward_per_sample: float
     by_kind: dict[str, KindTotal] = field(default_factory=dict)
+    by_layer: dict[str, float] = field(default_factory=dict)
     zero_cost: dict[str, int] = field(default_factory=dict)
     assumed_zero: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
@@ -126,13 +128,15 @@ def count_flops(model: keras.Model) -> FlopCount:
     (Functional or Sequential, e.g. a keras.applications backbone) are counted through."""
     macs: Counter[str] = Counter()
     layers: Counter[str] = Counter()
+    named: Counter[str] = Counter()
     zero: Counter[str] = Counter()
     assumed: list[str] = []
     unknown: list[str] = []
-    _walk(model, macs, layers, zero, assumed, unknown)
+    _walk(model, macs, layers, named, zero, assumed, unknown)
     return FlopCount(
         forward_per_sample=2.0 * sum(macs.values()),
         by_kind={k: KindTotal(layers[k], 2.0 * macs[k]) for k in sorted(layers)},
+        by_layer={name: 2.0 * count for name, count in named.items()},
         zero_cost=dict(sorted(zero.items())),
         assumed_zero=tuple(assumed),
         unknown=tuple(unknown),
@@ -149,7 +153,7 @@ def _graph_nodes(model: Any) -> list | None:
     return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
 
 
-def _walk(model, macs, layers, zero, assumed, unknown) -> None:
+def _walk(model, macs, layers, named, zero, assumed, unknown) -> None:
     """Add up the layers of each call node; a nested model counts once per call."""
     nodes = _graph_nodes(model)
     if nodes is None:
@@ -159,7 +163,7 @@ def _walk(model, macs, layers, zero, assumed, unknown) -> None:
         layer = node.operation
         kind = type(layer).__name__
         if _graph_nodes(layer) is not None and hasattr(layer, "layers"):
-            _walk(layer, macs, layers, zero, assumed, unknown)  # a nested model
+            _walk(layer, macs, layers, named, zero, assumed, unknown)  # a nested model
             continue
         if kind in ZERO_COST_KINDS:
             zero[kind] += 1
@@ -172,6 +176,7 @@ def _walk(model, macs, layers, zero, assumed, unknown) -> None:
         if count is not None:
             macs[kind] += count
             layers[kind] += 1
+            named[layer.name] += count
         elif layer.weights:
             unknown.append(_label(layer))
         else:

@@ -138,10 +138,22 @@ class KerasTrainer:
             "training_flops_per_image": 3.0 * forward,
         }
 
-    def profile(self, model: Any, train_step: Callable, batch: Any, steps: int) -> Any:
+    def profile(self, config: Any, model: Any, train_step: Callable, batch: Any, steps: int) -> Any:
+        """The profile of `steps` more steps, each kind with its FLOPs and TFLOP/s."""
+        from segbench.benchmark.cvnet import architecture_forward_flops_by_class
+        from segbench.measure.profile import layer_kinds
         from segbench.measure.profile.profiler import profile_steps
+        from segbench.measure.profile.record import with_flops
 
-        return profile_steps(model, train_step, batch, steps)
+        found = profile_steps(model, train_step, batch, steps)
+        if not found.kinds:
+            return found
+        if config.model is None:  # the count the run's training FLOPs come from
+            by_class = architecture_forward_flops_by_class(config.width, config.image_size)
+            forward = layer_kinds.flops_by_kind(by_class)
+        else:
+            forward = layer_kinds.forward_flops_by_kind(model)
+        return with_flops(found, forward, config.batch_size)
 
 
 def active() -> Any:

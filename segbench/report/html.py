@@ -82,9 +82,11 @@ svg .steps { fill: none; stroke: #1b1b1b; stroke-width: 1.2; }
 .findings li strong { color: #b00020; }
 p.warning { color: #7a4b00; } p.note { color: #555; }
 details.result { margin: .4rem 0; } details.result > summary { cursor: pointer; }
-code { overflow-wrap: anywhere; }
+code, caption, summary, td, th { overflow-wrap: anywhere; }
 @media (max-width: 600px) {
   body { font-size: 14px; padding: 0 .4rem; } table { font-size: .75rem; }
+  table.sortable tbody th { min-width: 6rem; } table.sortable td { min-width: 3rem; }
+  table.sortable tr > :nth-child(3) { display: none; }
 }
 @media print {
   body { max-width: none; font-size: 10pt; } nav, th button::after { display: none; }

@@ -288,9 +288,10 @@ def doctor_table(checks: list[Check], title: str = "segbench doctor") -> UncutTa
     return table
 
 
-def profile_table(result: Result) -> UncutTable | Text:
-    """Where the step time goes, by layer kind (--profile), or why it is not known."""
-    from segbench.measure.profile.record import TABLE_HEADER, profile_table_rows
+def profile_table(result: Result) -> Group | Text:
+    """Where the step time goes, by layer kind (--profile), with each kind's achieved TFLOP/s
+    and % of the measured ceiling, or why it is not known."""
+    from segbench.measure.profile.record import TABLE_HEADER, op_time_totals, profile_table_rows
 
     found = result.profile
     if not found.kinds:
@@ -300,7 +301,16 @@ def profile_table(result: Result) -> UncutTable | Text:
     table = UncutTable(title, fields)
     for row in profile_table_rows(found):
         table.add_row(*row)
-    return table
+    notes = [found.source]
+    if op_time_totals(found) is not None:
+        notes.append("TFLOP/s: a kind's training FLOPs ÷ its op time (—: its layers count none)")
+    if found.unattributed_share is not None:
+        notes.append(
+            f"no op ran in {100 * found.unattributed_share:.1f} % of the profiled steps' "
+            "wall time (the framework's own time)"
+        )
+    lines = [Text(printable(f"note: profile: {n}"), style="dim") for n in notes]
+    return Group(table, *lines)
 
 
 def run_report(result: Result, comparison: Comparison | None, caveats: list[str]) -> Group:
@@ -309,8 +319,6 @@ def run_report(result: Result, comparison: Comparison | None, caveats: list[str]
     parts: list[Any] = [summary_table(result)]
     if result.profile is not None:
         parts.append(profile_table(result))
-        if result.profile.kinds:
-            parts.append(Text(printable(f"note: profile: {result.profile.source}"), style="dim"))
     if comparison is not None:
         title = "This run against the published references"
         parts.append(comparison_table(comparison, RUN, title))

@@ -88,6 +88,36 @@ def layer_kind(layer: Any) -> str | None:
     return None if _sublayers(layer) else OTHER
 
 
+def flops_by_kind(by_class: dict[str, float]) -> dict[str, float]:
+    """FLOPs by Keras layer class name, added up by kind (a class not listed here: OTHER)."""
+    totals: dict[str, float] = {}
+    for name, flops in by_class.items():
+        kind = _LAYER_KINDS.get(name, OTHER)
+        totals[kind] = totals.get(kind, 0.0) + flops
+    return totals
+
+
+def forward_flops_by_kind(model: Any) -> dict[str, float]:
+    """One sample's forward FLOPs of a Keras 3 model by layer kind: flops.py's count of each
+    layer, under the kind its ops are profiled as (a layer of layers: OTHER, as its ops)."""
+    from segbench.measure.flops import count_flops
+
+    kinds = _kinds_by_name(model)
+    totals: dict[str, float] = {}
+    for name, flops in count_flops(model).by_layer.items():
+        kind = kinds.get(name) or OTHER
+        totals[kind] = totals.get(kind, 0.0) + flops
+    return totals
+
+
+def _kinds_by_name(model: Any) -> dict[str, str | None]:
+    """Every layer of `model`, nested ones included, by name → kind."""
+    return {
+        layer.name: layer_kind(layer)
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+    }
+
+
 def _sublayers(layer: Any) -> list[Any]:
     return list(layer._flatten_layers(include_self=False, recursive=False))
 
@@ -118,10 +148,7 @@ class Scopes:
 
     @staticmethod
     def of(model: Any) -> Scopes:
-        layers = {
-            layer.name: layer_kind(layer)
-            for layer in model._flatten_layers(include_self=False, recursive=True)
-        }
+        layers = _kinds_by_name(model)
         optimizer = set(_OPTIMIZER_SCOPES)
         opt = getattr(model, "optimizer", None)
         while opt is not None:  # a LossScaleOptimizer wraps the one that updates

@@ -242,7 +242,7 @@ def _timed_and_saved(
                 found, stopped_by = run_result.matmul_peak(
                     result, measurement, instruments.peak, display
                 )
-            result = replace(result, peak=found)
+            result = run_result.with_peak(result, found)
             deferred.name = deferred.name or stopped_by
         if deferred.name and result.status == "complete":
             # Stopped after timing (during the peak probe or the saving): what was timed is whole,

@@ -3,6 +3,8 @@ peaks, the telemetry summary, the matmul ceiling and the distribution record."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from segbench.benchmark.config import RunConfig
 from segbench.doctor import diagnose
 from segbench.doctor.types import Facts
@@ -11,6 +13,7 @@ from segbench.measure import backend, peak, telemetry, trainer
 from segbench.measure.parallel import distribution
 from segbench.measure.parallel.distribution import Distribution
 from segbench.measure.parallel.strategies import Replication
+from segbench.measure.profile.record import with_ceiling
 from segbench.measure.run.display import Display
 from segbench.measure.run.runner import Measurement
 from segbench.results.result import Memory, Result
@@ -123,6 +126,12 @@ def matmul_peak(
         peak.peak(result.summary.tflops, result.config.precision, measured, row, reasons),
         stopped_by,
     )
+
+
+def with_peak(result: Result, found: peak.Peak) -> Result:
+    """`result` with its peak, and its profile's kinds against the measured ceiling."""
+    profile = result.profile and with_ceiling(result.profile, found.measured_tflops)
+    return replace(result, peak=found, profile=profile)
 
 
 def distribution_record(

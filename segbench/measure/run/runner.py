@@ -260,7 +260,7 @@ class _Run:
                 return
             self.notify(Event("phase", repeat, "profile", total=self.profile_steps))
             self.measurement.profile = self.framework.profile(
-                model, self.train_step, batches[0], self.profile_steps
+                config, model, self.train_step, batches[0], self.profile_steps
             )
 
     def epochs_protocol(self, repeat: int, train: Split, validation: Split) -> None:
