@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from segbench.cli.console import messages, print_path, saved_elsewhere, stderr, stdout
+from segbench.cli.console import messages, stderr, stdout, write_or_save_elsewhere
 from segbench.cli.options import Format, choice_value, file_path
 from segbench.cli.plot import need_matplotlib
-from segbench.errors import BadInput, Regression, Unavailable
+from segbench.errors import BadInput, Regression
 from segbench.report.printable import printable
 
 
@@ -74,10 +74,7 @@ def compare_command(
 
         writable_target(plot, "--plot", files)  # before anything is read or written
         need_matplotlib("--plot")
-    if fail_if_slower is not None and not math.isfinite(fail_if_slower):
-        raise BadInput(f"--fail-if-slower: {fail_if_slower} is not a finite number")
-    if fail_if_slower is not None and not (math.isfinite(fail_if_slower) and fail_if_slower >= 0):
-        raise BadInput(f"--fail-if-slower must be a percentage of 0 or more, got {fail_if_slower}")
+    _check_gate(fail_if_slower)
     results = [load_result(path) for path in files]  # all read before anything is printed
     comparison = compare(
         results,
@@ -127,17 +124,23 @@ def _print_comparison(comparison: Any, output: str, wide: bool) -> None:
             stderr.print(f"warning: {printable(warning)}", markup=False, highlight=False)
 
 
+def _check_gate(fail_if_slower: float | None) -> None:
+    """BadInput unless --fail-if-slower is absent or a finite percentage of 0 or more."""
+    if fail_if_slower is not None and not math.isfinite(fail_if_slower):
+        raise BadInput(f"--fail-if-slower: {fail_if_slower} is not a finite number")
+    if fail_if_slower is not None and fail_if_slower < 0:
+        raise BadInput(f"--fail-if-slower must be a percentage of 0 or more, got {fail_if_slower}")
+
+
 def _write_chart(comparison: Any, plot: Path) -> None:
     """compare --plot: the bar chart, and where it was written."""
     from segbench.report.comparison_chart import plot_comparison
 
-    try:
-        written = plot_comparison(comparison, plot)
-    except OSError as e:
-        problem = f"--plot {plot}: cannot write the chart ({e.strerror or e})"
-        elsewhere = saved_elsewhere(plot.name, lambda path: plot_comparison(comparison, path))
-        if elsewhere is None:
-            raise Unavailable(f"{problem}; choose a PNG file in a writable folder") from None
-        print_path(stderr, "plot written to", elsewhere)
-        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
-    print_path(stderr, "plot written to", written)
+    write_or_save_elsewhere(
+        stderr,
+        "--plot",
+        plot,
+        "chart",
+        lambda path: plot_comparison(comparison, path),
+        said="plot written to",
+    )

@@ -75,6 +75,32 @@ def saved_elsewhere(name: str, write: Callable[[Path], object]) -> Path | None:
     return None
 
 
+def write_or_save_elsewhere(
+    console: Console,
+    option: str,
+    target: Path,
+    what: str,
+    write: Callable[[Path], object],
+    said: str,
+) -> None:
+    """`write` the output (a `what`) to `target` (`option` names it) and print `said` and
+    where it went (the path `write` returns, else `target`); where that fails
+    (disk full, a read-only folder), write it with saved_elsewhere and raise Unavailable
+    saying where it went (exit 1), or that no folder took it."""
+    from segbench.errors import Unavailable
+
+    try:
+        written = write(target)
+    except OSError as e:
+        problem = f"{option} {target}: cannot write the {what} ({e.strerror or e})"
+        elsewhere = saved_elsewhere(target.name, write)
+        if elsewhere is None:
+            raise Unavailable(f"{problem}; choose a file in a writable folder") from None
+        print_path(console, said, elsewhere)
+        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
+    print_path(console, said, written if isinstance(written, Path) else target)
+
+
 def usable_streams() -> None:
     """Make output unable to fail: a closed descriptor 0, 1 or 2 (`2>&-`) is opened on
     /dev/null (else the next file opened takes its number and receives what is written to

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from segbench.cli.console import print_path, saved_elsewhere, stdout
+from segbench.cli.console import stdout, write_or_save_elsewhere
 from segbench.cli.options import file_path
 from segbench.errors import Unavailable
 
@@ -40,16 +40,14 @@ def plot_command(
     result = load_result(file)  # read before anything is written
     from segbench.report.trace import plot_trace
 
-    try:
-        written = plot_trace(result, target)
-    except OSError as e:
-        problem = f"--output {target}: cannot write the picture ({e.strerror or e})"
-        elsewhere = saved_elsewhere(target.name, lambda path: plot_trace(result, path))
-        if elsewhere is None:
-            raise Unavailable(f"{problem}; choose a PNG file in a writable folder") from None
-        print_path(stdout, "trace written to", elsewhere)
-        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
-    print_path(stdout, "trace written to", written)
+    write_or_save_elsewhere(
+        stdout,
+        "--output",
+        target,
+        "picture",
+        lambda path: plot_trace(result, path),
+        said="trace written to",
+    )
 
 
 def need_matplotlib(what: str) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from segbench.cli.console import note, print_path, saved_elsewhere, stderr
+from segbench.cli.console import note, stderr, write_or_save_elsewhere
 from segbench.cli.options import file_path
-from segbench.errors import BadInput, Unavailable
+from segbench.errors import BadInput
 
 
 def writable_page(path: Path, inputs: list[Path]) -> None:
@@ -60,18 +60,16 @@ def report_command(
     writable_page(output, inputs)  # before anything is read
     report = build_report(inputs)
     page = report_html(report, title)
-    try:
-        write_text_atomic(output, page)
-    except OSError as e:
-        problem = f"--output {output}: cannot write the report ({e.strerror or e})"
-        elsewhere = saved_elsewhere(output.name, lambda path: write_text_atomic(path, page))
-        if elsewhere is None:
-            raise Unavailable(f"{problem}; choose a file in a writable folder") from None
-        print_path(stderr, "report written to", elsewhere)
-        raise Unavailable(f"{problem}; it was saved to {elsewhere} instead") from None
     ranked = sum(len(s.results) for s in report.sets)
     note(
         f"{ranked} results in {len(report.sets)} sets, {len(report.apart)} shown apart "
         "(failed a check)"
     )
-    print_path(stderr, "report written to", output)
+    write_or_save_elsewhere(
+        stderr,
+        "--output",
+        output,
+        "report",
+        lambda path: write_text_atomic(path, page),
+        said="report written to",
+    )
