@@ -90,7 +90,15 @@ def test_a_file_failing_a_check_is_shown_apart_with_its_reason(page, browser):
     assert all("smoke" not in t.text for t in ranked)
 
 
-def test_the_page_fits_a_360_pixel_screen(page, browser):
+def test_the_page_fits_a_360_pixel_screen(tmp_path, browser):
+    # Under a long folder name: the page repeats a file's path in its warnings, and an unbroken
+    # path once made a 360-px page 404 px wide.
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 3) / "results"
+    shutil.copytree(RESULTS, deep)
+    page = tmp_path / "report.html"
+    found = CliRunner().invoke(app, ["report", str(deep), "-o", str(page)])
+    assert found.exit_code == 0, found.output
+    assert str(deep) in page.read_text()
     browser.set_window_size(360, 800)
     browser.get(page.as_uri())
     width = browser.execute_script("return document.documentElement.scrollWidth")

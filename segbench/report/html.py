@@ -58,7 +58,7 @@ window.addEventListener("beforeprint", function () {
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 76rem; padding: 0 .8rem;
-  color: #1b1b1b; background: #fff; }
+  color: #1b1b1b; background: #fff; overflow-wrap: anywhere; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.25rem; margin-top: 2rem; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0; }
@@ -82,7 +82,6 @@ svg .steps { fill: none; stroke: #1b1b1b; stroke-width: 1.2; }
 .findings li strong { color: #b00020; }
 p.warning { color: #7a4b00; } p.note { color: #555; }
 details.result { margin: .4rem 0; } details.result > summary { cursor: pointer; }
-code, caption, summary, td, th { overflow-wrap: anywhere; }
 @media (max-width: 600px) {
   body { font-size: 14px; padding: 0 .4rem; } table { font-size: .75rem; }
   table.sortable tbody th { min-width: 6rem; } table.sortable td { min-width: 3rem; }
