@@ -32,7 +32,11 @@ def tune_command(
     ] = 20.0,
     steps: Annotated[
         int | None,
-        typer.Option(min=1, help="Timed steps of each trial (default: 4 smoke, else 10)."),
+        typer.Option(
+            min=1,
+            help="Timed steps of a full trial (default: 4 smoke, else 10); a short trial "
+            "runs a quarter of them, at least 2.",
+        ),
     ] = None,
     warmup: Annotated[
         int | None, typer.Option(min=0, help="Warm-up steps of each trial (default: 1).")
@@ -41,7 +45,7 @@ def tune_command(
         int | None,
         typer.Option(
             min=1,
-            help="Run at most this many trials, the default setting included (default: as many "
+            help="Try at most this many settings, the default included (default: as many "
             "as the budget allows).",
         ),
     ] = None,
@@ -74,8 +78,9 @@ def tune_command(
     ] = None,
 ) -> None:
     """Search the settings that change speed (backend, precision, compiled step, batch-norm
-    kernel, channels layout, batch size) with short runs, rank them, and print the fastest's
-    command line.
+    kernel, channels layout, batch size) by successive halving: the default in full, every
+    other setting a few steps, those that can still win in full. Rank them and print the
+    fastest's command line.
     The fastest trial's result, with every trial in its `tune` block, is written to --out."""
     from segbench.measure.run import out_folder
     from segbench.report.plot import writable_target
@@ -106,27 +111,33 @@ def _tune(preset, budget, steps, warmup, trials, device, backends, precisions, o
 
     import psutil
 
-    from segbench.measure import tune
+    from segbench.measure import tune, tune_session
     from segbench.measure.run import pipeline
     from segbench.report.tune import tune_points, tune_table, verdict_lines
     from segbench.results.result import result_stem, to_json_text
 
     name = choice_value(preset)
-    extra = tune.trial_steps(name, steps, warmup)
-    if device is not None:
-        extra += ["--device", choice_value(device)]
+    full_steps, warmup_steps = tune.trial_steps(name, steps, warmup)
+    extra = [] if device is None else ["--device", choice_value(device)]
 
-    def notify(event, index, total, setting, trial):
+    def notify(event, phase, index, total, setting, trial, steps):
         if event == "start":
             left = f"{max(session.left_s(), 0) / 60:.1f} min of the budget left"
-            note(f"trial {index + 1}/{total}: {setting.label} ({left})")
+            note(f"{phase} {index + 1}/{total}: {setting.label}, {steps} steps ({left})")
         elif trial.images_per_s is not None:
-            note(f"  {trial.images_per_s:.3g} images/s, numerics {trial.numerics}")
+            said = f"  {trial.images_per_s:.3g} images/s, numerics {trial.numerics}"
+            if trial.status == tune_session.SHORT:
+                said += ": can still win, to be run in full"
+            elif trial.status != "ran":
+                said += f"; {trial.status}: {trial.reason}"
+            note(said)
         else:
             note(f"  {trial.status}: {trial.reason}")
 
     with tempfile.TemporaryDirectory(prefix="segbench-tune-") as work:
-        session = tune.Session(name, budget * 60, extra, Path(work), notify, max_trials=trials)
+        session = tune_session.Session(
+            name, budget * 60, full_steps, warmup_steps, extra, Path(work), notify, trials
+        )
         planned = tune.plan(
             PRESETS[name],
             tune.installed_backends(),

@@ -175,6 +175,7 @@ class FakeTrainer:
     _instances: ClassVar[dict[str, FakeTrainer]] = {}
 
     def __init__(self, script: Script):
+        self.told = script  # as given; each run's `script` is its values for the run's config
         self.script = script
         self.now_ns = time.perf_counter_ns()  # the fake clock: real at start, then the steps'
         self.calls = 0  # training steps since the last compile (0: the compile step)
@@ -225,7 +226,7 @@ class FakeTrainer:
     def numerics_losses(self, config: Any, device: backend.Device) -> tuple[list[float], list]:
         from segbench.measure import numerics
 
-        self.script = self.script.for_config(config)
+        self.script = self.told.for_config(config)
         self._event("numerics")
         losses = self.script.numerics_losses or numerics.shipped_reference()["losses"]
         rng = np.random.default_rng(numerics.SEED)
@@ -268,14 +269,14 @@ class FakeTrainer:
         from segbench.measure.fake_workers import FakeWorkers
 
         self.config = config
-        self.script = self.script.for_config(config)
+        self.script = self.told.for_config(config)
         return FakeWorkers(config, self, timeout)
 
     def begin(self, config: Any) -> None:
         if config.distributed and config.strategy != "multiworker":
             raise BadInput(f"--strategy {config.strategy}: the {NAME} runs multiworker only")
         self.config = config
-        self.script = self.script.for_config(config)
+        self.script = self.told.for_config(config)
 
     def placement(self, device: backend.Device) -> contextlib.nullcontext:
         return contextlib.nullcontext()

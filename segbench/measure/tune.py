@@ -1,42 +1,31 @@
 """segbench tune: which settings make this machine train the model fastest.
 
-Each trial is a short `segbench run` of the preset in a child process (a fresh framework for
-each backend, memory returned between trials) with one combination of the settings that
-change speed: the installed backends × precision × compiled step × batch-normalization kernel
-× batch size (bounded by doctor's memory estimate). Impossible combinations are skipped with
-the reason (XLA on the Metal GPU, float16 without tensor cores, a backend not installed).
-Every trial keeps its median with its 95 % CI and its numerics verdict; a trial whose numerics
-deviate from the CPU reference can never win. Trials run in the order most likely to matter
-until the budget is spent; Ctrl-C keeps what was tried. Computes; never prints.
+The plan, the skips, one trial's figures and the verdicts. Each trial is a `segbench run` of
+the preset with one combination of the settings that change speed: the installed backends ×
+precision × compiled step × batch-normalization kernel × layout × batch size (bounded by
+doctor's memory estimate). Impossible combinations are skipped with the reason (XLA on the
+Metal GPU, float16 without tensor cores, a backend not installed). Every trial keeps its
+median with its 95 % CI and its numerics verdict; a trial whose numerics deviate from the CPU
+reference can never win. How the trials are run within the budget (successive halving, one
+worker process per backend): tune_session.py. Computes; never prints.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
 import shlex
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from segbench.benchmark.config import PRESETS, RunConfig
-from segbench.errors import BadInput, signal_name
+from segbench.benchmark.config import RunConfig
 from segbench.measure import gpu_caps
-from segbench.results.result import Result, load_result
+from segbench.results.result import Result
 from segbench.results.stats import difference, median_ci
 from segbench.results.tune_record import (
     DEVIATES,
     FAILED,
-    NOT_RUN,
     RAN,
-    SKIPPED,
     TuneInfo,
     TuneTrial,
 )
@@ -47,7 +36,6 @@ INSTALL = {"jax": "uv sync --extra jax", "torch": "pip install torch"}
 # The trial's step counts when the user gives none: enough steps for a median with a CI.
 TRIAL_STEPS = {"smoke": 4, "quick": 10, "article": 10}
 TRIAL_WARMUP = 1
-GRACE_S = 30.0  # a started trial may overrun the budget by this much (and half the budget)
 
 
 @dataclass(frozen=True)
@@ -305,174 +293,6 @@ def _kept_options(extra: list[str]) -> list[str]:
     return kept
 
 
-@dataclass
-class Session:
-    """A tune session's state while it runs (the command line renders its events)."""
-
-    preset: str
-    budget_s: float
-    extra: list[str]  # options every trial gets (--steps, --warmup, --device, …)
-    work: Path  # the trials' result folders
-    notify: Callable[[str, int, int, Setting, TuneTrial | None], None] = lambda *a: None
-    trials: list[TuneTrial] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-    stopped_by: str | None = None
-    results: dict[int, tuple[Result, Path]] = field(default_factory=dict)
-    max_trials: int | None = None  # --trials: at most this many run, the default included
-
-    def left_s(self) -> float:
-        return self.budget_s - (time.monotonic() - self.started)
-
-    def run(self, planned: list[tuple[Setting, str | None]], available: int) -> TuneInfo:
-        """Run the planned trials in order within the budget; Ctrl-C, SIGTERM or SIGHUP stop
-        the session and keep what was tried."""
-        try:
-            self._run_all(planned, available)
-        except KeyboardInterrupt as stop:  # between two trials
-            self.stopped_by = signal_name(stop) or "SIGINT"
-        return conclude(
-            self.preset,
-            self.budget_s,
-            time.monotonic() - self.started,
-            self.stopped_by,
-            self.trials,
-            self.extra,
-            self.results[0][0].profile if 0 in self.results else None,
-        )
-
-    def _run_all(self, planned: list[tuple[Setting, str | None]], available: int) -> None:
-        preset = PRESETS[self.preset]
-        typical = None  # seconds the longest trial took
-        planned = list(planned)
-        larger = False
-        index = -1
-        while index + 1 < len(planned) or not larger:
-            if index + 1 == len(planned):  # the plan is done: the fastest at twice the batch
-                larger = True
-                planned += self._larger_batch()
-                continue
-            index += 1
-            setting, reason = planned[index]
-            command = run_command_line(trial_command(self.preset, setting, self.extra))
-            default = self.results.get(0, (None, None))[0]
-            reason = reason or device_skip(setting, default)
-            if reason is None and setting.batch_size > preset.batch_size:
-                on_gpu = default is not None and default.device.kind == "gpu"
-                reason = memory_skip(setting, preset, available, on_gpu)
-            if reason is not None:
-                self.trials.append(trial_of(setting, SKIPPED, command, reason))
-                continue
-            tried = sum(t.status not in (SKIPPED, NOT_RUN) for t in self.trials)
-            if self.max_trials is not None and tried >= self.max_trials:
-                why = f"--trials {self.max_trials}: that many trials ran"
-                self.trials.append(trial_of(setting, NOT_RUN, command, why))
-                continue
-            if self.stopped_by is not None or (
-                self.trials and typical is not None and typical > self.left_s()
-            ):
-                self.stopped_by = self.stopped_by or "budget"
-                why = "the budget was spent" if self.stopped_by == "budget" else "stopped"
-                self.trials.append(trial_of(setting, NOT_RUN, command, why))
-                continue
-            # Counted as the user sees them: trials started, of those that can still start.
-            skipped = sum(t.status in (SKIPPED, NOT_RUN) for t in self.trials)
-            total = len(planned) + (0 if larger else 1) - skipped  # and twice the batch
-            total = min(total, self.max_trials or total)
-            self.notify("start", tried, total, setting, None)
-            trial = self._trial(index, setting, command)
-            self.trials.append(trial)
-            self.notify("end", tried, total, setting, trial)
-            if trial.wall_s:
-                typical = max(typical or 0.0, trial.wall_s)
-
-    def _larger_batch(self) -> list[tuple[Setting, str | None]]:
-        """The fastest setting so far at twice the batch (more images per step keep a GPU
-        busier), if memory allows."""
-        ranked = rank(self.trials)
-        if not ranked:
-            return []
-        best = setting_of(self.trials[ranked[0]])
-        return [(replace(best, batch_size=2 * best.batch_size), None)]
-
-    def _trial(self, index: int, setting: Setting, command: str) -> TuneTrial:
-        folder = self.work / f"trial-{index + 1}"
-        arguments = [
-            *trial_command(self.preset, setting, self.extra),
-            "--profile",  # where the time goes, for the default and the winner
-            "--out",
-            str(folder),
-        ]
-        timeout = max(self.left_s(), 0.0) * 1.5 + GRACE_S
-        started = time.monotonic()
-        child = None
-        try:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "segbench", *arguments],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # a Ctrl-C reaches the child only through tune
-            )
-            _, err = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.send_signal(signal.SIGINT)  # the child keeps its partial result
-            err = _waited(child)
-            self.stopped_by = "budget"
-        except KeyboardInterrupt as stop:
-            self.stopped_by = signal_name(stop) or "SIGINT"
-            if child is None:  # stopped while the child was being started: it may run
-                _end_unnamed_children()
-                return trial_of(setting, FAILED, command, "stopped before it started")
-            child.send_signal(signal.SIGINT)
-            err = _waited(child)
-        finally:
-            if child is not None:  # no trial, nor a process it started (git), outlives tune
-                _end_group(child)
-        wall = time.monotonic() - started
-        files = sorted(folder.glob("segbench-*.json"))
-        if not files:
-            last = (err.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
-            return trial_of(setting, FAILED, command, last.removeprefix("error: "), wall_s=wall)
-        try:
-            result = load_result(files[-1])
-        except BadInput:  # stopped before its first timed step: nothing to read
-            return trial_of(setting, FAILED, command, "stopped before timing", wall_s=wall)
-        self.results[index] = (result, files[-1])
-        return measured_trial(setting, command, result, wall)
-
-
-def _end_unnamed_children() -> None:
-    """A signal handled inside subprocess.Popen (after its fork) leaves a trial that tune never
-    got to name: every child of tune is a trial, so each is killed with its group and reaped."""
-    import psutil
-
-    for process in psutil.Process().children():
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _end_group(child: subprocess.Popen) -> None:
-    """Kill what is left of a trial's process group (it leads its own session: the trial, and
-    any command it was running, such as git), then reap the trial."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
-
-
-def _waited(child: subprocess.Popen) -> str:
-    """The stderr of a trial told to stop, once it has saved what it measured: a further
-    Ctrl-C, SIGTERM or SIGHUP meanwhile is passed on to it, never left to end the wait."""
-    while True:
-        try:
-            return child.communicate()[1] or ""
-        except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-
-
-def trial_steps(preset: str, steps: int | None, warmup: int | None) -> list[str]:
-    """--steps/--warmup for every trial: the user's, else tune's short defaults."""
-    steps = steps or TRIAL_STEPS.get(preset, 10)
-    warmup = TRIAL_WARMUP if warmup is None else warmup
-    return ["--steps", str(steps), "--warmup", str(warmup)]
+def trial_steps(preset: str, steps: int | None, warmup: int | None) -> tuple[int, int]:
+    """A full trial's timed and warm-up steps: the user's, else tune's defaults."""
+    return steps or TRIAL_STEPS.get(preset, 10), TRIAL_WARMUP if warmup is None else warmup

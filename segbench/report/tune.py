@@ -51,10 +51,13 @@ def _verdict(info: TuneInfo, index: int) -> str:
 
 
 def tune_table(info: TuneInfo) -> UncutTable:
-    """The trials that ran, fastest first, then those that did not, with the reason."""
+    """The trials that ran in full, fastest first, then those pruned or deviating, then those
+    that did not run, each with the reason."""
+    # Full trials that can win first, then those measured but out of the running (pruned after
+    # a few short steps, numerics deviating), each fastest first; then those not measured.
     ranked = sorted(
         (i for i, t in enumerate(info.trials) if t.images_per_s is not None),
-        key=lambda i: -info.trials[i].images_per_s,
+        key=lambda i: (info.trials[i].status != "ran", -info.trials[i].images_per_s),
     )
     others = [i for i, t in enumerate(info.trials) if t.images_per_s is None]
     spent = f"{info.elapsed_s / 60:.1f} of {info.budget_s / 60:g} min"
@@ -116,7 +119,7 @@ def tune_points(info: TuneInfo) -> list[TuneTrialPoint]:
                 joules_per_image=t.j_per_image,
                 fastest=i == info.fastest,
                 most_efficient=i == info.most_efficient,
-                numerics_ok=t.status == "ran",
+                numerics_ok=t.status != "deviates",  # pruned: measured briefly, numerics fine
             )
         )
     return points

@@ -9,7 +9,10 @@ from segbench.measure.profile.record import Profile
 from segbench.results.schema import NON_NEGATIVE, OPTIONAL, POSITIVE
 
 RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN = "ran", "deviates", "failed", "skipped", "not run"
-STATUSES = (RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN)
+# Measured with a few short steps only (successive halving): it could not reach the best, or
+# the budget ended before its full trial. Its figures are those short steps'; it never wins.
+PRUNED = "pruned"  # version 5
+STATUSES = (RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN, PRUNED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +27,7 @@ class TuneTrial:
     # --data-format; absent in files made before it (channels_last).
     data_format: str | None = field(default=None, metadata={**OPTIONAL, "enum": DATA_FORMATS})
     status: str = field(metadata={"enum": STATUSES})
-    reason: str | None = field(default=None, metadata=OPTIONAL)  # why skipped, failed, …
+    reason: str | None = field(default=None, metadata=OPTIONAL)  # why skipped, pruned, …
     command: str  # the `segbench run` command line of the trial
     compiled: str | None = field(default=None, metadata=OPTIONAL)  # what Keras really did
     wall_s: float | None = field(default=None, metadata={**OPTIONAL, **NON_NEGATIVE})

@@ -36,6 +36,7 @@ from segbench.measure.parallel.tf_config import parse_tf_config
 from segbench.measure.run import checks as run_checks
 from segbench.measure.run import data as run_data
 from segbench.measure.run import record as run_result
+from segbench.measure.run import reuse
 from segbench.measure.run.deferred_signals import DeferredSignals
 from segbench.measure.run.display import Display
 from segbench.measure.run.journal import Before, Journal
@@ -278,8 +279,11 @@ def _prepare(
     own = None
     with _stopped_before_timing():
         if built is None:
-            folder, train, validation = run_data.load_data(
-                data_dir, config.image_size, display, run_data.images_read(config)
+            read = run_data.images_read(config)
+            folder, train, validation = reuse.once(
+                "data",
+                (str(data_dir), config.image_size, read),
+                lambda: run_data.load_data(data_dir, config.image_size, display, read),
             )
         else:
             own, folder, train, validation = built
@@ -290,7 +294,16 @@ def _prepare(
             "so an epoch has no full batch to time; lower --batch-size"
         )
     with _stopped_before_timing():
-        checked = run_checks.check_numerics(config, chosen, display, own, instruments.numerics)
+        checked = reuse.once(  # the same kernels checked once in a tune worker
+            "numerics",
+            (
+                repr(numerics.probe_config(config)),
+                chosen.keras_name,
+                repr(own),
+                instruments.numerics,
+            ),
+            lambda: run_checks.check_numerics(config, chosen, display, own, instruments.numerics),
+        )
     return _Prepared(
         config=config,
         replication=replication,

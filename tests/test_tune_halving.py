@@ -1,0 +1,166 @@
+"""segbench tune's successive halving on the fake trainer: every planned setting is considered
+with a few short steps, those that cannot reach the best are pruned, the default and every
+winner are measured in full, a deviating setting never wins, the budget holds, and each
+backend's worker imports its framework once and checks each set of kernels once."""
+
+import json
+import os
+from collections import Counter
+
+import pytest
+from cli_helpers import cached_data, fake, segbench
+
+from segbench.measure.tune_session import GRACE_S, short_steps
+from segbench.results.result import load_result
+from segbench.results.tune_record import DEVIATES, NOT_RUN, PRUNED, RAN, SKIPPED
+
+STEPS = 6  # a full trial's timed steps (--steps); a short one's: short_steps(6) == 2
+
+# The fused kernel is fastest but its numerics deviate; jax is faster than the default; the
+# compiled step and bfloat16 are slower, so a few steps show they cannot reach the best.
+SCRIPT = fake(
+    step_ms=[100.0, 101.0, 99.0, 100.5],
+    settings=[  # a later entry that matches overrides an earlier one
+        {"match": {"batchnorm": "fused"}, "step_ms": [40.0], "numerics_losses": [5.0] * 4},
+        {"match": {"xla": True}, "step_ms": [150.0, 152.0, 149.0]},
+        {"match": {"backend": "jax"}, "step_ms": [90.0, 91.0, 89.0]},
+        {
+            "match": {"precision": "mixed_bfloat16"},
+            "step_ms": [300.0, 305.0],
+            "numerics_losses": None,
+        },
+    ],
+)
+
+# A stand-in that records, in the file $TUNE_LOG, each framework import and each numerics
+# check of the fake trainer with the process that did it (loaded in every process of the run).
+RECORDER = """
+import importlib.abc, importlib.util, json, os, sys
+
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "segbench.measure.fake_trainer":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            cls = module.FakeTrainer
+            imported, checked = cls.import_safely, cls.numerics_losses
+
+            def log(**entry):
+                with open(os.environ["TUNE_LOG"], "a") as f:
+                    f.write(json.dumps({"pid": os.getpid(), **entry}) + "\\n")
+
+            def import_safely(self, name, display):
+                log(event="import", backend=name)
+                return imported(self, name, display)
+
+            def numerics_losses(self, config, device):
+                log(event="numerics", kernels=[config.backend, config.precision, config.xla,
+                    config.batchnorm, config.data_format])
+                return checked(self, config, device)
+
+            cls.import_safely, cls.numerics_losses = import_safely, numerics_losses
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Hook())
+"""
+
+
+@pytest.fixture
+def recorded(tmp_path, triangles_dir):
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    (stand_in / "sitecustomize.py").write_text(RECORDER)
+    cached_data(tmp_path, triangles_dir)
+    log = tmp_path / "tune.log"
+    env = {
+        **SCRIPT,
+        "TUNE_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join([str(stand_in), os.environ.get("PYTHONPATH", "")]),
+    }
+    return env, log
+
+
+def _tune(tmp_path, env, *more):
+    done = segbench(
+        "tune", "--preset", "smoke", "--steps", str(STEPS), "--warmup", "1", *more,
+        cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (written,) = (tmp_path / "results").glob("segbench-tune-smoke-*.json")
+    return done, load_result(written)
+
+
+def test_every_setting_is_considered_the_slow_pruned_and_only_a_full_trial_wins(tmp_path, recorded):
+    env, log = recorded
+    done, result = _tune(tmp_path, env, "--budget", "5")
+    info = result.tune
+    considered = [t for t in info.trials if t.status not in (SKIPPED,)]
+    # Every setting that can run here was measured: none left out by the budget.
+    assert considered and all(t.status in (RAN, PRUNED, DEVIATES) for t in considered)
+    assert info.stopped_by is None and info.elapsed_s <= info.budget_s
+    # The default: in full, first.
+    default = info.trials[info.default]
+    assert (default.backend, default.compile, default.batchnorm) == ("tensorflow", False, "keras")
+    assert default.status == RAN and len(default.samples_ms_per_image) == STEPS
+    # The slow ones were pruned after their short steps, with their short median and why.
+    pruned = [t for t in info.trials if t.status == PRUNED]
+    assert {(t.backend, t.precision, t.compile) for t in pruned} >= {
+        ("tensorflow", "float32", True),
+        ("tensorflow", "mixed_bfloat16", True),
+    }
+    for t in pruned:
+        assert len(t.samples_ms_per_image) == short_steps(STEPS) and t.ci95_ms_per_image is None
+        assert "slower than the best's 95 % CI" in t.reason
+    # The deviating kernel is the fastest measured, and never wins.
+    fused = next(t for t in info.trials if t.batchnorm == "fused" and t.backend == "tensorflow"
+                 and not t.compile and t.status != SKIPPED)  # fmt: skip
+    assert fused.status == DEVIATES
+    assert fused.images_per_s == max(t.images_per_s or 0 for t in info.trials)
+    winner = info.trials[info.fastest]
+    assert winner.status == RAN and len(winner.samples_ms_per_image) == STEPS
+    assert winner.backend == "jax" and winner.numerics == "match"
+    # Its speedup over the default: the bootstrap CI of the two full trials' ratio.
+    low, high = info.speedup_ci95
+    assert low <= info.speedup <= high and low > 1
+    assert result.summary.steps == STEPS  # the file is the winner's own full run
+    # Progress: each short trial once (`trial k/N`), then the survivors `in full`.
+    started = [line.split(",")[0] for line in done.stderr.splitlines()]
+    assert sum(line.startswith("in full ") for line in started) >= 1
+    # One worker per backend: each framework imported once, by one process; each set of
+    # kernels checked once, however many trials ran it (the larger batch, the full trials).
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    runs = Counter(e["backend"] for e in events if e["event"] == "import")  # one per trial
+    processes = {(e["backend"], e["pid"]) for e in events if e["event"] == "import"}
+    assert sorted(b for b, _ in processes) == ["jax", "tensorflow"]
+    assert runs["tensorflow"] > 1 and runs["jax"] > 1
+    checks = [tuple(e["kernels"]) for e in events if e["event"] == "numerics"]
+    assert len(checks) == len(set(checks))
+    ran = sum(t.status in (RAN, PRUNED, DEVIATES) for t in info.trials)
+    in_full = sum(line.startswith("in full ") for line in started)
+    assert len(checks) < ran + in_full  # some trials reused a check
+
+
+def test_a_budget_too_short_for_every_trial_keeps_to_it_and_says_what_did_not_run(
+    tmp_path, recorded
+):
+    env, _ = recorded
+    slow = {**env, "SEGBENCH_FAKE_TRAINER": json.dumps({
+        **json.loads(env["SEGBENCH_FAKE_TRAINER"]), "sleep_s": 1.0,
+    })}  # fmt: skip
+    # Half a minute: the default in full (7 steps of 1 s), then short trials (3 steps) while
+    # they fit with a full trial's time kept for one that can still win.
+    done, result = _tune(tmp_path, slow, "--budget", "0.5", "--backend", "tensorflow")
+    info = result.tune
+    assert info.stopped_by == "budget"
+    assert info.elapsed_s <= info.budget_s + GRACE_S
+    assert info.trials[0].status == RAN and len(info.trials[0].samples_ms_per_image) == STEPS
+    left = [t for t in info.trials if t.status == NOT_RUN]
+    assert left and {t.reason for t in left} == {"the budget was spent"}
+    assert "stopped by budget" in done.stdout
