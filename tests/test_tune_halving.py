@@ -116,8 +116,15 @@ def test_every_setting_is_considered_the_slow_pruned_and_only_a_full_trial_wins(
         ("tensorflow", "mixed_bfloat16", True),
     }
     for t in pruned:
-        assert len(t.samples_ms_per_image) == short_steps(STEPS) and t.ci95_ms_per_image is None
-        assert "slower than the best's 95 % CI" in t.reason
+        assert 1 <= len(t.samples_ms_per_image) <= short_steps(STEPS)
+        assert t.ci95_ms_per_image is None and "slower than the best's 95 % CI" in t.reason
+    # 1.5× the slow end of the default's CI: 75 ms/image goes on, 150 stops after one step.
+    by_kind = {(t.backend, t.precision, t.compile): t for t in pruned}
+    compiled = by_kind["tensorflow", "float32", True]
+    assert compiled.samples_ms_per_image == [75.0, 76.0]
+    bfloat16 = by_kind["tensorflow", "mixed_bfloat16", True]
+    assert bfloat16.samples_ms_per_image == [150.0]
+    assert bfloat16.reason.startswith("its first step stopped it, 150 ms/image")
     # The deviating kernel is the fastest measured, and never wins.
     fused = next(t for t in info.trials if t.batchnorm == "fused" and t.backend == "tensorflow"
                  and not t.compile and t.status != SKIPPED)  # fmt: skip
@@ -152,10 +159,10 @@ def test_a_budget_too_short_for_every_trial_keeps_to_it_and_says_what_did_not_ru
 ):
     env, _ = recorded
     slow = {**env, "SEGBENCH_FAKE_TRAINER": json.dumps({
-        **json.loads(env["SEGBENCH_FAKE_TRAINER"]), "sleep_s": 1.0,
+        **json.loads(env["SEGBENCH_FAKE_TRAINER"]), "sleep_s": 2.0,
     })}  # fmt: skip
-    # Half a minute: the default in full (7 steps of 1 s), then short trials (3 steps) while
-    # they fit with a full trial's time kept for one that can still win.
+    # Half a minute: the default in full (8 steps of 2 s), then short trials while they fit
+    # (about 8 s each), with a full trial's time kept back once one can still win.
     done, result = _tune(tmp_path, slow, "--budget", "0.5", "--backend", "tensorflow")
     info = result.tune
     assert info.stopped_by == "budget"
@@ -164,3 +171,57 @@ def test_a_budget_too_short_for_every_trial_keeps_to_it_and_says_what_did_not_ru
     left = [t for t in info.trials if t.status == NOT_RUN]
     assert left and {t.reason for t in left} == {"the budget was spent"}
     assert "stopped by budget" in done.stdout
+
+
+# A stand-in for a worker whose heap an earlier trial still holds: in a process that already
+# ran a trial, the compile step fails as an XLA allocation did on this VM (out of memory).
+FULL_HEAP = """
+import importlib.abc, importlib.util, sys
+
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "segbench.measure.fake_trainer":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            cls = module.FakeTrainer
+            begin = cls.begin
+            runs = []
+
+            def begun(self, config):
+                runs.append(config)
+                if len(runs) > 1:
+                    raise RuntimeError("ResourceExhaustedError: Out of memory while trying to "
+                                       "allocate 11463189088 bytes")
+                return begin(self, config)
+
+            cls.begin = begun
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Hook())
+"""
+
+
+def test_a_trial_that_fails_in_a_reused_worker_is_run_again_in_a_fresh_one(tmp_path, triangles_dir):
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    (stand_in / "sitecustomize.py").write_text(FULL_HEAP)
+    cached_data(tmp_path, triangles_dir)
+    env = {
+        **SCRIPT,
+        "PYTHONPATH": os.pathsep.join([str(stand_in), os.environ.get("PYTHONPATH", "")]),
+    }
+    _, result = _tune(
+        tmp_path, env, "--backend", "tensorflow", "--precision", "float32", "--trials", "3"
+    )
+    ran = [t for t in result.tune.trials if t.status not in (SKIPPED, NOT_RUN)]
+    # Each trial failed in the worker that had run one before, and ran in a fresh one.
+    assert len(ran) == 3 and all(t.status in (RAN, PRUNED, DEVIATES) for t in ran), [
+        (t.status, t.reason) for t in ran
+    ]

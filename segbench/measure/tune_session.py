@@ -7,8 +7,9 @@ time budget.
    backend so that each backend's worker (measure/tune_worker.py) imports its framework once.
    A short trial whose numerics deviate is kept as `deviates` (it can never win); one whose
    fastest step is slower than the slow end of the best full trial's 95 % CI cannot reach it
-   and is `pruned`, with its short median and why; one that takes SLOW_FACTOR× the default's
-   time is stopped and pruned.
+   and is `pruned`, with its short median and why. A short trial stops timing after a step
+   STOP_EARLY× slower than that end, and one that takes SLOW_FACTOR× the default's time (a
+   compile that never ends) is stopped; both are pruned.
 3. Then the fastest setting so far at twice the batch, short too, when memory allows.
 4. The survivors, fastest first, run in full (with --profile); each is checked against the best
    full trial again before it starts. Only a full trial can win: its median and CI come from its
@@ -57,6 +58,7 @@ from segbench.results.tune_record import (
 SHORT_FRACTION = 0.25  # a short trial's share of the full trial's timed steps
 SLOW_FACTOR = 4.0  # a short trial taking this many times the default's time is stopped
 SLOW_GRACE_S = 60.0  # … plus this (a compiled step's first trace takes longer)
+STOP_EARLY = 1.5  # a short trial's timed step this many times the best's CI's slow end: stop
 GRACE_S = 30.0  # a started trial may overrun the budget by this much (and half the budget)
 
 # The events the command line shows: ("start"|"end", phase, number, total, setting, trial,
@@ -238,15 +240,20 @@ class Session:
         best = self._best()
         if best is None or not short.samples_ms_per_image:
             return None
-        slow_end = (best.ci95_ms_per_image or [best.ms_per_image] * 2)[1]
+        slow_end = self._slow_end(best)
         fastest = min(short.samples_ms_per_image)
         if fastest <= slow_end:
             return None
         n = len(short.samples_ms_per_image)
+        steps = f"{n} short steps, the fastest" if n > 1 else "its first step stopped it,"
         return (
-            f"{n} short steps, the fastest {fastest:.4g} ms/image: slower than the best's "
-            f"95 % CI (up to {slow_end:.4g})"
+            f"{steps} {fastest:.4g} ms/image: slower than the best's 95 % CI (up to {slow_end:.4g})"
         )
+
+    @staticmethod
+    def _slow_end(best: TuneTrial) -> float:
+        """The slow end of a full trial's 95 % CI, ms/image (its median where it has none)."""
+        return (best.ci95_ms_per_image or [best.ms_per_image] * 2)[1]
 
     def _estimate(self, rung: str) -> float:
         """Seconds a trial of `rung` is expected to take: the median of those so far, else
@@ -297,11 +304,23 @@ class Session:
         return [*trial_command(self.preset, setting, [*options, *self.extra]), "--out", str(folder)]
 
     def _trial(self, index: int, rung: str) -> TuneTrial:
+        """Run trial `index` in its backend's worker; a trial that fails in a worker that ran
+        others before is run again in a fresh one (what a fresh process would measure: an XLA
+        compile needs memory an earlier trial's heap may still hold)."""
+        worker = self.workers.get(self.settings[index].backend)
+        reused = worker is not None and worker.alive and worker.served > 0
+        trial = self._trial_once(index, rung, "")
+        if trial.status == FAILED and reused and self.halted is None:
+            self.workers.pop(self.settings[index].backend).close()
+            trial = self._trial_once(index, rung, "-fresh")
+        return trial
+
+    def _trial_once(self, index: int, rung: str, suffix: str) -> TuneTrial:
         """Run trial `index` in its backend's worker; the trial from its result file."""
         setting = self.settings[index]
         command = self._command(index)
-        folder = self.work / f"trial-{index + 1}-{rung}"
-        log = self.work / f"trial-{index + 1}-{rung}.log"
+        folder = self.work / f"trial-{index + 1}-{rung}{suffix}"
+        log = self.work / f"trial-{index + 1}-{rung}{suffix}.log"
         full = rung == FULL or self.short >= self.steps
         for backend, worker in list(self.workers.items()):  # one framework in memory at a time
             if backend != setting.backend:
@@ -313,8 +332,11 @@ class Session:
         slow = SLOW_FACTOR * known + SLOW_GRACE_S if not full and known else None
         started = time.monotonic()
         stopped_slow = False
+        best = self._best() if not full else None
+        # A short trial's first timed step far slower than the best's CI: no more steps.
+        stop_above = STOP_EARLY * self._slow_end(best) if best is not None else None
         try:
-            worker.send(self._arguments(index, rung, folder), log)
+            worker.send(self._arguments(index, rung, folder), log, stop_above)
         except KeyboardInterrupt as stop:  # while its worker was being started: it may run
             if worker.process is None:
                 end_unnamed_children()

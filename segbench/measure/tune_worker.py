@@ -4,12 +4,14 @@ check run once per set of kernels (measure/run/reuse.py).
 
 A trial is `segbench run` itself, run in the worker's process with the trial's arguments: the
 same checks, timed loop and result file as the command a person types. The protocol is one JSON
-line each way: tune writes {"args": [...], "stderr": PATH}; the worker runs the command, with
-its standard error in PATH, and answers {"code": EXIT_CODE} on the descriptor that was its
-standard output (the command's own standard output goes to /dev/null). A trial stopped by a
-signal (tune passes on Ctrl-C, or stops a trial past its time) saves what it measured, and the
-worker then ends; tune starts another for the next trial of that backend. This module is tune's
-side; the worker's own is segbench/cli/tune_worker.py (it runs the command line).
+line each way: tune writes {"args": [...], "stderr": PATH, "stop_above_ms_per_image": MS|null};
+the worker runs the command, with its standard error in PATH (and its timed steps ended after
+the first slower than MS: measure/run/reuse.py), and answers {"code": EXIT_CODE} on the
+descriptor that was its standard output (the command's own standard output goes to
+/dev/null). A trial stopped by a signal (tune passes on Ctrl-C, or stops a trial past its
+time) saves what it measured, and the worker then ends; tune starts another for the next trial
+of that backend. This module is tune's side; the worker's own is segbench/cli/tune_worker.py
+(it runs the command line).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class Worker:
     def __init__(self, backend: str) -> None:
         self.backend = backend
         self.process: subprocess.Popen | None = None
+        self.served = 0  # trials sent to the process now running
 
     def start(self) -> None:
+        self.served = 0
         self.process = subprocess.Popen(
             [sys.executable, "-m", "segbench.cli.tune_worker"],
             stdin=subprocess.PIPE,
@@ -53,13 +57,19 @@ class Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def send(self, arguments: list[str], stderr: Path) -> None:
-        """Start a trial: `segbench run ARGUMENTS` in the worker."""
+    def send(
+        self, arguments: list[str], stderr: Path, stop_above_ms_per_image: float | None = None
+    ) -> None:
+        """Start a trial: `segbench run ARGUMENTS` in the worker (its timed steps end after
+        the first slower than `stop_above_ms_per_image`, where given)."""
         if not self.alive:
             self.start()
         assert self.process is not None and self.process.stdin is not None
+        self.served += 1
         try:
-            self.process.stdin.write(json.dumps({"args": arguments, "stderr": str(stderr)}) + "\n")
+            request = {"args": arguments, "stderr": str(stderr)}
+            request["stop_above_ms_per_image"] = stop_above_ms_per_image
+            self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
         except OSError:
             raise WorkerGone from None

@@ -1,6 +1,7 @@
 """What a process that runs many trials keeps between them: tune's workers (measure/tune_worker.py)
-stage the data once and run the numerics check once per set of kernels. Off in a `segbench run`,
-which runs once: everything is computed afresh, as before."""
+stage the data once and run the numerics check once per set of kernels, and may tell a trial to
+stop timing after a step far slower than the best found so far. Off in a `segbench run`, which
+runs once: everything is computed afresh, and every step asked for is timed."""
 
 from __future__ import annotations
 
@@ -27,3 +28,19 @@ def once(kind: str, key: Hashable, compute: Callable[[], T]) -> T:
     if (kind, key) not in _KEPT:
         _KEPT[kind, key] = compute()
     return _KEPT[kind, key]  # type: ignore[return-value]
+
+
+_STOP_ABOVE_MS_PER_IMAGE: float | None = None
+
+
+def stop_timing_above(ms_per_image: float | None) -> None:
+    """The next runs of this process end their timed steps after the first step slower than
+    `ms_per_image` (None: every step asked for): a tune trial that cannot win."""
+    global _STOP_ABOVE_MS_PER_IMAGE
+    _STOP_ABOVE_MS_PER_IMAGE = ms_per_image
+
+
+def far_too_slow(ms: float, images: int) -> bool:
+    """Whether a timed step of `ms` for `images` ends the timed steps (stop_timing_above)."""
+    limit = _STOP_ABOVE_MS_PER_IMAGE
+    return limit is not None and images > 0 and ms / images > limit

@@ -24,6 +24,7 @@ from segbench.benchmark.triangles import Split
 from segbench.errors import signal_name
 from segbench.measure import backend, trainer
 from segbench.measure.parallel.strategies import Replication
+from segbench.measure.run import reuse
 from segbench.measure.run.compilation import compile_model
 from segbench.results.schema import NAN_OK, NON_NEGATIVE, OPTIONAL, POSITIVE
 
@@ -246,6 +247,8 @@ class _Run:
                 )
                 self.notify(Event("step", repeat, phase, total=count, completed=done, step=record))
                 index += 1
+                if phase == TIMED and reuse.far_too_slow(record.ms, record.images):
+                    return  # a tune trial that cannot win (reuse.py): its steps so far
         if self.profile_steps and repeat == config.repeats - 1 and self.replication is None:
             from segbench.measure.profile.record import Profile
 
