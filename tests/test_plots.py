@@ -193,3 +193,12 @@ def test_plot_tune_marks_the_fastest_the_most_efficient_and_deviating_numerics()
     ]
     with pytest.raises(ValueError, match="no trials"):
         tune_figure([], "t")
+
+
+def test_plot_tune_marks_a_pruned_trial_apart_from_those_run_in_full():
+    pruned = TuneTrialPoint("compiled", 4.0, 4.0, 4.0, 4000.0, None, False, False, True, True)
+    ax = tune_figure([*TRIALS[:3], pruned], "t").axes[0]
+    assert [marker for _, _, marker in points(ax)] == ["o", "D", "*", "X"]
+    assert ax.texts[3].get_text().endswith("pruned (short steps)")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[-1] == "pruned after a few short steps" and "numerics deviate" not in legend

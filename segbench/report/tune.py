@@ -119,7 +119,8 @@ def tune_points(info: TuneInfo) -> list[TuneTrialPoint]:
                 joules_per_image=t.j_per_image,
                 fastest=i == info.fastest,
                 most_efficient=i == info.most_efficient,
-                numerics_ok=t.status != "deviates",  # pruned: measured briefly, numerics fine
+                numerics_ok=t.status != "deviates",
+                pruned=t.status == "pruned",
             )
         )
     return points

@@ -28,15 +28,17 @@ class TuneTrialPoint:
     fastest: bool
     most_efficient: bool
     numerics_ok: bool
+    pruned: bool = False  # measured with a few short steps only (no CI): it could not win
 
 
 FASTEST, EFFICIENT, TRIAL, DEVIATES = "#d4a000", "#2ca02c", "#2a6fbb", "#9a9a9a"
+PRUNED = "#7f7f7f"
 
 
 def tune_figure(trials: list[TuneTrialPoint], title: str) -> Figure:
     """The trials as a matplotlib figure: images/s (with its 95 % CI) against J/image when
     every trial has energy, else against ms/step; the fastest and the most energy-efficient
-    marked, trials whose numerics deviate hollow and grey."""
+    marked, trials whose numerics deviate hollow and grey, pruned trials grey crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,6 +70,8 @@ def _draw_trial(ax: Axes, t: TuneTrialPoint, x: float) -> None:
     """One trial at (`x`, its images/s) with its 95 % CI, marked by what it is, and labelled."""
     if not t.numerics_ok:
         colour, marker, size = DEVIATES, "o", 8
+    elif t.pruned:
+        colour, marker, size = PRUNED, "X", 8
     elif t.fastest:
         colour, marker, size = FASTEST, "*", 18
     elif t.most_efficient:
@@ -91,6 +95,7 @@ def _draw_trial(ax: Axes, t: TuneTrialPoint, x: float) -> None:
     notes = [plain(t.label), f"{number(t.images_per_s)} images/s"]
     notes += ["fastest"] * t.fastest + ["most energy-efficient"] * t.most_efficient
     notes += [] if t.numerics_ok else ["numerics deviate"]
+    notes += ["pruned (short steps)"] * (t.pruned and t.numerics_ok)
     ax.annotate(
         "\n".join(notes),
         (x, t.images_per_s),
@@ -98,7 +103,7 @@ def _draw_trial(ax: Axes, t: TuneTrialPoint, x: float) -> None:
         textcoords="offset points",
         fontsize=7.5,
         va="bottom",
-        color="#555555" if not t.numerics_ok else "black",
+        color="#555555" if not t.numerics_ok or t.pruned else "black",
         fontweight="bold" if t.fastest or t.most_efficient else "normal",
     )
 
@@ -143,6 +148,18 @@ def _legend(trials: list[TuneTrialPoint]) -> list[Line2D]:
                 markeredgecolor="black",
                 label="most energy-efficient",
             ),
+        )
+    if any(t.pruned and t.numerics_ok for t in trials):
+        legend.append(
+            Line2D(
+                [],
+                [],
+                marker="X",
+                linestyle="",
+                markersize=7,
+                color=PRUNED,
+                label="pruned after a few short steps",
+            )
         )
     if not all(t.numerics_ok for t in trials):
         legend.append(
