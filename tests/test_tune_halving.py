@@ -225,3 +225,54 @@ def test_a_trial_that_fails_in_a_reused_worker_is_run_again_in_a_fresh_one(tmp_p
     assert len(ran) == 3 and all(t.status in (RAN, PRUNED, DEVIATES) for t in ran), [
         (t.status, t.reason) for t in ran
     ]
+
+
+def test_ctrl_c_during_a_full_trial_keeps_its_short_steps_and_writes_the_session(
+    tmp_path, triangles_dir
+):
+    import signal
+    import time
+
+    from cli_helpers import start
+
+    cached_data(tmp_path, triangles_dir)
+    fused = {"match": {"batchnorm": "fused"}, "step_ms": [60.0, 61.0]}
+    script = fake(step_ms=[100.0, 101.0, 99.0], sleep_s=0.5, settings=[fused])
+    process = start(
+        "tune", "--preset", "smoke", "--steps", str(STEPS), "--backend", "tensorflow",
+        "--precision", "float32", "--trials", "2", cwd=tmp_path, env=script,
+    )  # fmt: skip
+    try:
+        for line in process.stderr:
+            if line.startswith("in full 1/1:"):
+                break
+        time.sleep(2.0)  # its compile and warm-up done, a timed step or two in
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, rest
+    (written,) = (tmp_path / "results").glob("segbench-tune-smoke-*.json")
+    info = load_result(written).tune
+    assert info.stopped_by == "SIGINT"
+    default, fused = info.trials[0], info.trials[1]
+    assert default.status == RAN and len(default.samples_ms_per_image) == STEPS
+    assert (fused.status, fused.reason) == (PRUNED, "not run in full: stopped")
+    assert fused.samples_ms_per_image == [30.0, 30.5]  # its short steps, kept
+    assert info.trials[info.fastest] is default or info.fastest == 0
+
+
+def test_timing_stops_only_when_every_timed_step_so_far_is_too_slow():
+    from segbench.measure.run import reuse
+
+    try:
+        reuse.stop_timing_above(75.0)  # ms/image
+        assert not reuse.far_too_slow(80.0, 2)  # 40 ms/image
+        assert not reuse.far_too_slow(600.0, 2)  # 300: slow, but a step before was fast
+        reuse.stop_timing_above(75.0)  # the next run starts afresh
+        assert reuse.far_too_slow(300.0, 2)  # its first step: 150 ms/image
+        reuse.stop_timing_above(None)
+        assert not reuse.far_too_slow(10_000.0, 2)  # a plain run times every step
+    finally:
+        reuse.stop_timing_above(None)

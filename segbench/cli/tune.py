@@ -27,7 +27,10 @@ def tune_command(
     budget: Annotated[
         float,
         typer.Option(
-            min=0.5, max=24 * 60, help="Minutes to spend; no trial starts that would overrun it."
+            min=0.5,
+            max=24 * 60,
+            help="Minutes to spend: no trial starts that is expected to overrun it; one started "
+            "is stopped after 1.5× the minutes left, plus 30 s.",
         ),
     ] = 20.0,
     steps: Annotated[
@@ -123,7 +126,8 @@ def _tune(preset, budget, steps, warmup, trials, device, backends, precisions, o
     def notify(event, phase, index, total, setting, trial, steps):
         if event == "start":
             left = f"{max(session.left_s(), 0) / 60:.1f} min of the budget left"
-            note(f"{phase} {index + 1}/{total}: {setting.label}, {steps} steps ({left})")
+            counted = f"{steps} step" + ("s" if steps != 1 else "")
+            note(f"{phase} {index + 1}/{total}: {setting.label}, {counted} ({left})")
         elif trial.images_per_s is not None:
             said = f"  {trial.images_per_s:.3g} images/s, numerics {trial.numerics}"
             if trial.status == tune_session.SHORT:

@@ -46,6 +46,7 @@ from segbench.measure.tune import (
 from segbench.measure.tune_worker import STOPPED, Worker, WorkerGone
 from segbench.results.result import Result, load_result
 from segbench.results.tune_record import (
+    DEVIATES,
     FAILED,
     NOT_RUN,
     PRUNED,
@@ -65,6 +66,10 @@ GRACE_S = 30.0  # a started trial may overrun the budget by this much (and half 
 # timed steps); phase: "trial" (the default and the short trials), "in full" (the survivors).
 Notify = Callable[[str, str, int, int, Setting, TuneTrial | None, int], None]
 SHORT, FULL = "short", "full"
+
+
+def _steps(n: int) -> str:
+    return f"{n} timed step" + ("s" if n != 1 else "")
 
 
 def short_steps(full: int) -> int:
@@ -158,6 +163,12 @@ class Session:
             on_gpu = default is not None and default.device.kind == "gpu"
             reason = memory_skip(larger, preset, available, on_gpu)
             self._try(len(self.settings) - 1, SHORT, reason, self._total(reasons))
+        for index, trial in enumerate(self.trials):  # the best may be faster now
+            pruned = (
+                trial is not None and trial.status == SHORT and self._cannot_reach_the_best(trial)
+            )
+            if pruned:
+                self.trials[index] = replace(trial, status=PRUNED, reason=pruned)
         waiting = [i for i, t in enumerate(self.trials) if t is not None and t.status == SHORT]
         waiting.sort(key=lambda i: self.trials[i].ms_per_image)
         place = 0
@@ -223,7 +234,10 @@ class Session:
         setting = self.settings[index]
         steps = self.steps if rung == FULL else self.short
         self.notify("start", phase, number, total, setting, None, steps)
+        short = self.trials[index]
         trial = self._trial(index, rung)
+        if short is not None and self.halted is not None and trial.status not in (RAN, DEVIATES):
+            trial = short  # its full run was stopped: the short steps stand (pruned, at the end)
         self.trials[index] = trial
         self.notify("end", phase, number, total, setting, trial, steps)
 
@@ -310,9 +324,15 @@ class Session:
         worker = self.workers.get(self.settings[index].backend)
         reused = worker is not None and worker.alive and worker.served > 0
         trial = self._trial_once(index, rung, "")
-        if trial.status == FAILED and reused and self.halted is None:
+        fits = self._estimate(rung) <= self.left_s()
+        if trial.status == FAILED and reused and self.halted is None and fits:
             self.workers.pop(self.settings[index].backend).close()
+            first = trial.reason
             trial = self._trial_once(index, rung, "-fresh")
+            if trial.status == FAILED:
+                trial = replace(
+                    trial, reason=f"{trial.reason} (in a fresh worker too; first: {first})"
+                )
         return trial
 
     def _trial_once(self, index: int, rung: str, suffix: str) -> TuneTrial:
@@ -364,7 +384,10 @@ class Session:
         if code is None or code in STOPPED:
             worker.close()  # it ended, or ends now: the next trial of its backend starts one
         files = sorted(folder.glob("segbench-*.json"))
+        stopped = self.halted not in (None, "budget")  # by the user: a signal
         if not files:
+            if stopped:
+                return trial_of(setting, NOT_RUN, command, "stopped before timing", wall_s=wall)
             lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
             last = (lines or [f"the worker ended (exit code {code})"])[-1]
             return trial_of(setting, FAILED, command, last.removeprefix("error: "), wall_s=wall)
@@ -375,6 +398,8 @@ class Session:
         trial = measured_trial(setting, command, result, wall)
         if not full:
             trial = replace(trial, ci95_ms_per_image=None)
+        if result.status == "interrupted" and (stopped or self.halted == "budget"):
+            return self._cut_short(setting, command, result, wall, trial)
         if stopped_slow:
             why = (
                 f"stopped after {wall:.0f} s, {SLOW_FACTOR:g}× the default's time for "
@@ -391,6 +416,29 @@ class Session:
                 if pruned:
                     trial = replace(trial, status=PRUNED, reason=pruned)
         return trial
+
+    def _cut_short(
+        self, setting: Setting, command: str, result: Result, wall: float, trial: TuneTrial
+    ) -> TuneTrial:
+        """A trial the session stopped (a signal, the budget): its timed steps, if any, as a
+        pruned trial (a median, no CI; it cannot win), else not run."""
+        from segbench.results.compare import ms_per_image_samples
+
+        samples = ms_per_image_samples(result)
+        why = "stopped" if self.halted != "budget" else "the budget was spent"
+        if not samples:
+            return trial_of(setting, NOT_RUN, command, f"{why} before timing", wall_s=wall)
+        median = statistics.median(samples)
+        return replace(
+            trial,
+            status=PRUNED,
+            reason=f"{why} after {_steps(len(samples))}",
+            ms_per_image=median,
+            images_per_s=1000.0 / median,
+            ci95_ms_per_image=None,
+            samples_ms_per_image=samples,
+            numerics=result.numerics.status if result.numerics else None,
+        )
 
     @staticmethod
     def _waited(worker: Worker) -> int | None:

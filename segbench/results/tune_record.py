@@ -10,8 +10,9 @@ from segbench.results.schema import NON_NEGATIVE, OPTIONAL, POSITIVE
 
 RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN = "ran", "deviates", "failed", "skipped", "not run"
 # Measured with a few short steps only (successive halving): it could not reach the best, or
-# the budget ended before its full trial. Its figures are those short steps'; it never wins.
-PRUNED = "pruned"  # version 5
+# the session was stopped (a signal, the budget) before or during its full trial. Its figures
+# are those steps' (a median, no CI); it never wins. Version 5.
+PRUNED = "pruned"
 STATUSES = (RAN, DEVIATES, FAILED, SKIPPED, NOT_RUN, PRUNED)
 
 
@@ -26,6 +27,8 @@ class TuneTrial:
     batch_size: int = field(metadata=POSITIVE)
     # --data-format; absent in files made before it (channels_last).
     data_format: str | None = field(default=None, metadata={**OPTIONAL, "enum": DATA_FORMATS})
+    # ran: in full; pruned: short steps only; deviates: numerics deviate (or the loss
+    # diverged); failed; skipped: cannot work here; not run: the budget, a signal or --trials.
     status: str = field(metadata={"enum": STATUSES})
     reason: str | None = field(default=None, metadata=OPTIONAL)  # why skipped, pruned, …
     command: str  # the `segbench run` command line of the trial

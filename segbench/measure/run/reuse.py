@@ -31,16 +31,24 @@ def once(kind: str, key: Hashable, compute: Callable[[], T]) -> T:
 
 
 _STOP_ABOVE_MS_PER_IMAGE: float | None = None
+_FASTEST_MS_PER_IMAGE = float("inf")  # of the timed steps since stop_timing_above
 
 
 def stop_timing_above(ms_per_image: float | None) -> None:
-    """The next runs of this process end their timed steps after the first step slower than
-    `ms_per_image` (None: every step asked for): a tune trial that cannot win."""
-    global _STOP_ABOVE_MS_PER_IMAGE
+    """The next run of this process ends its timed steps as soon as every timed step so far is
+    slower than `ms_per_image` (None: every step asked for): a tune trial that cannot win."""
+    global _STOP_ABOVE_MS_PER_IMAGE, _FASTEST_MS_PER_IMAGE
     _STOP_ABOVE_MS_PER_IMAGE = ms_per_image
+    _FASTEST_MS_PER_IMAGE = float("inf")
 
 
 def far_too_slow(ms: float, images: int) -> bool:
-    """Whether a timed step of `ms` for `images` ends the timed steps (stop_timing_above)."""
+    """Whether a timed step of `ms` for `images` ends the timed steps: it and every timed
+    step before it slower than stop_timing_above's limit (one slow step after a fast one
+    does not)."""
+    global _FASTEST_MS_PER_IMAGE
     limit = _STOP_ABOVE_MS_PER_IMAGE
-    return limit is not None and images > 0 and ms / images > limit
+    if limit is None or images <= 0:
+        return False
+    _FASTEST_MS_PER_IMAGE = min(_FASTEST_MS_PER_IMAGE, ms / images)
+    return limit < _FASTEST_MS_PER_IMAGE
