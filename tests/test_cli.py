@@ -343,6 +343,16 @@ def test_show_prints_a_result_files_tables_again():
     assert missing.output.strip() == f"error: {path.with_name('none.json')}: no such file"
 
 
+def test_show_of_a_tune_file_lists_its_trials_and_verdict():
+    path = RESULTS / "tune" / "segbench-tune-quick-cpu-20261208T050321Z.json"
+    done = CliRunner().invoke(app, ["show", str(path)], env={"COLUMNS": "250"})
+    assert done.exit_code == 0, done.output
+    assert "segbench tune — quick preset, 17.7 of 20 min, stopped by budget" in done.output
+    assert done.output.count("pruned: its first step stopped it") == 3
+    assert "1.14× the default setting (95 % CI 1.12–1.17)" in done.output
+    assert "run it: segbench run --preset quick --backend tensorflow" in done.output
+
+
 def test_data_without_options_accepts_the_cache_it_filled_before(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGBENCH_CACHE", str(tmp_path))
     cached = triangles.default_data_dir()

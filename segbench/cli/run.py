@@ -206,11 +206,18 @@ def show_command(
     result_file: Annotated[Path, typer.Argument(metavar="RESULT", help="A result file.")],
 ) -> None:
     """Print a result file's tables again, as its run printed them (the statistics recomputed
-    from its steps, as compare does; a stored summary that disagrees is named)."""
+    from its steps, as compare does; a stored summary that disagrees is named); a tune file's
+    trials and verdict follow its winner's tables."""
     from segbench.results.result import load_result, recompute
 
     found = recompute(load_result(result_file))
     _show_result(found.result, stdout)
+    if found.result.tune is not None:
+        from segbench.report.tune import tune_table, verdict_lines
+
+        stdout.print(tune_table(found.result.tune))
+        for line in verdict_lines(found.result.tune):
+            stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     if found.disagreeing:
         stderr.print(
             f"warning: {printable(str(result_file))}: the summary in the file disagrees with its "

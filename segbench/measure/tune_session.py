@@ -20,10 +20,7 @@ Ctrl-C, SIGTERM or SIGHUP stop the session and keep what was tried. Computes; ne
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -32,6 +29,7 @@ from pathlib import Path
 
 from segbench.benchmark.config import PRESETS
 from segbench.errors import BadInput, signal_name
+from segbench.measure.processes import end_unnamed_children
 from segbench.measure.tune import (
     Setting,
     conclude,
@@ -451,14 +449,3 @@ class Session:
                 worker.interrupt()
             except WorkerGone:
                 return None
-
-
-def end_unnamed_children() -> None:
-    """A signal handled inside subprocess.Popen (after its fork) leaves a worker that tune never
-    got to name: every child of tune is a worker, so each is killed with its group and reaped."""
-    import psutil
-
-    for process in psutil.Process().children():
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)

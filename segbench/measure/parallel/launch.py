@@ -32,6 +32,7 @@ from segbench.errors import BadInput, Interrupted, Unavailable, signal_name, sto
 from segbench.measure.parallel.distribution import MULTIWORKER
 from segbench.measure.parallel.peers import port_free
 from segbench.measure.parallel.stop_vote import STOP_SIGNALS
+from segbench.measure.processes import end_unnamed_children
 
 HOST = "127.0.0.1"
 POLL_S = 0.1
@@ -160,8 +161,9 @@ def start(run_args: list[str], addresses: list[str], logs: Path) -> list[Worker]
                 start_new_session=True,
                 preexec_fn=_stop_with_parent,  # launch killed outright: its workers stop too
             )
-        except BaseException:
+        except BaseException:  # a signal: the workers started, and one forked but not named
             stop(workers)
+            end_unnamed_children()
             raise
         finally:
             if output is not None:
